@@ -1,0 +1,81 @@
+"""The atom contract: metadata, typed parameters, presets, run, judge, figures.
+
+Each atom module ends with `ATOM = Atom(...)`. Registration refuses an atom without a claim,
+a source, a method, or a judge.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import re
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import pandas as pd
+
+from . import __version__
+from .params import Params, build
+from .verdict import Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from .lab import Lab
+
+RunFn = Callable[[Any, "Lab"], pd.DataFrame]
+JudgeFn = Callable[[pd.DataFrame], Verdict]
+FiguresFn = Callable[[pd.DataFrame], "dict[str, Figure]"]
+
+TABLE_COLUMNS = ("seed", "metric", "value")
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Atom:
+    name: str
+    family: str
+    title: str
+    question: str
+    claim: str
+    sources: tuple[str, ...]
+    method: str
+    Params: type[Params]
+    run: RunFn
+    judge: JudgeFn
+    figures: FiguresFn
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    runtime_s: float = 10.0  # estimated wall time of the default preset with 5 seeds on 2 cores
+    default_seeds: int = 5
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"atom name must be kebab-case, got {self.name!r}")
+        for key in ("title", "question", "claim", "method"):
+            if not getattr(self, key).strip():
+                raise ValueError(f"atom {self.name}: '{key}' must not be empty")
+        if not self.sources or not all(s.strip() for s in self.sources):
+            raise ValueError(f"atom {self.name}: needs at least one source")
+        for key in ("run", "judge", "figures"):
+            if not callable(getattr(self, key)):
+                raise ValueError(f"atom {self.name}: '{key}' must be callable")
+        if not (isinstance(self.Params, type) and issubclass(self.Params, Params)):
+            raise ValueError(f"atom {self.name}: Params must subclass deepatoms.params.Params")
+        if "quick" not in self.presets:
+            raise ValueError(f"atom {self.name}: needs a 'quick' preset")
+        if "default" in self.presets:
+            raise ValueError(f"atom {self.name}: 'default' is the Params defaults, not a preset")
+
+    def params(self, preset: str = "default", **overrides: Any) -> Params:
+        return build(self.Params, dict(self.presets), preset, overrides)
+
+    @property
+    def preset_names(self) -> tuple[str, ...]:
+        return ("default", *self.presets)
+
+    @property
+    def code_version(self) -> str:
+        """Package version + hash of the atom's source file: editing an atom invalidates its cache."""
+        module = sys.modules.get(self.run.__module__)
+        source = inspect.getsource(module) if module else ""
+        digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+        return f"{__version__}+{digest}"

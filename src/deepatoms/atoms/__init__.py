@@ -1,0 +1,1 @@
+"""Atom modules, one package per family."""

@@ -1,0 +1,1 @@
+"""Family `failures`: Failures of Gradient-Based Deep Learning (seed 000)."""

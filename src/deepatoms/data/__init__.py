@@ -1,0 +1,1 @@
+"""Data generators (synthetic, seeded by an explicit numpy Generator) and bundled datasets."""

@@ -1,0 +1,90 @@
+"""What an atom's `run` receives: the seeds to compute, the device, generators and progress.
+
+Randomness only comes from here: `torch_generator(seed, *tags)` and `numpy_rng(seed, *tags)`
+derive independent, reproducible streams from the trial seed and a tag naming their use.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator, Protocol
+
+import numpy as np
+import torch
+
+
+class Progress(Protocol):
+    """Where progress goes (the CLI draws a bar; the library itself never prints)."""
+
+    def begin(self, description: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def end(self) -> None: ...
+
+
+class NoProgress:
+    def begin(self, description: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def derive_seed(seed: int, *tags: object) -> int:
+    """A 63-bit seed derived from the trial seed and tags (stable across runs and platforms)."""
+    digest = hashlib.sha256(repr((int(seed), *map(str, tags))).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def resolve_device(device: str) -> torch.device:
+    from .errors import DeviceError
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {device} was asked but CUDA is not available "
+                              f"(torch {torch.__version__}); use --device cpu or auto")
+        return torch.device(device)
+    raise DeviceError(f"unknown device '{device}'; allowed: auto, cpu, cuda")
+
+
+class Lab:
+    """The trial context handed to `atom.run(params, lab)`."""
+
+    def __init__(self, seeds: tuple[int, ...] | list[int], device: torch.device | str = "cpu",
+                 progress: Progress | None = None, dtype: torch.dtype = torch.float32):
+        self.seeds: tuple[int, ...] = tuple(int(s) for s in seeds)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self._progress = progress or NoProgress()
+
+    def torch_generator(self, seed: int, *tags: object, device: str | torch.device = "cpu"
+                        ) -> torch.Generator:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(derive_seed(seed, *tags))
+        return gen
+
+    def numpy_rng(self, seed: int, *tags: object) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(seed, *tags))
+
+    def steps(self, n: int, description: str = "training", every: int | None = None) -> Iterator[int]:
+        """`range(n)` that reports progress (in batches of `every` steps to keep it cheap)."""
+        every = every or max(1, n // 200)
+        self._progress.begin(description, n)
+        try:
+            for i in range(n):
+                yield i
+                if (i + 1) % every == 0 or i + 1 == n:
+                    self._progress.advance(every if (i + 1) % every == 0 else (i + 1) % every)
+        finally:
+            self._progress.end()
+
+    def tensor(self, array: np.ndarray | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Move data to the lab's device (float data to the lab's dtype)."""
+        t = torch.as_tensor(array)
+        if dtype is None and t.is_floating_point():
+            dtype = self.dtype
+        return t.to(device=self.device, dtype=dtype or t.dtype)

@@ -1,0 +1,144 @@
+"""Typed, validated atom parameters.
+
+Every atom declares a frozen dataclass subclassing `Params`; each field is made with `param()`,
+whose default is the source's configuration. Presets are *overrides* of those defaults, never
+copies. Values given as text (`--set key=value`) are parsed by the field's declared type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+from .errors import ParamError
+
+
+def param(default: Any, help: str = "", *, ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None, choices: tuple | None = None,
+          nonempty: bool = True) -> Any:
+    """A parameter field: default, one-line help, and bounds checked on every element."""
+    meta = dict(help=help, ge=ge, gt=gt, le=le, lt=lt, choices=choices, nonempty=nonempty)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Base class. Subclasses add fields with `param()` and may override `check()`."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check_type(f.name, value, hints[f.name])
+            _check_bounds(f.name, value, f.metadata)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field constraints; raise ParamError naming the fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def canonical(self) -> str:
+        """Canonical JSON of the parameters (the cache key's parameter part)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def describe_type(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is tuple:
+        return f"list of {describe_type(get_args(tp)[0])}"
+    if origin is Literal:
+        return "one of " + "|".join(map(str, get_args(tp)))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_type(name: str, value: Any, tp: Any) -> None:
+    origin = get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {value!r}")
+        for v in value:
+            _check_type(name, v, get_args(tp)[0])
+        return
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {value!r}")
+        return
+    ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {value!r}")
+
+
+def _check_bounds(name: str, value: Any, meta: Any) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple) and meta.get("nonempty", True) and not value:
+        raise ParamError(f"parameter '{name}' must not be empty")
+    for v in values:
+        for key, op, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                              ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+            bound = meta.get(key)
+            if bound is not None and isinstance(v, (int, float)) and not op(v, bound):
+                raise ParamError(f"parameter '{name}' must be {word} {bound}, got {v!r}")
+        choices = meta.get("choices")
+        if choices is not None and v not in choices:
+            allowed = ", ".join(map(str, choices))
+            raise ParamError(f"parameter '{name}' must be one of {allowed}; got {v!r}")
+
+
+def parse_value(name: str, text: str, tp: Any) -> Any:
+    """Parse `text` as a value of type `tp` (lists as `a,b,c`)."""
+    origin = get_origin(tp)
+    if origin is tuple:
+        inner = get_args(tp)[0]
+        parts = [t.strip() for t in text.split(",") if t.strip() != ""]
+        return tuple(parse_value(name, t, inner) for t in parts)
+    if origin is Literal:
+        for option in get_args(tp):
+            if str(option) == text:
+                return option
+        raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {text!r}")
+    try:
+        if tp is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        return tp(text)
+    except ValueError:
+        raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {text!r}") from None
+
+
+def field_types(params_cls: type[Params]) -> dict[str, Any]:
+    hints = typing.get_type_hints(params_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(params_cls)}
+
+
+def build(params_cls: type[Params], presets: dict[str, dict[str, Any]], preset: str = "default",
+          overrides: dict[str, Any] | None = None) -> Params:
+    """Defaults, then the preset's overrides, then the user's (text values are parsed)."""
+    if preset != "default" and preset not in presets:
+        allowed = ", ".join(["default", *presets])
+        raise ParamError(f"unknown preset '{preset}'; allowed: {allowed}")
+    types = field_types(params_cls)
+    values: dict[str, Any] = dict(presets.get(preset, {}))
+    for key, value in (overrides or {}).items():
+        if key not in types:
+            import difflib
+            close = difflib.get_close_matches(key, list(types), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ParamError(f"unknown parameter '{key}'{hint}; allowed: {', '.join(types)}")
+        if isinstance(value, str) and types[key] is not str:
+            value = parse_value(key, value, types[key])
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[key] = value
+    return params_cls(**values)

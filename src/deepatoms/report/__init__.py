@@ -1,0 +1,1 @@
+"""The static HTML report, built from the store alone."""

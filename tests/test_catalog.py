@@ -1,0 +1,101 @@
+"""Common checks, run over every atom in the catalog (a new atom gets them for free)."""
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import deepatoms
+from deepatoms import registry
+from deepatoms.errors import ParamError
+from deepatoms.store import Store
+from deepatoms.verdict import STATUSES
+
+ATOMS = sorted(registry.all_atoms())
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """Each atom's quick preset with seeds 0 and 1, stored; computed once per atom."""
+    cache: dict = {}
+
+    def get(name):
+        if name not in cache:
+            store = Store(tmp_path_factory.mktemp(name))
+            cache[name] = (deepatoms.run(name, preset="quick", seeds=2, device="cpu", store=store), store)
+        return cache[name]
+    return get
+
+
+def test_catalog_is_not_empty():
+    assert len(ATOMS) >= 1
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_metadata_and_presets(name):
+    atom = registry.get(name)
+    default = atom.params()
+    for preset in atom.preset_names:
+        assert isinstance(atom.params(preset), atom.Params)
+    assert atom.params("quick") != default, "quick must override something"
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_unknown_and_mistyped_parameters_rejected(name):
+    atom = registry.get(name)
+    with pytest.raises(ParamError, match="unknown parameter"):
+        atom.params(no_such_parameter=1)
+    first = next(iter(atom.Params.__dataclass_fields__))
+    with pytest.raises(ParamError):
+        atom.params(**{first: object()})
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_quick_run_table_verdict_and_figures(name, quick_runs):
+    outcome, _ = quick_runs(name)
+    table = outcome.table
+    assert {"seed", "metric", "value"} <= set(table.columns)
+    assert sorted(table.seed.unique()) == [0, 1]
+    assert len(table) > 0
+    assert outcome.verdict.status in STATUSES
+    assert outcome.verdict.finding.strip()
+    assert len(outcome.verdict.evidence) >= 1
+    figs = outcome.figures()
+    assert figs
+    for fig in figs.values():
+        assert fig.axes
+        assert any(ax.lines or ax.collections or ax.images or ax.patches for ax in fig.axes)
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_same_seed_same_table_different_seed_different_values(name, quick_runs):
+    outcome, _ = quick_runs(name)
+    again = deepatoms.run(name, preset="quick", seeds=2, device="cpu")
+    pd.testing.assert_frame_equal(outcome.table, again.table)
+    t = outcome.table
+    a = t[t.seed == 0].reset_index(drop=True)
+    b = t[t.seed == 1].reset_index(drop=True)
+    assert len(a) == len(b) and not np.allclose(a.value.to_numpy(float), b.value.to_numpy(float),
+                                                equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_global_rng_untouched(name):
+    torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    deepatoms.run(name, preset="quick", seeds=[3], device="cpu")
+    assert torch.equal(torch_state, torch.get_rng_state())
+    after = np.random.get_state()
+    assert np_state[0] == after[0] and np.array_equal(np_state[1], after[1])
+    assert py_state == random.getstate()
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_store_round_trip_and_cache(name, quick_runs):
+    outcome, store = quick_runs(name)
+    cached = deepatoms.run(name, preset="quick", seeds=2, device="cpu", store=store)
+    assert cached.cached_seeds == (0, 1) and cached.computed_s == 0.0
+    pd.testing.assert_frame_equal(outcome.table, cached.table)
+    assert cached.verdict == outcome.verdict
+    run = store.latest_runs()[name]
+    pd.testing.assert_frame_equal(store.run_table(run), outcome.table)
