@@ -114,9 +114,10 @@ def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str =
     wall = time.perf_counter() - start
     command = reproduce_command(atom, preset, seeds, overrides or {})
     env = environment(dev)
+    reused = tuple(s for s in seeds if s in cached)
     if store is not None:
         store.save_run(dict(atom=atom.name, preset=preset, params=canonical, code_version=version,
                             seeds=list(seeds), verdict=verdict.to_dict(), wall_s=wall,
-                            computed_s=computed_s, env=env, command=command))
-    return Execution(table, verdict, wall, computed_s, tuple(s for s in seeds if s in cached),
-                     env, command)
+                            computed_s=computed_s, env=env, command=command,
+                            cached_seeds=list(reused)))
+    return Execution(table, verdict, wall, computed_s, reused, env, command)

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, atom TEXT NOT NULL, preset TEXT NOT NULL,
     params TEXT NOT NULL, params_key TEXT NOT NULL, code_version TEXT NOT NULL, seeds TEXT NOT NULL,
     status TEXT NOT NULL, verdict TEXT NOT NULL, wall_s REAL NOT NULL, computed_s REAL NOT NULL,
-    env TEXT NOT NULL, command TEXT NOT NULL, created TEXT NOT NULL);
+    env TEXT NOT NULL, command TEXT NOT NULL, created TEXT NOT NULL,
+    cached_seeds TEXT NOT NULL DEFAULT '[]');
 """
 
 
@@ -124,23 +125,25 @@ class Store:
         row = (record["atom"], record["preset"], record["params"], params_key(record["params"]),
                record["code_version"], json.dumps(record["seeds"]), record["verdict"]["status"],
                json.dumps(record["verdict"]), float(record["wall_s"]), float(record["computed_s"]),
-               json.dumps(record["env"]), record["command"], _now())
+               json.dumps(record["env"]), record["command"], _now(),
+               json.dumps(record.get("cached_seeds", [])))
         self._write("INSERT INTO runs (atom, preset, params, params_key, code_version, seeds, "
-                    "status, verdict, wall_s, computed_s, env, command, created) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [row])
+                    "status, verdict, wall_s, computed_s, env, command, created, cached_seeds) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [row])
 
     def latest_runs(self) -> dict[str, dict[str, Any]]:
         """The newest run of every atom, decoded."""
         cur = self._conn.execute(
             "SELECT atom, preset, params, code_version, seeds, verdict, wall_s, computed_s, env, "
-            "command, created FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)")
+            "command, created, cached_seeds FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)")
         out = {}
         for (atom, preset, params, version, seeds, verdict, wall, computed, env, command,
-             created) in cur.fetchall():
+             created, cached) in cur.fetchall():
             out[atom] = dict(atom=atom, preset=preset, params=json.loads(params),
                              canonical=params, code_version=version, seeds=json.loads(seeds),
                              verdict=json.loads(verdict), wall_s=wall, computed_s=computed,
-                             env=json.loads(env), command=command, created=created)
+                             env=json.loads(env), command=command, created=created,
+                             cached_seeds=json.loads(cached))
         return out
 
     def run_table(self, run: dict[str, Any]) -> pd.DataFrame:

@@ -4,19 +4,31 @@ from __future__ import annotations
 import html
 import math
 
-from ..verdict import Verdict
+from ..verdict import Evidence, Verdict
+
+BEARS: dict[bool | None, str] = {True: "supports", False: "contradicts", None: "undecided"}
 
 
-def _num(x: float) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+def fmt_num(x: float | None) -> str:
+    """A measured number for display: 4 significant digits, '—' when missing or NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.4g}"
+
+
+def evidence_row(e: Evidence) -> dict[str, str]:
+    """One evidence row as display strings (not escaped: templates autoescape)."""
+    return {"metric": e.metric, "estimate": fmt_num(e.estimate),
+            "ci": f"[{fmt_num(e.ci_low)}, {fmt_num(e.ci_high)}]", "n": str(e.n), "test": e.test,
+            "threshold": e.threshold, "bears": BEARS[e.supports]}
 
 
 def evidence_html(verdict: Verdict) -> str:
+    """The evidence table of a verdict as an HTML fragment (every string escaped)."""
     rows = "".join(
-        f"<tr><td>{html.escape(e.metric)}</td><td>{_num(e.estimate)}</td>"
-        f"<td>[{_num(e.ci_low)}, {_num(e.ci_high)}]</td><td>{e.n}</td>"
-        f"<td>{html.escape(e.test)}</td><td>{html.escape(e.threshold)}</td>"
-        f"<td>{ {True: 'supports', False: 'contradicts', None: 'undecided'}[e.supports] }</td></tr>"
-        for e in verdict.evidence)
+        "<tr>" + "".join(f"<td>{html.escape(r[k])}</td>" for k in
+                         ("metric", "estimate", "ci", "n", "test", "threshold"))
+        + f"<td class='bears-{r['bears']}'>{r['bears']}</td></tr>"
+        for r in map(evidence_row, verdict.evidence))
     return ("<table class='evidence'><tr><th>metric</th><th>estimate</th><th>95% CI</th><th>n</th>"
             f"<th>test</th><th>threshold</th><th>bears</th></tr>{rows}</table>")

@@ -1,0 +1,111 @@
+"""Build the static HTML report from the store alone (the report never trains).
+
+    build_report(store) -> store.root / "report" / "index.html"
+
+Layout of the site (self-contained: CSS inlined, figures as PNG files beside the pages):
+    index.html                  every catalog atom by family, its verdict, finding and runtime
+    atoms/<atom>.html           one page per stored run
+    atoms/<atom>/<figure>.png   figures redrawn with the atom's `figures(table)` from the stored table
+    atoms/<atom>/table.csv      the run's tidy table
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from .. import __version__, registry
+from ..atom import Atom
+from ..figures import save
+from ..store import Store
+from .context import (FigureFile, AtomPage, atom_page, environment_summary, index_groups,
+                      status_counts)
+from .format import duration, unique_slug
+
+TEMPLATES = Path(__file__).parent / "templates"
+FIGURE_DPI = 100
+
+
+def build_report(store: Store, out: Path | None = None) -> Path:
+    """Write the site to `out` (default `store.root / "report"`); return the path of index.html."""
+    out = Path(out) if out is not None else store.root / "report"
+    atoms_dir = out / "atoms"
+    atoms_dir.mkdir(parents=True, exist_ok=True)
+    catalog, runs = registry.all_atoms(), store.latest_runs()
+    taken: set[str] = set()
+    pages: dict[str, AtomPage] = {}
+    for name in sorted(runs):
+        pages[name] = _page(store, runs[name], catalog.get(name), unique_slug(name, taken), atoms_dir)
+    env = _environment()
+    common = {"version": __version__, "built": _now(), "store": str(store.path)}
+    for page in pages.values():
+        html = env.get_template("atom.html").render(page=page, root="../", **common)
+        (atoms_dir / f"{page.slug}.html").write_text(html, encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(env.get_template("index.html").render(
+        groups=index_groups(pages), counts=status_counts(pages), n_catalog=len(catalog),
+        orphans=[p for n, p in pages.items() if n not in catalog],
+        environment=environment_summary(runs), root="", **common), encoding="utf-8")
+    return index
+
+
+def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
+          atoms_dir: Path) -> AtomPage:
+    """One atom's page: stored verdict and metadata, plus its table and redrawn figures."""
+    page = atom_page(run, atom, slug)
+    folder = atoms_dir / slug
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.png"):  # figures of an earlier build that may no longer exist
+        old.unlink()
+    try:
+        table = store.run_table(run)
+    except Exception as exc:  # a broken store entry must not stop the rest of the report
+        page.notes.append(f"The stored table could not be loaded: {_one_line(exc)}")
+        return page
+    table.to_csv(folder / "table.csv", index=False)
+    page.table_csv = f"{slug}/table.csv"
+    if atom is not None:
+        page.figures, note = _draw(atom, table, folder, slug)
+        if note:
+            page.notes.append(note)
+    return page
+
+
+def _draw(atom: Atom, table: pd.DataFrame, folder: Path, slug: str
+          ) -> tuple[list[FigureFile], str | None]:
+    """Redraw the atom's figures from `table` into `folder` as PNG; (files, error note or None)."""
+    try:
+        figures = atom.figures(table)
+        taken: set[str] = set()
+        files = []
+        for name, fig in figures.items():
+            fname = f"{unique_slug(str(name), taken)}.png"
+            save(fig, folder / fname, dpi=FIGURE_DPI)
+            files.append(FigureFile(str(name), f"{slug}/{fname}"))
+        return files, None
+    except Exception as exc:  # an atom's plotting bug is reported on its page, not raised
+        return [], f"The figures could not be drawn from the stored table: {_one_line(exc)}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    # our own stylesheet, inlined so the site needs no other file and no network
+    env.globals["css"] = Markup((TEMPLATES / "style.css").read_text(encoding="utf-8"))
+    env.filters["duration"] = duration
+    env.filters["status_class"] = lambda status: "st-" + str(status).replace(" ", "-")
+    return env
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

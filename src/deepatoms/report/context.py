@@ -1,0 +1,184 @@
+"""What each report page shows, computed from a stored run and the catalog (no HTML here).
+
+A stored run is the dict of `Store.latest_runs()`: atom, preset, params, canonical, code_version,
+seeds, verdict, wall_s, computed_s, env, command, created.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+from .. import registry
+from ..atom import Atom
+from ..verdict import STATUSES, Verdict
+from .format import duration, plain, value_text, when
+from .html import evidence_row
+
+NOT_RUN = "not run"
+UNREADABLE = "unreadable"
+FAMILY_TITLES: dict[str, str] = {
+    "atoms": "Atomic Experiments in Deep Learning (seed 003)",
+    "failures": "Failures of Gradient-Based Deep Learning (seed 000)",
+    "generalization": "Memorisation, loss surfaces, forgetting, evaluation (seeds 001, 002, 004)",
+    "robustness": "Adversarial examples, fooling images, fragile explanations",
+    "architecture": "Initialisation, convolutions, derivatives, meta-learning (seeds 001, 004)",
+}
+ENV_ORDER = ("deepatoms", "python", "torch", "numpy", "platform", "device", "gpu", "threads")
+
+
+@dataclasses.dataclass
+class FigureFile:
+    name: str
+    src: str  # path relative to the atom page
+
+
+@dataclasses.dataclass
+class AtomPage:
+    """Everything one atom page shows; `atom` is None when the atom left the catalog."""
+    name: str
+    slug: str
+    run: dict[str, Any]
+    atom: Atom | None
+    status: str
+    finding: str
+    evidence: list[dict[str, str]]
+    params: list[dict[str, Any]]
+    runtime: list[tuple[str, str]]
+    env: list[tuple[str, str]]
+    notes: list[str]
+    figures: list[FigureFile] = dataclasses.field(default_factory=list)
+    table_csv: str | None = None
+
+    @property
+    def href(self) -> str:
+        return f"atoms/{self.slug}.html"
+
+    @property
+    def wall(self) -> str:
+        return duration(self.run.get("wall_s"))
+
+    @property
+    def when(self) -> str:
+        return when(self.run.get("created"))
+
+
+def read_verdict(run: dict[str, Any]) -> Verdict | None:
+    """The stored verdict, or None when the record cannot be decoded."""
+    try:
+        return Verdict.from_dict(run["verdict"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def param_rows(values: dict[str, Any], atom: Atom | None) -> list[dict[str, Any]]:
+    """name, value, default, help, changed — stored values against the catalog's defaults."""
+    fields = {f.name: f for f in dataclasses.fields(atom.Params)} if atom else {}
+    rows = []
+    for name in [*values, *(n for n in fields if n not in values)]:
+        f = fields.get(name)
+        default = _default(f) if f is not None else None
+        value = values.get(name)
+        rows.append({"name": name,
+                     "value": value_text(value) if name in values else "— (not recorded)",
+                     "default": value_text(default) if f is not None else "— (no longer a parameter)",
+                     "help": f.metadata.get("help", "") if f is not None else "",
+                     "changed": f is None or name not in values or value != default})
+    return rows
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return plain(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return plain(f.default_factory())
+    return None
+
+
+def env_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
+    keys = [k for k in ENV_ORDER if k in env] + sorted(k for k in env if k not in ENV_ORDER)
+    return [(k, value_text(env[k])) for k in keys]
+
+
+def runtime_rows(run: dict[str, Any], atom: Atom | None) -> list[tuple[str, str]]:
+    """Wall and computed time, which seeds came from the cache, and the catalog's estimate."""
+    seeds = run.get("seeds") or []
+    cached = run.get("cached_seeds")
+    if cached is not None:
+        cached_text = value_text(cached) if cached else "none"
+    elif run.get("computed_s") == 0:
+        cached_text = f"all {len(seeds)} (nothing was computed)"
+    else:
+        cached_text = "not recorded in the run record"
+    rows = [("wall time", duration(run.get("wall_s"))),
+            ("computed (training) time", duration(run.get("computed_s"))),
+            ("seeds", value_text(seeds)), ("seeds loaded from the cache", cached_text),
+            ("run at", when(run.get("created")))]
+    if atom is not None:
+        rows.append(("catalog estimate (default preset, 5 seeds)", duration(atom.runtime_s)))
+    return rows
+
+
+def page_notes(run: dict[str, Any], atom: Atom | None, verdict: Verdict | None) -> list[str]:
+    notes = []
+    if atom is None:
+        notes.append(f"'{run['atom']}' is no longer in the catalog: this page shows the stored "
+                     "verdict only; its figures cannot be redrawn.")
+    elif run.get("code_version") != atom.code_version:
+        notes.append(f"The atom's code changed since this run (run with {run.get('code_version')}, "
+                     f"now {atom.code_version}); rerun it to refresh the verdict.")
+    if run.get("preset", "default") != "default":
+        notes.append(f"Run with the '{run.get('preset')}' preset, a reduced configuration; the "
+                     "source's configuration is the default preset.")
+    if verdict is None:
+        notes.append("The stored verdict could not be read.")
+    return notes
+
+
+def atom_page(run: dict[str, Any], atom: Atom | None, slug: str) -> AtomPage:
+    """The page of one stored run (figures and table are added by the builder)."""
+    verdict = read_verdict(run)
+    return AtomPage(
+        name=run["atom"], slug=slug, run=run, atom=atom,
+        status=verdict.status if verdict else UNREADABLE,
+        finding=verdict.finding if verdict else "",
+        evidence=[evidence_row(e) for e in verdict.evidence] if verdict else [],
+        params=param_rows(run.get("params") or {}, atom), runtime=runtime_rows(run, atom),
+        env=env_rows(run.get("env") or {}), notes=page_notes(run, atom, verdict))
+
+
+def index_groups(pages: dict[str, AtomPage]) -> list[dict[str, Any]]:
+    """Catalog atoms by family (in catalog order), each with its page or None when never run."""
+    groups = []
+    for family in registry.FAMILIES:
+        atoms = registry.family(family)
+        if atoms:
+            groups.append({"family": family, "title": FAMILY_TITLES.get(family, family),
+                           "rows": [{"atom": a, "page": pages.get(a.name)} for a in atoms]})
+    return groups
+
+
+def status_counts(pages: dict[str, AtomPage]) -> list[tuple[str, int]]:
+    """How many catalog atoms have each status (including 'not run')."""
+    catalog = registry.all_atoms()
+    counts = collections.Counter(pages[n].status if n in pages else NOT_RUN for n in catalog)
+    order = [*STATUSES, NOT_RUN, UNREADABLE]
+    return [(s, counts[s]) for s in order if counts[s] or s in (*STATUSES, NOT_RUN)]
+
+
+def environment_summary(runs: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """Each environment key with its distinct values across runs (and how many runs each)."""
+    values: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for run in runs.values():
+        for key, value in env_rows(run.get("env") or {}):
+            values[key][value] += 1
+    keys = [k for k in ENV_ORDER if k in values] + sorted(k for k in values if k not in ENV_ORDER)
+    out = []
+    for key in keys:
+        counter = values[key]
+        if len(counter) == 1:
+            out.append((key, next(iter(counter))))
+        else:
+            out.append((key, " · ".join(f"{v} ({n} run{'s' if n > 1 else ''})"
+                                        for v, n in counter.most_common())))
+    return out
