@@ -49,20 +49,26 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def describe_type(tp: Any) -> str:
+_TYPE_WORDS = {int: ("an integer", "integers"), float: ("a number", "numbers"),
+               str: ("a string", "strings"), bool: ("true or false", "booleans")}
+
+
+def describe_type(tp: Any, plural: bool = False) -> str:
+    """Type in words, with its article: "an integer", "a list of numbers", "one of a|b"."""
     origin = get_origin(tp)
     if origin is tuple:
-        return f"list of {describe_type(get_args(tp)[0])}"
+        return f"a list of {describe_type(get_args(tp)[0], plural=True)} (a,b,c)"
     if origin is Literal:
         return "one of " + "|".join(map(str, get_args(tp)))
-    return getattr(tp, "__name__", str(tp))
+    words = _TYPE_WORDS.get(tp)
+    return words[plural] if words else getattr(tp, "__name__", str(tp))
 
 
 def _check_type(name: str, value: Any, tp: Any) -> None:
     origin = get_origin(tp)
     if origin is tuple:
         if not isinstance(value, tuple):
-            raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {value!r}")
+            raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {value!r}")
         for v in value:
             _check_type(name, v, get_args(tp)[0])
         return
@@ -74,7 +80,7 @@ def _check_type(name: str, value: Any, tp: Any) -> None:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
     if not ok:
-        raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {value!r}")
+        raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {value!r}")
 
 
 def _check_bounds(name: str, value: Any, meta: Any) -> None:
@@ -114,7 +120,7 @@ def parse_value(name: str, text: str, tp: Any) -> Any:
             raise ValueError(text)
         return tp(text)
     except ValueError:
-        raise ParamError(f"parameter '{name}' must be a {describe_type(tp)}, got {text!r}") from None
+        raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {text!r}") from None
 
 
 def field_types(params_cls: type[Params]) -> dict[str, Any]:

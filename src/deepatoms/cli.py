@@ -1,0 +1,381 @@
+"""The `deepatoms` command line: list, show, run, report, bench, export.
+
+A thin layer over the library: it parses arguments, validates every request before anything
+runs, calls `deepatoms.api.run`, and does all the printing (progress bars and notes on stderr,
+results on stdout). Any `DeepatomsError` (bad input) ends the command with one line
+`error: <message>` on stderr and exit code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from . import __version__, registry
+from .atom import Atom
+from .errors import DeepatomsError, MissingDependencyError, StoreError
+from .params import Params
+from .store import DB_NAME, DEFAULT_DIR, Store
+
+STANDARD_PRESETS = ("quick", "default", "paper")
+EXAMPLES = """Examples:
+
+  deepatoms list
+
+  deepatoms show universal-approximation
+
+  deepatoms run universal-approximation --preset quick --seeds 3
+
+  deepatoms run --family failures --set steps=2000 --device cuda
+
+  deepatoms report
+"""
+
+
+class _Group(TyperGroup):
+    """The one place where bad input (any DeepatomsError) becomes `error: ...` and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeepatomsError as exc:
+            _stderr().print(f"[bold red]error:[/] {escape(_one_line(exc))}", soft_wrap=True,
+                            highlight=False)
+            raise typer.Exit(2) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _stdout() -> Console:
+    return Console()
+
+
+app = typer.Typer(cls=_Group, name="deepatoms", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode="markdown",
+                  pretty_exceptions_show_locals=False, epilog=EXAMPLES,
+                  help="Atomic experiments in deep learning: published claims about how neural "
+                       "networks learn, run as small seeded experiments that return an honest "
+                       "verdict (reproduced / not reproduced / inconclusive) across seeds.")
+
+StoreOpt = Annotated[Path, typer.Option(
+    "--store", envvar="DEEPATOMS_STORE", show_default=True,
+    help="Results directory (holds deepatoms.sqlite and artifacts).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deepatoms {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False
+          ) -> None:
+    """Atomic experiments in deep learning, each a seeded claim with an honest verdict."""
+
+
+# ---------------------------------------------------------------- helpers shared by commands
+
+def open_store(location: Path, *, create: bool) -> Store:
+    """The store at `location`; with `create=False` a missing database is an error, not created."""
+    if not create and not (location / DB_NAME).is_file():
+        raise StoreError(f"no results in '{location}' (no {DB_NAME}); run `deepatoms run ...` "
+                         "first, or pass --store / DEEPATOMS_STORE pointing at a results directory")
+    return Store(location)
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """`["steps=50", "hidden_units=2,4"]` → `{"steps": "50", "hidden_units": "2,4"}` (text values;
+    each atom parses them by its parameters' types)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DeepatomsError(f"--set expects key=value (lists as key=a,b,c), got {item!r}")
+        if key in out:
+            raise DeepatomsError(f"--set {key} was given twice; give each parameter once")
+        out[key] = value.strip()
+    return out
+
+
+def _select(names: list[str] | None, family: str | None, all_: bool) -> list[Atom]:
+    given = sum([bool(names), family is not None, all_])
+    if given != 1:
+        raise DeepatomsError("name the atoms to run, or give --family FAMILY, or --all "
+                             "(exactly one of these)")
+    if all_:
+        return list(registry.all_atoms().values())
+    if family is not None:
+        atoms = registry.family(family)
+        if not atoms:
+            raise DeepatomsError(f"family '{family}' has no atoms yet; `deepatoms list` shows them")
+        return atoms
+    return [registry.get(n) for n in dict.fromkeys(names or [])]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """One validated atom run: the preset actually used, its parameters and seeds."""
+    atom: Atom
+    preset: str
+    params: Params
+    seeds: tuple[int, ...]
+
+
+def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict[str, str],
+              *, fallback: bool) -> tuple[list[Plan], list[str]]:
+    """Validate every atom's preset, parameters and seeds before anything runs.
+
+    With `fallback` (for --all / --family) an atom without the preset runs its default
+    configuration, and a note says so. Returns the plans and those notes.
+    """
+    from .runner import parse_seeds
+    catalog_presets = (p for a in registry.all_atoms().values() for p in a.presets)
+    known = sorted({*STANDARD_PRESETS, *catalog_presets})
+    if preset not in known:
+        raise DeepatomsError(f"unknown preset '{preset}'; allowed: {', '.join(known)}")
+    plans, notes = [], []
+    for atom in atoms:
+        used = preset
+        if fallback and preset not in atom.preset_names:
+            used = "default"
+            notes.append(f"{atom.name} has no '{preset}' preset; running its default configuration")
+        params = atom.params(used, **overrides)
+        plans.append(Plan(atom, used, params, parse_seeds(seeds, atom.default_seeds)))
+    return plans, notes
+
+
+def _import_optional(module: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise MissingDependencyError(f"{what} is not available in this installation "
+                                     f"({module} is missing)") from None
+
+
+def _print_json(payload: Any) -> None:
+    from .cli_render import jsonable
+    typer.echo(json.dumps(jsonable(payload), indent=2, allow_nan=False))
+
+
+# ---------------------------------------------------------------- commands
+
+@app.command("list")
+def list_atoms(
+    family: Annotated[Optional[str], typer.Option(
+        "--family", "-f", help=f"Only this family: {', '.join(registry.FAMILIES)}.")] = None,
+    store: StoreOpt = Path(DEFAULT_DIR),
+    json_out: JsonOpt = False,
+) -> None:
+    """List the atoms: name, family, title, estimated runtime and the last verdict in the store.
+
+    The runtime is the estimate for the default preset with its default seeds on a 2-core CPU.
+    """
+    from .cli_render import catalog_rows, catalog_table
+    atoms = registry.family(family) if family else list(registry.all_atoms().values())
+    latest = open_store(store, create=False).latest_runs() if (store / DB_NAME).is_file() else {}
+    rows = catalog_rows(atoms, latest)
+    if json_out:
+        _print_json(rows)
+    else:
+        _stdout().print(catalog_table(rows))
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="Atom name, e.g. universal-approximation.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one atom: question, claim, method, sources, and every parameter with its type,
+    default, help, allowed values and the value each preset sets."""
+    from .cli_render import fmt_seconds, param_rows, param_table
+    atom = registry.get(name)
+    meta = {"name": atom.name, "family": atom.family, "title": atom.title,
+            "question": atom.question, "claim": atom.claim, "method": atom.method,
+            "sources": list(atom.sources), "presets": list(atom.preset_names),
+            "runtime_s": atom.runtime_s, "default_seeds": atom.default_seeds}
+    if json_out:
+        _print_json({**meta, "parameters": param_rows(atom)})
+        return
+    out = _stdout()
+    out.print(f"[bold]{escape(atom.title)}[/]  ({atom.name}, family {atom.family})")
+    for label in ("question", "claim", "method"):
+        out.print(f"\n[bold cyan]{label.capitalize()}[/]\n{escape(meta[label])}")
+    out.print("\n[bold cyan]Sources[/]")
+    for src in atom.sources:
+        out.print(f"  • {escape(src)}")
+    out.print(f"\n[bold cyan]Runs[/]\npresets: {', '.join(atom.preset_names)}; default seeds: "
+              f"{atom.default_seeds}; estimated runtime (default preset): "
+              f"{fmt_seconds(atom.runtime_s)}\n")
+    out.print(param_table(atom))
+
+
+@app.command()
+def run(
+    names: Annotated[Optional[list[str]], typer.Argument(
+        help="Atoms to run (see `deepatoms list`).", show_default=False)] = None,
+    family: Annotated[Optional[str], typer.Option(
+        "--family", "-f", help="Run every atom of this family.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every atom in the catalog.")] = False,
+    preset: Annotated[str, typer.Option(
+        "--preset", "-p", help="quick (seconds, for a first look), default (the source's "
+        "configuration) or paper (the source's full scale, where larger). With --all/--family an "
+        "atom without the preset runs its default configuration.")] = "default",
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", "-s", help="A count N (seeds 0..N-1) or a list such as 7,8,9. "
+        "Default: each atom's default (usually 5).", show_default=False)] = None,
+    sets: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a parameter (repeatable; lists as "
+        "key=a,b,c). Applies to every atom run; `deepatoms show NAME` lists them.")] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (CUDA if available), cpu, or cuda[:N].")] = "auto",
+    store: StoreOpt = Path(DEFAULT_DIR),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Recompute every trial even if it is cached in the store.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=(
+        "Print a JSON list on stdout, one object per atom (verdict status, finding, evidence, "
+        "params, seeds, wall time); bars and notes stay on stderr."))] = False,
+) -> None:
+    """Run atoms and judge their claims across seeds.
+
+    Every request is validated first (atoms, presets, parameters, seeds, device, store), so bad
+    input runs nothing and writes nothing. Finished trials are cached in the store and reused.
+    Exit code 0 whatever the verdicts; 2 for bad input; 1 if an atom crashed.
+    """
+    from .cli_render import RichProgress, verdict_table
+    from .lab import resolve_device
+    overrides = parse_sets(sets)
+    plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
+                             fallback=bool(all_ or family))
+    resolve_device(device)
+    st = open_store(store, create=True)
+    err = _stderr()
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
+    with RichProgress(err) as bar:
+        results = [_run_one(plan, bar, device, st, force, overrides) for plan in plans]
+    if json_out:
+        _print_json([r.to_dict() for r in results])
+    else:
+        _stdout().print(verdict_table(results))
+        _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` renders it as HTML)",
+                        soft_wrap=True, highlight=False)
+    if any(r.crashed for r in results):
+        raise typer.Exit(1)
+    if any(r.error for r in results):
+        raise typer.Exit(2)
+
+
+def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
+             overrides: dict[str, str]) -> Any:
+    """Run one planned atom; a failure is reported and the other atoms still run."""
+    from . import api
+    from .cli_render import AtomResult, fmt_seeds
+    name = plan.atom.name
+    bar.atom = name
+    bar.console.print(f"running [bold]{name}[/] (preset {plan.preset}, seeds "
+                      f"{fmt_seeds(plan.seeds)})", highlight=False)
+    try:
+        out = api.run(name, plan.preset, plan.seeds, device=device, store=store, force=force,
+                      progress=bar, **overrides)
+        return AtomResult(name, plan.atom.family, out)
+    except DeepatomsError as exc:
+        bar.console.print(f"[bold red]error:[/] {name}: {escape(_one_line(exc))}", soft_wrap=True)
+        return AtomResult(name, plan.atom.family, error=_one_line(exc))
+    except Exception as exc:  # a bug in one atom must not lose the results of the others
+        bar.console.print(f"[bold red]{name} crashed:[/]")
+        bar.console.print_exception(max_frames=8)
+        return AtomResult(name, plan.atom.family, error=f"{type(exc).__name__}: {_one_line(exc)}",
+                          crashed=True)
+
+
+@app.command()
+def report(
+    store: StoreOpt = Path(DEFAULT_DIR),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Directory for the HTML site (default: <store>/report).",
+        show_default=False)] = None,
+) -> None:
+    """Render the store as a self-contained HTML report (no training; works offline)."""
+    st = open_store(store, create=False)
+    build = _import_optional("deepatoms.report.build", "the HTML report")
+    try:
+        index = build.build_report(st, out)
+    except OSError as exc:
+        raise StoreError(f"cannot write the report to '{out or st.root / 'report'}' "
+                         f"({exc.strerror or exc}); pass a writable --out") from None
+    _stdout().print(f"report: {Path(index).resolve()}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def bench(
+    json_out: JsonOpt = False,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="A few-second smoke version of every measurement.")] = False,
+    device: Annotated[str, typer.Option(
+        "--device", help="Where the family timings run: cpu, auto or cuda. The population vs "
+        "one-by-one comparison always runs on the CPU, and also on the GPU when CUDA is "
+        "available.")] = "cpu",
+) -> None:
+    """Measure speed: population vs one-by-one training, each family's wall time, FLOP/s.
+
+    Wall times depend on whatever else the machine is doing; run it on an idle machine.
+    """
+    from .cli_render import RichProgress, pairs_table
+    from .lab import resolve_device
+    resolve_device(device)
+    bench_mod = _import_optional("deepatoms.bench", "the benchmark")
+    with RichProgress(_stderr()) as bar:
+        bar.atom = "bench"
+        result = bench_mod.run_bench(quick=quick, device=device, progress=bar)
+    if json_out:
+        _print_json(result)
+        return
+    fmt = getattr(bench_mod, "format_rows", None)
+    rows = fmt(result) if callable(fmt) else [(k, str(v)) for k, v in result.items()]
+    _stdout().print(pairs_table("deepatoms bench" + (" (quick)" if quick else ""), rows))
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="Output file ending in .csv or .parquet.")],
+    store: StoreOpt = Path(DEFAULT_DIR),
+) -> None:
+    """Export every atom's latest tidy table (with an `atom` column) as CSV or Parquet."""
+    if path.suffix not in (".csv", ".parquet"):
+        raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+    st = open_store(store, create=False)
+    try:
+        written = st.export(path)
+    except OSError as exc:
+        raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
+    _stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
+
+
+def main() -> None:
+    """Entry point of the `deepatoms` script (errors are handled by the command group)."""
+    app(prog_name="deepatoms")
+
+
+if __name__ == "__main__":
+    main()

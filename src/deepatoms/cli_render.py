@@ -1,0 +1,209 @@
+"""What the command line draws: progress bars, catalog / parameter / verdict tables, JSON.
+
+Only `deepatoms.cli` uses this module; it returns rich renderables and never prints on its own
+(except the progress bars, which draw on the console they are given — stderr in the CLI).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from .params import describe_type, field_types
+
+if TYPE_CHECKING:
+    from .api import Outcome
+    from .atom import Atom
+
+STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red",
+                "inconclusive": "bold yellow", "failed": "bold magenta"}
+BOUND_WORDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+@dataclasses.dataclass
+class AtomResult:
+    """One requested atom after `deepatoms run`: its outcome, or why it failed."""
+    name: str
+    family: str
+    outcome: "Outcome | None" = None
+    error: str | None = None
+    crashed: bool = False  # True for a bug (any exception that is not a DeepatomsError)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.outcome is not None:
+            return jsonable(self.outcome.to_dict())
+        return {"atom": self.name, "family": self.family, "status": "failed", "error": self.error}
+
+
+class RichProgress:
+    """`deepatoms.lab.Progress` drawn as rich bars: one bar per training loop, named by the atom.
+
+    Use as a context manager; set `.atom` to the name of the atom about to run. Loops may nest
+    (begin/end pair up like a stack).
+    """
+
+    def __init__(self, console: Console):
+        self.atom = ""
+        self.console = console
+        self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("steps"), TimeElapsedColumn(), console=console,
+                              transient=True, disable=not console.is_terminal)
+        self._tasks: list[Any] = []
+
+    def __enter__(self) -> "RichProgress":
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def begin(self, description: str, total: int) -> None:
+        label = self.atom if description in ("", self.atom) else f"{self.atom} · {description}"
+        self._tasks.append(self._bars.add_task(label or description, total=max(int(total), 1)))
+
+    def advance(self, n: int) -> None:
+        if self._tasks:
+            self._bars.advance(self._tasks[-1], n)
+
+    def end(self) -> None:
+        if self._tasks:
+            self._bars.remove_task(self._tasks.pop())
+
+
+def jsonable(obj: Any) -> Any:
+    """`obj` with tuples as lists, non-finite floats as None: `json.dumps` gives valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return jsonable(obj.item())
+    return obj
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_value(value: Any) -> str:
+    """A parameter value as `--set` would take it (lists as a,b,c)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def fmt_seeds(seeds: Iterable[int]) -> str:
+    seeds = list(seeds)
+    if seeds == list(range(len(seeds))) and len(seeds) > 2:
+        return f"0–{len(seeds) - 1}"
+    return ",".join(map(str, seeds))
+
+
+def status_text(status: str | None) -> Text:
+    if status is None:
+        return Text("not run", style="dim")
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def bounds(meta: Mapping[str, Any]) -> str:
+    """The allowed values of a parameter, from its `param()` metadata."""
+    parts = [f"{word} {meta[key]}" for key, word in BOUND_WORDS if meta.get(key) is not None]
+    if meta.get("choices") is not None:
+        parts.append("one of " + ", ".join(map(str, meta["choices"])))
+    return ", ".join(parts)
+
+
+def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[dict[str, Any]]:
+    """One plain dict per atom (the `list --json` payload and the table's content)."""
+    rows = []
+    for a in atoms:
+        run = latest.get(a.name)
+        last = None if run is None else {
+            "status": run["verdict"]["status"], "finding": run["verdict"]["finding"],
+            "preset": run["preset"], "seeds": run["seeds"], "wall_s": run["wall_s"],
+            "created": run["created"]}
+        rows.append({"name": a.name, "family": a.family, "title": a.title,
+                     "runtime_s": a.runtime_s, "presets": list(a.preset_names), "last_run": last})
+    return rows
+
+
+def catalog_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="deepatoms catalog", title_justify="left")
+    for col in ("atom", "family", "title", "est. runtime", "last verdict"):
+        table.add_column(col, no_wrap=col in ("atom", "est. runtime"))
+    for r in rows:
+        last = r["last_run"]
+        verdict = status_text(None if last is None else last["status"])
+        if last is not None:
+            verdict.append(f" ({last['preset']}, {len(last['seeds'])} seeds)", style="dim")
+        table.add_row(r["name"], r["family"], r["title"], fmt_seconds(r["runtime_s"]), verdict)
+    return table
+
+
+def param_rows(atom: "Atom") -> list[dict[str, Any]]:
+    """Every parameter of `atom`: name, type, default, help, bounds, and each preset's value."""
+    types = field_types(atom.Params)
+    rows = []
+    for f in dataclasses.fields(atom.Params):
+        presets = {p: fmt_value(v[f.name]) for p, v in atom.presets.items() if f.name in v}
+        rows.append({"name": f.name, "type": describe_type(types[f.name]),
+                     "default": fmt_value(f.default), "help": f.metadata.get("help", ""),
+                     "bounds": bounds(f.metadata), "presets": presets})
+    return rows
+
+
+def param_table(atom: "Atom") -> Table:
+    table = Table(title="parameters (--set name=value; lists as a,b,c)", title_justify="left")
+    for col in ("parameter", "type", "default", "allowed", "help"):
+        table.add_column(col, no_wrap=col == "parameter")
+    for preset in atom.presets:
+        table.add_column(f"{preset} preset", style="cyan")
+    for r in param_rows(atom):
+        table.add_row(r["name"], r["type"], r["default"], r["bounds"], r["help"],
+                      *(r["presets"].get(p, "") for p in atom.presets))
+    return table
+
+
+def verdict_table(results: list[AtomResult]) -> Table:
+    """atom + finding (one cell, so the finding gets the width), verdict, seeds, wall, cached."""
+    table = Table(title="verdicts", title_justify="left", show_lines=len(results) > 1)
+    table.add_column("atom · finding", ratio=1)
+    for col in ("verdict", "seeds", "wall", "cached"):
+        table.add_column(col, no_wrap=True)
+    for r in results:
+        cell = Text()
+        cell.append(r.name, style="bold")
+        if r.outcome is None:
+            cell.append("\n" + (r.error or ""))
+            table.add_row(cell, status_text("failed"), "", "", "")
+            continue
+        o = r.outcome
+        cell.append("\n" + o.verdict.finding)
+        cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
+        table.add_row(cell, status_text(o.verdict.status), fmt_seeds(o.seeds),
+                      fmt_seconds(o.wall_s), cached)
+    return table
+
+
+def pairs_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, value in rows:
+        table.add_row(str(label), str(value))
+    return table
