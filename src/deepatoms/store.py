@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -66,9 +67,8 @@ class Store:
         self.path = self.root / DB_NAME
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=self.root):
+                pass  # a private probe: processes opening one store at once never collide
         except OSError as exc:
             raise StoreError(f"cannot write the store at '{self.root}' ({exc.strerror}); "
                              "pass a writable directory with --store or DEEPATOMS_STORE") from None

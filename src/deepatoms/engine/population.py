@@ -116,7 +116,7 @@ class MLPPop:
     __call__ = forward
 
     def model_weights(self, i: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Model i's unpadded (weight (in, out), bias (out,)) per layer, detached."""
+        """Model i's unpadded (weight (in, out), bias (out,)) per layer: detached copies."""
         s = self.sizes[i]
-        return [(w[i, :s[l], :s[l + 1]].detach(), b[i, 0, :s[l + 1]].detach())
+        return [(w[i, :s[l], :s[l + 1]].detach().clone(), b[i, 0, :s[l + 1]].detach().clone())
                 for l, (w, b) in enumerate(zip(self.weights, self.biases))]
