@@ -1,0 +1,298 @@
+"""Flat activations: learning y = u(v*ᵀx + b*) through a step function (Shalev-Shwartz et al.
+2017 §5, Fig. 7; seed 000).
+
+Claim: of four ways to learn it, "forward-only" (a linear model whose forward pass applies u and
+whose backward pass treats u as the identity; 101 parameters, 5,000 steps) gives the lowest test
+error; replacing u by a non-flat sum of sigmoids fails outright in some seeds (depending on b*;
+a bias initialised at b* recovers); an end-to-end MLP and a multiclass MLP are blurry at the
+jumps. Budget: ~25 s default (3 seeds, MLPs 3,000 steps); preset 'paper' trains the MLPs for
+10,000 steps.
+Measured: inconclusive at default (3 seeds) and at paper scale (5 seeds) — forward-only has the
+lowest median error and beats non-flat and end-to-end in every seed, but not the multiclass MLP in
+every seed; non-flat fails (bias stuck near 0) in 10 of seeds 0–11, all but b* = −0.05, 0.49.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import stats
+from ...atom import Atom
+from ...data.step_targets import LEVEL_OFFSETS, FlatTask, jump_distance, round_down, smooth_step
+from ...engine import Adam, MLPPop
+from ...engine.scalar_head import forward_scalar
+from ...engine.straight_through import straight_through
+from ...errors import ParamError
+from ...figures import new_figure
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide
+
+METHODS = ("non-flat", "non-flat-b0", "end-to-end", "multiclass", "forward-only")
+LABELS = {"non-flat": "(a) non-flat approximation", "non-flat-b0": "(a') non-flat, bias init b*",
+          "end-to-end": "(b) end-to-end MLP", "multiclass": "(c) multiclass MLP",
+          "forward-only": "(d) forward-only"}
+FAILED_NMSE = 1.0  # "fails outright": test MSE above Var(y), worse than predicting the mean
+BEST = "forward-only"  # claimed to have the lowest test error of all methods
+BLURRY = ("end-to-end", "multiclass")  # claimed to err at the jumps: error near > far from jumps
+
+
+@dataclass(frozen=True)
+class FlatParams(Params):
+    methods: tuple[str, ...] = param(METHODS, "methods to compare", choices=METHODS)
+    dim: int = param(100, "input dimension", ge=1, le=10_000)
+    hidden: int = param(100, "width of the MLPs' hidden layers", ge=1, le=4096)
+    steps: int = param(10_000, "Adam steps of the non-flat approximations", ge=1)
+    mlp_steps: int = param(3000, "Adam steps of the end-to-end and multiclass MLPs (paper 10,000)", ge=1)
+    forward_only_steps: int = param(5000, "Adam steps of forward-only", ge=1)
+    batch_size: int = param(256, "fresh samples per step", ge=1)
+    lr_non_flat: float = param(0.01, "Adam learning rate of the non-flat approximations", gt=0)
+    lr: float = param(1e-3, "Adam learning rate of the MLPs and forward-only", gt=0)
+    eval_every: int = param(500, "steps between test evaluations", ge=1)
+    test_samples: int = param(4000, "held-out samples for the test error", ge=10)
+    near_jump: float = param(0.005, "distance in r counted as 'near a jump'", gt=0)
+    plot_samples: int = param(300, "test points per seed kept for the figure", ge=1)
+
+    def check(self) -> None:
+        if len(set(self.methods)) != len(self.methods) or len(self.methods) < 2:
+            raise ParamError(f"parameter 'methods' must name at least two distinct methods (the claim "
+                             f"compares them), got {', '.join(self.methods)}")
+
+
+@dataclass
+class _Spec:
+    """One population: member i is (methods[i // S], seed i % S); loss(batch) → (M,) and
+    predict(x (S, n, dim)) → (M, n)."""
+    pop: MLPPop
+    methods: tuple[str, ...]
+    steps: int
+    lr: float
+    loss: Callable[[dict], torch.Tensor]
+    predict: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _linear_spec(p: FlatParams, lab: Lab, task: FlatTask, methods: tuple[str, ...]) -> _Spec:
+    """Linear models r̂ = wᵀx + b: the non-flat variants (one population) or forward-only."""
+    n = len(lab.seeds)
+    idx = torch.arange(n * len(methods), device=lab.device) % n  # member → seed index
+    pop = MLPPop([(p.dim, 1)] * len(idx), [lab.torch_generator(s, "init", m) for m in methods
+                                          for s in lab.seeds],
+                 init="trunc_normal", bias_init="zeros", device=lab.device)
+    if "non-flat-b0" in methods:
+        with torch.no_grad():  # (a'): bias initialised at b*
+            k = methods.index("non-flat-b0")
+            pop.biases[0][k * n:(k + 1) * n, 0, 0] = task.b
+    lv = task.levels[idx]
+    if methods == ("forward-only",):
+        step_fn = lambda r, levels: round_down(r, levels)[0]  # noqa: E731
+        out = lambda x: straight_through(step_fn, forward_scalar(pop, x[idx]), lv)  # noqa: E731
+        steps, lr = p.forward_only_steps, p.lr
+    else:
+        out = lambda x: smooth_step(forward_scalar(pop, x[idx]), lv)  # noqa: E731
+        steps, lr = p.steps, p.lr_non_flat
+    return _Spec(pop, methods, steps, lr, lambda bt: ((out(bt["x"]) - bt["y"][idx]) ** 2).mean(1), out)
+
+
+def _mlp_spec(p: FlatParams, lab: Lab, task: FlatTask, method: str) -> _Spec:
+    """The end-to-end regression MLP or the multiclass MLP (prediction: level of the arg-max)."""
+    gens = [lab.torch_generator(s, "init", method) for s in lab.seeds]
+    if method == "end-to-end":
+        pop = MLPPop([(p.dim, p.hidden, p.hidden, p.hidden, 1)] * len(gens), gens,
+                     init="trunc_normal", bias_init="zeros", device=lab.device)
+        out = lambda x: forward_scalar(pop, x)  # noqa: E731
+        return _Spec(pop, (method,), p.mlp_steps, p.lr,
+                     lambda bt: ((out(bt["x"]) - bt["y"]) ** 2).mean(1), out)
+    n_cls = len(LEVEL_OFFSETS)
+    pop = MLPPop([(p.dim, p.hidden, p.hidden, n_cls)] * len(gens), gens,
+                 init="trunc_normal", bias_init="zeros", device=lab.device)
+
+    def ce(bt: dict) -> torch.Tensor:
+        logits = pop(bt["x"])  # (S, B, L)
+        return F.cross_entropy(logits.reshape(-1, n_cls), bt["cls"].reshape(-1),
+                               reduction="none").view(logits.shape[:2]).mean(dim=1)
+    return _Spec(pop, (method,), p.mlp_steps, p.lr, ce,
+                 lambda x: task.levels.gather(1, pop(x).argmax(dim=-1)))
+
+
+def _nmse(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> np.ndarray:
+    """Per seed mean((pred − y)²) / Var(y) over the points in mask: (S,)."""
+    err = (pred - y) ** 2
+    if mask is None:
+        mask = torch.ones_like(err, dtype=torch.bool)
+    mse = (err * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    return (mse / y.var(dim=1)).cpu().numpy()
+
+
+def _specs(p: FlatParams, lab: Lab, task: FlatTask) -> list[_Spec]:
+    """Populations to train: the requested non-flat variants together, then each other method."""
+    non_flat = tuple(m for m in p.methods if m.startswith("non-flat"))
+    specs = [_linear_spec(p, lab, task, non_flat)] if non_flat else []
+    for m in p.methods:
+        if m == "forward-only":
+            specs.append(_linear_spec(p, lab, task, (m,)))
+        elif not m.startswith("non-flat"):
+            specs.append(_mlp_spec(p, lab, task, m))
+    return specs
+
+
+def _train(p: FlatParams, lab: Lab, task: FlatTask, spec: _Spec, test: dict) -> tuple[list, torch.Tensor]:
+    """Train one population on fresh batches; (curve [(step, nMSE (M,))], final predictions (M, n))."""
+    stream = "non-flat" if spec.methods[0].startswith("non-flat") else spec.methods[0]
+    gens = [lab.torch_generator(s, "data", stream) for s in lab.seeds]  # same data in any grouping
+    opt = Adam(spec.pop.params, lr=spec.lr, betas=(0.9, 0.99), eps=1e-5)
+    y_test = test["y"].repeat(len(spec.methods), 1)  # (M, n)
+
+    def evaluate() -> torch.Tensor:
+        with torch.no_grad():
+            return spec.predict(test["x"])
+
+    curve = [(0, _nmse(evaluate(), y_test))]
+    for step in lab.steps(spec.steps, f"flat-activations {'+'.join(spec.methods)}"):
+        loss = spec.loss(task.draw(gens, p.batch_size))  # (M,)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+        if (step + 1) % p.eval_every == 0 or step + 1 == spec.steps:
+            curve.append((step + 1, _nmse(evaluate(), y_test)))
+    return curve, evaluate()
+
+
+def _method_rows(p: FlatParams, lab: Lab, method: str, curve: list, pred: torch.Tensor,
+                 test: dict, near: torch.Tensor) -> list[dict]:
+    """Rows of one method: nMSE curve, final nMSE near / far from jumps, plotted predictions.
+    curve values and pred are this method's (S,) and (S, n)."""
+    rows = [dict(seed=s, method=method, step=st, r=np.nan, metric="test_nmse", value=float(v[i]))
+            for st, v in curve for i, s in enumerate(lab.seeds)]
+    final = curve[-1][0]
+    for metric, values in (("nmse_near_jump", _nmse(pred, test["y"], near)),
+                           ("nmse_far_from_jump", _nmse(pred, test["y"], ~near))):
+        rows += [dict(seed=s, method=method, step=final, r=np.nan, metric=metric, value=float(values[i]))
+                 for i, s in enumerate(lab.seeds)]
+    shown = pred[:, :p.plot_samples].cpu().numpy()
+    r = test["r"][:, :p.plot_samples].cpu().numpy()
+    rows += [dict(seed=s, method=method, step=final, r=float(r[i, j]), metric="prediction",
+                  value=float(shown[i, j])) for i, s in enumerate(lab.seeds) for j in range(shown.shape[1])]
+    return rows
+
+
+def run(p: FlatParams, lab: Lab) -> pd.DataFrame:
+    task = FlatTask([lab.torch_generator(s, "target") for s in lab.seeds], p.dim, device=lab.device)
+    test = task.draw([lab.torch_generator(s, "test") for s in lab.seeds], p.test_samples)
+    near = jump_distance(test["r"], task.levels) < p.near_jump  # (S, n)
+    rows = [dict(seed=s, method="target", step=0, r=np.nan, metric="b_star", value=float(task.b[i]))
+            for i, s in enumerate(lab.seeds)]
+    n = len(lab.seeds)
+    by_method = {}
+    for spec in _specs(p, lab, task):
+        curve, pred = _train(p, lab, task, spec, test)
+        for k, m in enumerate(spec.methods):
+            part = slice(k * n, (k + 1) * n)
+            by_method[m] = _method_rows(p, lab, m, [(st, v[part]) for st, v in curve], pred[part],
+                                        test, near)
+    rows += [r for m in p.methods for r in by_method[m]]
+    return pd.DataFrame(rows)
+
+
+def _final(table: pd.DataFrame, method: str, metric: str = "test_nmse") -> np.ndarray:
+    sub = table[(table.method == method) & (table.metric == metric)]
+    sub = sub[sub.step == sub.step.max()]
+    return sub.sort_values("seed").value.to_numpy()
+
+
+def judge(table: pd.DataFrame):
+    methods = [m for m in METHODS if (table.method == m).any()]
+    evidence, parts = [], []
+    for m in methods:
+        parts.append(f"{m} {np.median(_final(table, m)):.3g}")
+        if BEST in methods and m != BEST:
+            evidence.append(stats.difference(f"normalised test MSE: {m} − {BEST}", _final(table, m),
+                                             _final(table, BEST), claim=f"{BEST} lowest (> 0)"))
+        if m in BLURRY:
+            evidence.append(stats.difference(
+                f"{m}: normalised MSE near jumps − far from jumps", _final(table, m, "nmse_near_jump"),
+                _final(table, m, "nmse_far_from_jump"), claim="errors at the jumps (> 0)"))
+    fails = {m: _final(table, m) > FAILED_NMSE for m in ("non-flat", "non-flat-b0") if m in methods}
+    if "non-flat" in fails:
+        evidence.append(stats.count_at_least("non-flat approximation fails (nMSE > 1)", fails["non-flat"], 1,
+                                             claim="in some seeds (>= 1)"))
+    if "non-flat-b0" in fails:
+        ok = ~fails["non-flat-b0"]
+        evidence.append(stats.count_at_least("non-flat with bias init b* succeeds (nMSE <= 1)", ok, len(ok),
+                                             claim="in every seed"))
+    b_star = table[table.metric == "b_star"].sort_values("seed").value.to_numpy()
+    failed = (", failed for b* = " + ", ".join(f"{b:.2f}" for b in b_star[fails["non-flat"]])
+              if "non-flat" in fails and fails["non-flat"].any() else "")
+    finding = (f"Median normalised test MSE over {len(b_star)} seeds: {', '.join(parts)}; non-flat "
+               f"failed (nMSE > 1) in {int(fails.get('non-flat', np.zeros(0)).sum())} of {len(b_star)} "
+               f"seeds{failed} — paper: forward-only best, non-flat fails in some seeds, MLPs blurry "
+               "at the jumps.")
+    return decide(evidence, finding)
+
+
+def _fit_panel(ax, table: pd.DataFrame, method: str, seed: int) -> None:
+    sub = table[(table.method == method) & (table.metric == "prediction") & (table.seed == seed)]
+    b = float(table[(table.metric == "b_star") & (table.seed == seed)].value.iloc[0])
+    lv = torch.tensor([[b + o for o in LEVEL_OFFSETS]], dtype=torch.float64)
+    grid = torch.linspace(b - 0.3, b + 0.3, 600, dtype=torch.float64).unsqueeze(0)
+    ax.plot(grid[0], round_down(grid, lv)[0][0], "g--", lw=1.5, label="label u(r)")
+    if method.startswith("non-flat"):
+        ax.plot(grid[0], smooth_step(grid, lv)[0], color="purple", lw=1, label="non-flat approx.")
+    ax.plot(sub.r, sub.value, "r.", ms=2, label="learned output")
+    low = max(min(b - 1.1, sub.value.min() - 0.1), b - 3)  # show a stuck output too
+    high = min(max(b + 0.4, sub.value.max() + 0.1), b + 3)
+    ax.set(xlim=(b - 0.3, b + 0.3), ylim=(low, high), title=LABELS[method], xlabel="r")
+
+
+def figures(table: pd.DataFrame):
+    methods = [m for m in METHODS if (table.method == m).any()]
+    seed = int(table.seed.min())
+    fig, axes = new_figure(1, len(methods), width=3.0, height=2.8, squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        _fit_panel(ax, table, m, seed)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("output")
+    fig2, ax2 = new_figure(1, 1, width=4.6, height=3.4)
+    curves = table[table.metric == "test_nmse"]
+    for m in methods:
+        mean = curves[curves.method == m].groupby("step").value.median()
+        ax2.semilogy(mean.index, mean.values, marker="o", ms=2, label=LABELS[m])
+    ax2.axhline(FAILED_NMSE, color="grey", ls=":", lw=1)
+    ax2.set(xlabel="training iterations", ylabel="normalised test MSE (median over seeds)")
+    ax2.legend(fontsize=7)
+    return {"fits": fig, "test-error": fig2}
+
+
+ATOM = Atom(
+    name="flat-activations", family="failures",
+    title="Flat activations: learning through a step function",
+    question="How should one learn y = u(v*ᵀx + b*) when u is piecewise flat and gradients through it vanish?",
+    claim=("Forward-only — a linear model whose forward pass applies u and whose backward pass treats "
+           "u as the identity (101 parameters, 5,000 steps) — gives the lowest test error; replacing "
+           "u by a non-flat sum of sigmoids fails outright in some seeds depending on b* (a bias "
+           "initialised at b* recovers); end-to-end and multiclass MLPs err at the jumps (blurry)."),
+    sources=("Shalev-Shwartz, Shamir & Shammah 2017, Failures of Gradient-Based Deep Learning, "
+             "§5, Fig. 7 (arXiv 1703.07950)",
+             "Failures of gradient-based deep learning, Chinese summary (seed 000)"),
+    method=("v* ~ N(0, I₁₀₀), b* ~ N(0, 1), x ~ N(0, 10⁻⁴ I₁₀₀) fresh batches of 256; u rounds down "
+            "to the levels b* + {−100, −95, …, 95} ∪ {−5, …, −1, −0.2, 0, 0.1, 0.15, 0.175, 1, …, 5} "
+            "(52). (a) non-flat: linear model through the code's sigmoid sum (slope 50/Δ_i, centre "
+            "Δ_i/20 before each jump), MSE, Adam 0.01, 10,000 steps, bias 0 — and (a') the same with "
+            "the bias initialised at b*; (b) end-to-end MLP 100 → 100 → 100 → 100 → 1 ReLU, MSE; "
+            "(c) multiclass MLP 100 → 100 → 100 → 52 logits, cross-entropy, prediction = level of "
+            "the arg-max; (d) forward-only: u forward, identity backward (a custom autograd "
+            "function), MSE, 5,000 steps. Adam lr 1e-3 for (b)–(d), β = (0.9, 0.99), ε = 1e-5; "
+            "truncated-normal init, zero biases; seeds of a method train as one population. "
+            "Error = test MSE / Var(y) on 4,000 held-out samples; 'near a jump' = within 0.005 of a "
+            "level. 'Fails' = normalised MSE > 1. The default trains the MLPs for 3,000 steps "
+            "(CPU budget; the paper 10,000: preset 'paper')."),
+    Params=FlatParams, run=run, judge=judge, figures=figures,
+    presets={"quick": dict(hidden=32, steps=300, mlp_steps=150, forward_only_steps=300,
+                           eval_every=100, test_samples=1000, plot_samples=50),
+             "paper": dict(mlp_steps=10_000)},
+    runtime_s=25.0, default_seeds=3,
+)

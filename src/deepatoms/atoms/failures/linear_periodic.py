@@ -1,0 +1,278 @@
+"""Linear-periodic functions (Shalev-Shwartz et al. 2017 §2, Theorem 2; seed 000).
+
+Not an experiment of the paper: the paper proves Theorem 2 but shows no experiment; this atom
+measures it. Targets y = cos(r·uᵀx), x ~ N(0, I_d), u a random unit vector. Claims: (a) at a
+random init the variance, across directions u, of the loss gradient falls with r to the sampling
+floor of its estimate (reached at d = 30 for r ≥ 5); (b) a 30 → 100 → 100 → 1 ReLU net trained on
+x does not beat predicting the mean for r ≥ 5 (normalised MSE ≈ 1) while the same net fed only
+uᵀx (the "oracle") learns it (≤ 0.1); for r = 1 both learn. Budget: ~15 s default (3 seeds).
+Measured: reproduced — Var/floor at r = 12: 1.00 (d = 30); normalised MSE r = 5: full 1.00,
+oracle 0.04; r = 1: 0.002 both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import stats
+from ...atom import Atom
+from ...data.periodic import GaussianStream, cosine_target, unit_directions
+from ...engine import Adam, MLPPop
+from ...engine.gradient_gram import gradient_gram
+from ...engine.scalar_head import forward_scalar
+from ...errors import ParamError
+from ...figures import new_figure
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide
+
+LARGE_R = 5.0          # the claim's "large frequency" regime (r ≥ 5) ...
+FAIL_NMSE = 0.9        # ... full-input net: normalised MSE stays above 0.9 (≈ 1: the mean)
+SMALL_R = 1.0          # "small r" (r ≤ 1): learned by both nets ...
+LEARNED_NMSE = 0.1     # ... and the oracle at every r: normalised MSE below 0.1
+FLOOR_TOLERANCE = 1.5  # (a) at the largest r and d the variance is within 50% of the sampling floor
+
+
+@dataclass(frozen=True)
+class LPParams(Params):
+    d: int = param(30, "input dimension of the learning experiment", ge=2, le=1000)
+    hidden: tuple[int, ...] = param((100, 100), "hidden ReLU widths", ge=1, le=4096)
+    learn_freqs: tuple[float, ...] = param((1.0, 5.0), "frequencies r of the learning experiment", gt=0)
+    steps: int = param(5000, "Adam steps, each on a fresh batch", ge=1)
+    batch_size: int = param(128, "fresh samples per step", ge=1)
+    lr: float = param(1e-3, "Adam learning rate", gt=0)
+    eval_every: int = param(250, "steps between test evaluations", ge=1)
+    eval_samples: int = param(4000, "held-out samples for the normalised test MSE", ge=10)
+    variance_dims: tuple[int, ...] = param((2, 5, 30), "input dimensions for the gradient variance",
+                                           ge=2, le=1000)
+    variance_freqs: tuple[float, ...] = param((0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0),
+                                              "frequencies r for the gradient variance", gt=0)
+    variance_samples: int = param(1024, "samples x estimating each gradient (sets the floor)",
+                                  ge=16, le=4096)
+    directions: int = param(300, "random directions u for the variance", ge=2)
+
+    def check(self) -> None:
+        for name in ("learn_freqs", "variance_dims", "variance_freqs"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ParamError(f"parameter '{name}' must not repeat a value, got {list(values)}")
+
+
+def _variance_rows(p: LPParams, lab: Lab, d: int) -> list[dict]:
+    """V̂ = Var_u ‖ĝ_u‖², its sampling floor and G² at a fresh init, for every seed and r.
+
+    ĝ_u = (1/n) Σ_i cos(r uᵀx_i) ∂p(x_i) up to a u-independent term; with ỹ_u the targets
+    centred over u, V̂ = mean_u ỹ_uᵀKỹ_u / n² and the floor — what V̂ would be if the targets were
+    independent across samples — is its diagonal part mean_u Σ_i K_ii ỹ_iu² / n²."""
+    seeds, n = lab.seeds, p.variance_samples
+    pop = MLPPop([(d, *p.hidden, 1)] * len(seeds),
+                 [lab.torch_generator(s, "variance-init", d) for s in seeds],
+                 init="trunc_normal", bias_init="zeros", device=lab.device)
+    x = torch.stack([torch.randn(n, d, generator=lab.torch_generator(s, "variance-x", d))
+                     for s in seeds]).to(lab.device)  # (M, n, d)
+    u = torch.stack([unit_directions(lab.torch_generator(s, "variance-u", d), p.directions, d)
+                     for s in seeds]).to(lab.device)  # (M, U, d)
+    gram = gradient_gram(pop, x)  # (M, n, n) float64
+    diag = torch.diagonal(gram, dim1=1, dim2=2)  # (M, n)
+    proj = torch.bmm(x, u.transpose(1, 2)).double()  # uᵀx: (M, n, U)
+    rows = []
+    for r in p.variance_freqs:
+        y = cosine_target(proj, r)
+        y = y - y.mean(dim=2, keepdim=True)
+        var = (y * torch.bmm(gram, y)).sum(dim=1).mean(dim=1) / n**2  # (M,)
+        floor = (diag.unsqueeze(2) * y**2).sum(dim=1).mean(dim=1) / n**2
+        for i, s in enumerate(seeds):
+            base = dict(seed=s, part="variance", d=d, r=float(r), net="full", step=0)
+            rows += [dict(base, metric="grad_variance", value=float(var[i])),
+                     dict(base, metric="sampling_floor", value=float(floor[i])),
+                     dict(base, metric="grad_second_moment", value=float(diag[i].mean()))]
+    return rows
+
+
+class _Learning:
+    """The (seed, r) pairs and their two nets: inputs, targets, normalised test MSE."""
+
+    def __init__(self, p: LPParams, lab: Lab):
+        self.pairs = [(s, float(r)) for s in lab.seeds for r in p.learn_freqs]
+        self.members = [(s, r, net) for s, r in self.pairs for net in ("full", "oracle")]
+        dirs = {s: unit_directions(lab.torch_generator(s, "direction"), 1, p.d)[0] for s in lab.seeds}
+        self.u = torch.stack([dirs[s] for s, _ in self.pairs]).to(lab.device)  # (P, d)
+        self.r = lab.tensor(np.array([r for _, r in self.pairs])).unsqueeze(1)  # (P, 1)
+        self.pair_of = torch.arange(len(self.members), device=lab.device) // 2  # member → pair
+        self.oracle = (torch.arange(len(self.members), device=lab.device) % 2 == 1).view(-1, 1, 1)
+        self.stream = GaussianStream([lab.torch_generator(s, "data", r) for s, r in self.pairs],
+                                     p.d, p.batch_size, device=lab.device)
+        self.d = p.d
+
+    def batch(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (P, B, d) → member inputs (M, B, d) (oracle: uᵀx then zeros) and targets (M, B)."""
+        z = (x * self.u.unsqueeze(1)).sum(dim=-1)  # (P, B)
+        y = cosine_target(z, self.r)
+        xin = torch.where(self.oracle, F.pad(z.unsqueeze(2), (0, self.d - 1))[self.pair_of],
+                          x[self.pair_of])
+        return xin, y[self.pair_of]
+
+
+def _learning_rows(p: LPParams, lab: Lab) -> list[dict]:
+    task = _Learning(p, lab)
+    pop = MLPPop([(p.d if net == "full" else 1, *p.hidden, 1) for _, _, net in task.members],
+                 [lab.torch_generator(s, "init", r, net) for s, r, net in task.members],
+                 init="trunc_normal", bias_init="zeros", device=lab.device)
+    x_test, y_test = task.batch(task.stream.draw(
+        p.eval_samples, [lab.torch_generator(s, "test", r) for s, r in task.pairs]))
+    opt = Adam(pop.params, lr=p.lr, betas=(0.9, 0.99), eps=1e-5)
+
+    def nmse() -> np.ndarray:
+        with torch.no_grad():
+            err = ((forward_scalar(pop, x_test) - y_test) ** 2).mean(dim=1)
+            return (err / y_test.var(dim=1)).cpu().numpy()  # (M,)
+
+    curve = [(0, nmse())]
+    for step in lab.steps(p.steps, "linear-periodic"):
+        x, y = task.batch(task.stream.next())
+        loss = ((forward_scalar(pop, x) - y) ** 2).mean(dim=1)  # (M,)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+        if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
+            curve.append((step + 1, nmse()))
+    return [dict(seed=s, part="learning", d=p.d, r=r, net=net, step=st, metric="test_nmse",
+                 value=float(v[i])) for st, v in curve for i, (s, r, net) in enumerate(task.members)]
+
+
+def run(p: LPParams, lab: Lab) -> pd.DataFrame:
+    rows = [row for d in p.variance_dims for row in _variance_rows(p, lab, d)]
+    table = pd.DataFrame(rows + _learning_rows(p, lab))
+    return table.sort_values(["part", "metric", "d", "r", "net", "step", "seed"],
+                             kind="stable").reset_index(drop=True)
+
+
+def _ratio(table: pd.DataFrame) -> pd.DataFrame:
+    """V̂ / floor indexed by (d, r), columns seed."""
+    v = table[table.part == "variance"].pivot_table(index=["d", "r", "seed"], columns="metric",
+                                                    values="value")
+    return (v.grad_variance / v.sampling_floor).unstack("seed")
+
+
+def _variance_evidence(table: pd.DataFrame) -> tuple[list, str]:
+    ratio = _ratio(table)
+    dims = sorted(ratio.index.get_level_values("d").unique())
+    freqs = sorted(ratio.index.get_level_values("r").unique())
+    lo, hi = freqs[0], freqs[-1]
+    evidence, parts = [], []
+    for d in dims:
+        a, b = ratio.loc[(d, lo)].to_numpy(), ratio.loc[(d, hi)].to_numpy()
+        if lo != hi:
+            evidence.append(stats.difference(f"(a) d={d}: Var/floor at r={lo:g} − at r={hi:g}", a, b,
+                                             claim="falls as r grows (> 0)"))
+        parts.append(f"d={d} {a.mean():.3g}→{b.mean():.3g}")
+    top = ratio.loc[(dims[-1], hi)].to_numpy()
+    evidence.append(stats.below(f"(a) d={dims[-1]}, r={hi:g}: Var / sampling floor", top,
+                                FLOOR_TOLERANCE, claim=f"at the floor: < {FLOOR_TOLERANCE}"))
+    return evidence, f"(a) Var/floor from r={lo:g} to r={hi:g}: {', '.join(parts)}"
+
+
+def _learning_evidence(table: pd.DataFrame) -> tuple[list, str]:
+    learn = table[table.part == "learning"]
+    final = learn[learn.step == learn.step.max()]
+    evidence, parts = [], []
+    for r in sorted(final.r.unique()):
+        full = final[(final.r == r) & (final.net == "full")].sort_values("seed").value.to_numpy()
+        orac = final[(final.r == r) & (final.net == "oracle")].sort_values("seed").value.to_numpy()
+        parts.append(f"r={r:g} full {full.mean():.3g} vs oracle {orac.mean():.3g}")
+        if r >= LARGE_R:
+            evidence.append(stats.above(f"(b) r={r:g}: full-input net normalised test MSE", full,
+                                        FAIL_NMSE, claim=f"no better than the mean: > {FAIL_NMSE}"))
+        if r <= SMALL_R:
+            evidence.append(stats.below(f"(b) r={r:g}: full-input net normalised test MSE", full,
+                                        LEARNED_NMSE, claim=f"learned: < {LEARNED_NMSE}"))
+        evidence.append(stats.below(f"(b) r={r:g}: oracle (uᵀx) normalised test MSE", orac,
+                                    LEARNED_NMSE, claim=f"learned: < {LEARNED_NMSE}"))
+    steps = int(learn.step.max())
+    return evidence, f"(b) normalised test MSE after {steps:,} steps: {'; '.join(parts)}"
+
+
+def judge(table: pd.DataFrame):
+    ev_a, text_a = _variance_evidence(table)
+    ev_b, text_b = _learning_evidence(table)
+    finding = (f"{text_a}; {text_b} (claim: full ≈ 1 for r ≥ {LARGE_R:g}, oracle ≤ {LEARNED_NMSE}). "
+               "Not an experiment of the paper.")
+    return decide(ev_a + ev_b, finding)
+
+
+def _variance_figure(table: pd.DataFrame):
+    v = table[table.part == "variance"]
+    fig, (ax1, ax2) = new_figure(1, 2, width=4.2, height=3.3)
+    for i, (d, g) in enumerate(v.groupby("d")):
+        color = f"C{i}"
+        m = g.pivot_table(index="r", columns="metric", values="value")  # mean over seeds
+        ax1.loglog(m.index, m.grad_variance / m.grad_second_moment, "o-", ms=3, color=color,
+                   label=f"d = {d}")
+        ax1.loglog(m.index, m.sampling_floor / m.grad_second_moment, ":", color=color)
+        ratio = _ratio(table).loc[d]
+        ax2.semilogy(ratio.index, ratio.mean(axis=1), "o-", ms=3, color=color, label=f"d = {d}")
+    ax1.set(xlabel="frequency r", ylabel="Var_u(gradient) / G²",
+            title="Gradient variance (dotted: sampling floor)")
+    ax2.axhline(1.0, color="k", ls="--", lw=1, label="sampling floor")
+    ax2.set(xlabel="frequency r", ylabel="Var / sampling floor", title="Above the floor?")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _learning_figure(table: pd.DataFrame):
+    learn = table[table.part == "learning"]
+    freqs = sorted(learn.r.unique())
+    fig, axes = new_figure(1, len(freqs), width=3.4, height=2.9, squeeze=False)
+    for ax, r in zip(axes[0], freqs):
+        for net, color in (("full", "tab:red"), ("oracle", "tab:blue")):
+            sub = learn[(learn.r == r) & (learn.net == net)]
+            for _, g in sub.groupby("seed"):
+                ax.semilogy(g.step, g.value, color=color, lw=0.7, alpha=0.4)
+            mean = sub.groupby("step").value.mean()
+            ax.semilogy(mean.index, mean.values, color=color, lw=2,
+                        label="x (full input)" if net == "full" else "uᵀx (oracle)")
+        ax.axhline(1.0, color="grey", ls=":", lw=1)
+        ax.set(title=f"cos({r:g}·uᵀx)", xlabel="training iterations", ylabel="normalised test MSE")
+    axes[0][0].legend(fontsize=8)
+    return fig
+
+
+def figures(table: pd.DataFrame):
+    return {"gradient-variance": _variance_figure(table), "learning": _learning_figure(table)}
+
+
+ATOM = Atom(
+    name="linear-periodic", family="failures",
+    title="Linear-periodic functions (not an experiment of the paper)",
+    question="Can gradient descent learn cos(r·uᵀx) when the direction u is unknown and r is large?",
+    claim=("Not an experiment of the paper (Theorem 2 is theory only there). At a random init the "
+           "variance across directions u of the loss gradient for y = cos(r·uᵀx) falls as r grows, "
+           "down to the sampling floor of its estimate (at d = 30 by r ≥ 5); a 30 → 100 → 100 → 1 "
+           "ReLU net trained on x for r ≥ 5 does no better than predicting the mean (normalised "
+           "MSE ≈ 1) while the same net fed only uᵀx learns it (≤ 0.1); r = 1 is learned by both."),
+    sources=("Shalev-Shwartz, Shamir & Shammah 2017, Failures of Gradient-Based Deep Learning, "
+             "§2, Theorem 2 (arXiv 1703.07950)",
+             "Failures of gradient-based deep learning, Chinese summary (seed 000)"),
+    method=("This is not an experiment of the paper: it measures its Theorem 2. x ~ N(0, I_d), "
+            "u uniform on the unit sphere, y = cos(r·uᵀx). (a) At a fresh init of a d → 100 → 100 → 1 "
+            "ReLU net, the gradient of the squared loss is estimated from n = 1,024 samples for 300 "
+            "random u; its variance across u is computed exactly from the Gram matrix of "
+            "per-sample gradients (empirical NTK), together with the sampling floor — what the "
+            "variance would be if the targets were independent across samples, the diagonal "
+            "part — so the estimate is compared with the floor rather than with zero. (b) d = 30: "
+            "the net trained on x and an 'oracle' net of the same hidden shape fed only uᵀx, "
+            "MSE, Adam lr 1e-3 (β = (0.9, 0.99), ε = 1e-5, the family's code values), a fresh "
+            "batch of 128 per step for 5,000 steps, truncated-normal init, zero biases; normalised "
+            "MSE = test MSE / Var(y) on 4,000 held-out samples. All nets of a sweep train as one "
+            "population (the oracle's input zero-padded)."),
+    Params=LPParams, run=run, judge=judge, figures=figures,
+    presets={"quick": dict(hidden=(32, 32), steps=300, eval_every=100, eval_samples=500,
+                           variance_dims=(2, 30), variance_freqs=(1.0, 5.0), variance_samples=256,
+                           directions=50)},
+    runtime_s=15.0, default_seeds=3,
+)
