@@ -20,6 +20,9 @@ from ...params import Params, param
 from ... import stats
 from ...verdict import decide
 
+HARDEST = "sin"   # the claim: sin(12x) needs the most units
+COLLAPSED = 0.9   # MSE ≥ 0.9 × Var(target): the net stayed on a (near-)linear fit
+
 TARGETS = {
     "sin": lambda x: np.sin(12 * x),
     "poly": lambda x: -2 * x**4 + x**3 + x**2 - 2 * x,
@@ -77,18 +80,37 @@ def judge(table: pd.DataFrame):
     final = table[table.metric == "train_mse"]
     pivot = final.pivot_table(index=["function", "seed"], columns="hidden_units", values="value")
     small, large = min(pivot.columns), max(pivot.columns)
-    evidence, worst = [], []
-    for f in final.function.unique():
-        sub = pivot.loc[f]
-        evidence.append(stats.difference(f"{f}: MSE({small}) − MSE({large}) units", sub[small],
-                                         sub[large], claim=f"MSE({large}) < MSE({small})"))
-        worst.append((float(np.median(sub[small])), f))
-    hardest = max(worst)[1]
-    meds = ", ".join(f"{f} {pivot.loc[f][small].median():.3g}→{pivot.loc[f][large].median():.3g}"
-                     for f in final.function.unique())
-    finding = (f"Median training MSE from {small} to {large} hidden units: {meds}; "
-               f"hardest with {small} units: {hardest}.")
-    return decide(evidence, finding)
+    funcs = list(final.function.unique())
+    evidence = [stats.difference(f"{f}: MSE({small}) − MSE({large}) units", pivot.loc[f][small],
+                                 pivot.loc[f][large], claim=f"MSE({large}) < MSE({small})")
+                for f in funcs]
+    others = [f for f in funcs if f != HARDEST]
+    if HARDEST in funcs and others:
+        easiest = pd.concat([pivot.loc[f][small] for f in others], axis=1).max(axis=1)
+        evidence.append(stats.difference(f"MSE({small}): {HARDEST} − hardest other function",
+                                         pivot.loc[HARDEST][small], easiest,
+                                         claim=f"{HARDEST} is the hardest to fit (> 0)"))
+    return decide(evidence, _finding(table, pivot, funcs, small, large))
+
+
+def _finding(table: pd.DataFrame, pivot: pd.DataFrame, funcs, small: int, large: int) -> str:
+    """Medians, and per function how many seeds stayed on a (near-)linear fit at the largest
+    width: MSE ≥ COLLAPSED × the target's variance."""
+    xs = np.sort(table[table.metric == "prediction"].x.unique())
+    meds, stuck = [], []
+    for f in funcs:
+        var = float(np.var(TARGETS[f](xs))) if len(xs) else float("nan")
+        wide = pivot.loc[f][large]
+        meds.append(f"{f} {pivot.loc[f][small].median():.3g}→{wide.median():.3g}")
+        k = int((wide >= COLLAPSED * var).sum())
+        if k:
+            stuck.append(f"{f} in {k} of {len(wide)} seeds (MSE ≥ {COLLAPSED} × its variance {var:.2f})")
+    text = (f"Median training MSE from {small} to {large} hidden units: {', '.join(meds)} "
+            f"(original sin .42→.03, poly .03→0, abs .0007→.0001)")
+    if stuck:
+        text += (f"; with {large} units the net stayed on a near-linear fit for {'; '.join(stuck)}: "
+                 f"a plateau this protocol reaches in about half the seeds for sin(12x)")
+    return text + "."
 
 
 def figures(table: pd.DataFrame):
@@ -127,7 +149,14 @@ ATOM = Atom(
     method=("100 points evenly spaced in [−1, 1]; a 1 → h → 1 MLP with sigmoid hidden units, "
             "Xavier-uniform weights and biases, MSE loss, full-batch Adam (lr 0.003) for 10,000 "
             "steps; h swept over {2, 4, 16}. All (function, width, seed) models train together as "
-            "one population. Judged per function by the paired difference MSE(2) − MSE(16) across seeds."),
+            "one population. This is the source code's setup (x = linspace(−1, 1, 100); TensorFlow's "
+            "get_variable default, Glorot-uniform, for weights and biases; Adam 0.003; 10,000 "
+            "full-batch steps). Xavier-uniform weights are small, so every sigmoid unit starts in its "
+            "near-linear range; a net often stays on a near-linear fit (MSE close to the target's "
+            "variance) for all 10,000 steps: sin(12x) with 16 units does so in about "
+            "half the seeds, |x| with 2 units in more than half; the published MSEs come from a single "
+            "run. Judged per function by the paired difference MSE(2) − MSE(16) across seeds, and "
+            "sin(12x) against the other functions at 2 units."),
     Params=UAParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=800, record_every=50)},
     runtime_s=8.0,

@@ -1,0 +1,162 @@
+"""Shared machinery of the classification atoms of seed 003 (§6–§10): per-seed data splits on the
+device, the source's losses on logits, one population training loop, accuracy records, rows.
+
+Shapes: S data sources (one per seed, or one per model), M models, N points, C = 2 classes.
+`source` (M,) maps each model to the data source it trains on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...data.gaussian import gaussian_pair, split
+from ...engine import MLPPop, gather
+from ...lab import Lab
+
+# Chance on a test set of ~100 points: 0.5 plus two binomial standard deviations (2 × 0.05).
+CHANCE_BAND = 0.6
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """Train/test data of S sources on the device: x (S, N, d) float, y (S, N) long;
+    `source` (M,) long: the data source of each model."""
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    source: torch.Tensor
+    one_per_model: bool = False  # source == arange(M): data already per model
+
+    def per_model(self, x: torch.Tensor) -> torch.Tensor:
+        """(S, ...) → (M, ...)."""
+        return x if self.one_per_model else x.index_select(0, self.source)
+
+
+def gaussian_split(lab: Lab, seed: int, n: int, d: int, seps: str, covariance_scale: float = 1.0,
+                   train_fraction: float = 0.8) -> tuple[np.ndarray, ...]:
+    """One seed's Gaussian pair, split at random: (x_train, y_train, x_test, y_test)."""
+    rng = lab.numpy_rng(seed, "data")
+    x, y = gaussian_pair(rng, n, d, seps, covariance_scale)
+    return split(rng, x, y, train_fraction)
+
+
+def to_splits(lab: Lab, parts: Sequence[tuple[np.ndarray, ...]], source: Sequence[int]) -> Splits:
+    """Stack S sources' (x_train, y_train, x_test, y_test) (equal shapes) onto the device."""
+    stacked = [lab.tensor(np.stack([p[k] for p in parts])) for k in range(4)]
+    src = np.asarray(source, dtype=np.int64)
+    identity = len(src) == len(parts) and bool((src == np.arange(len(src))).all())
+    return Splits(*stacked, source=lab.tensor(src), one_per_model=identity)
+
+
+def _onehot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(y, like.shape[-1]).to(like.dtype)
+
+
+def _cross_entropy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    m, b, c = z.shape
+    return F.cross_entropy(z.reshape(m * b, c), y.reshape(-1), reduction="none").view(m, b).mean(1)
+
+
+def _hinge(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # tf.losses.hinge_loss: labels 0/1 → ±1 per output, mean of max(0, 1 − label·logit)
+    return torch.relu(1 - (2 * _onehot(y, z) - 1) * z).mean(dim=(1, 2))
+
+
+# Each loss maps logits z (M, B, C) and labels y (M, B) to one loss per model (M,).
+LOSSES: dict[str, LossFn] = {
+    "cross_entropy": _cross_entropy,
+    "abs": lambda z, y: (z - _onehot(y, z)).abs().mean(dim=(1, 2)),
+    "square": lambda z, y: ((z - _onehot(y, z)) ** 2).mean(dim=(1, 2)),
+    "fourth_power": lambda z, y: ((z - _onehot(y, z)) ** 4).mean(dim=(1, 2)),
+    "hinge": _hinge,
+    # negative control of the source: 0 × MSE, i.e. a loss whose gradient is exactly zero
+    "constant": lambda z, y: 0 * ((z - _onehot(y, z)) ** 2).mean(dim=(1, 2)),
+}
+
+
+def loss_by_model(names: Sequence[str]) -> LossFn:
+    """One loss per model; contiguous runs of the same loss are computed together."""
+    runs: list[list] = []
+    for i, name in enumerate(names):
+        if runs and runs[-1][2] == name:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, name])
+    if len(runs) == 1:
+        return LOSSES[runs[0][2]]
+    return lambda z, y: torch.cat([LOSSES[n](z[a:b], y[a:b]) for a, b, n in runs])
+
+
+def accuracy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of argmax(z) == y per model: z (M, N, C), y (M, N) → (M,); NaN if z diverged."""
+    acc = (z.argmax(dim=-1) == y).to(z.dtype).mean(dim=-1)
+    finite = torch.isfinite(z).flatten(1).all(dim=1)
+    return torch.where(finite, acc, torch.full_like(acc, float("nan")))
+
+
+@dataclasses.dataclass
+class Curves:
+    """Accuracies recorded after the steps in `steps`: test and train, each (R, M)."""
+    steps: list[int]
+    test: np.ndarray
+    train: np.ndarray
+
+
+def fit(pop: MLPPop, opt, data: Splits, loss_fn: LossFn, steps: int, lab: Lab, *,
+        record: Sequence[int], stream=None, description: str = "training") -> Curves:
+    """Train every model for `steps` updates; minibatches from `stream` ((S, B) indices per
+    step) or the full training set when `stream` is None. Accuracies are recorded after the
+    steps in `record` (and always after the last one), kept on the device and copied once at
+    the end (no per-step synchronisation)."""
+    x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
+    x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
+    marks, kept = {s for s in record if 1 <= s <= steps} | {steps}, []
+    for step in lab.steps(steps, description):
+        if stream is None:
+            xb, yb = x_tr, y_tr
+        else:
+            idx = stream.next()  # (S, B)
+            xb = data.per_model(gather(data.x_train, idx))
+            yb = data.per_model(gather(data.y_train, idx))
+        loss = loss_fn(pop(xb), yb)  # (M,)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+        if step + 1 in marks:
+            with torch.no_grad():
+                kept.append(torch.stack([accuracy(pop(x_te), y_te), accuracy(pop(x_tr), y_tr)]))
+    acc = torch.stack(kept).cpu().numpy()  # (R, 2, M)
+    return Curves(sorted(marks), acc[:, 0], acc[:, 1])
+
+
+def every(k: int, steps: int) -> list[int]:
+    """Record points: every k steps and the last step."""
+    return sorted(set(range(k, steps + 1, k)) | {steps})
+
+
+def curve_rows(models: Sequence[dict], curves: Curves, test_metric: str = "test_accuracy",
+               final: bool = True) -> list[dict]:
+    """Tidy rows: `<metric>_curve` at every recorded step and the final value as `<metric>`,
+    for test and train accuracy. `models[i]` holds model i's seed and setting columns."""
+    rows = []
+    for i, base in enumerate(models):
+        for name, values in ((test_metric, curves.test), ("train_accuracy", curves.train)):
+            rows += [dict(base, step=s, metric=f"{name}_curve", value=float(values[r, i]))
+                     for r, s in enumerate(curves.steps)]
+            if final:
+                rows.append(dict(base, step=curves.steps[-1], metric=name,
+                                 value=float(values[-1, i])))
+    return rows
+
+
+def per_seed(table, metric: str, column: str):
+    """Pivot of `metric`: rows = seeds, columns = values of `column` (NaN where missing)."""
+    sub = table[table.metric == metric]
+    return sub.pivot(index="seed", columns=column, values="value")

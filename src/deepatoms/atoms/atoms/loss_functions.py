@@ -1,0 +1,149 @@
+"""Loss functions (seed 003 §9): does the choice of loss matter for classification?
+
+Claim: cross-entropy, mean |y − ŷ|, mean (y − ŷ)², mean (y − ŷ)⁴ and the hinge loss all reach
+similar test accuracy (≈ .90–.91 in the original, the fourth power slightly worse), while a
+constant loss (negative control) stays at chance (≈ .5). Budget: ~3 s default (5 seeds), <1 s quick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ... import stats
+from ...atom import Atom
+from ...engine import MLPPop
+from ...engine.fused_adam import FusedAdam
+from ...engine.subset_batches import SubsetStream
+from ...errors import ParamError
+from ...figures import mean_sd_line, new_figure
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide
+from ._classifier_training import (CHANCE_BAND, LOSSES, curve_rows, every, fit, gaussian_split,
+                                   loss_by_model, per_seed, to_splits)
+
+REFERENCE = "cross_entropy"
+# The claim singles out the fourth power as slightly worse: judged as "below cross-entropy".
+WORSE = "fourth_power"
+# "≈ .90–.91": the reference loss must clearly learn (the claimed .90 less a 0.1 margin).
+LEARNED = 0.8
+# "similar accuracy": the mean per-seed gap to cross-entropy stays under 5 points (the source's
+# real losses span ~3 points; one test point is 1 point).
+SIMILAR = 0.05
+TRAIN_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class LossParams(Params):
+    losses: tuple[str, ...] = param(tuple(LOSSES), "losses on the two logits (constant = 0 × MSE)",
+                                    choices=tuple(LOSSES))
+    d: int = param(12, "dimension of the Gaussian pair", ge=1)
+    class_seps: str = param("1/i", "class mean μ_i", choices=("1/i", "1"))
+    n: int = param(500, "points, split 80% train / 20% test", ge=10)
+    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
+    batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
+    steps: int = param(500, "Adam steps", ge=1)
+    lr: float = param(0.003, "Adam learning rate", gt=0)
+    record_every: int = param(50, "steps between recorded test accuracies", ge=1)
+
+    def check(self) -> None:
+        n_train = round(TRAIN_FRACTION * self.n)
+        if self.batch_size > n_train:
+            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
+                             f"training set ({n_train})")
+        if len(set(self.losses)) != len(self.losses):
+            raise ParamError(f"parameter 'losses' lists a loss twice: {self.losses}")
+        if REFERENCE not in self.losses:
+            raise ParamError(f"parameter 'losses' must include {REFERENCE} (the reference)")
+
+
+def run(p: LossParams, lab: Lab) -> pd.DataFrame:
+    parts = [gaussian_split(lab, s, p.n, p.d, p.class_seps, 1.0, TRAIN_FRACTION) for s in lab.seeds]
+    # loss-major order: each loss is one contiguous run of models
+    combos = [(loss, i, s) for loss in p.losses for i, s in enumerate(lab.seeds)]
+    data = to_splits(lab, parts, [i for _, i, _ in combos])
+    # same initial weights and minibatches for every loss of a seed: only the loss differs
+    pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(combos),
+                 [lab.torch_generator(s, "init") for _, _, s in combos],
+                 activation="sigmoid", init="xavier_uniform", device=lab.device)
+    stream = SubsetStream([lab.torch_generator(s, "batches") for s in lab.seeds],
+                          data.x_train.shape[1], p.batch_size, device=lab.device)
+    curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, loss_by_model([c[0] for c in combos]),
+                 p.steps, lab, record=every(p.record_every, p.steps), stream=stream,
+                 description="loss-functions")
+    return pd.DataFrame(curve_rows([dict(seed=s, loss=loss) for loss, _, s in combos], curves))
+
+
+def judge(table: pd.DataFrame):
+    names = list(pd.unique(table[table.metric == "test_accuracy"].loss))
+    acc = per_seed(table, "test_accuracy", "loss")[names]
+    ref = acc[REFERENCE]
+    evidence = [stats.above(f"{REFERENCE}: test accuracy", ref, LEARNED,
+                            claim=f"> {LEARNED} (learns; ≈ .90 in the source)")]
+    for loss in names:
+        if loss in (REFERENCE, "constant"):
+            continue
+        if loss == WORSE:
+            evidence.append(stats.difference(f"{REFERENCE} − {loss} accuracy", ref, acc[loss],
+                                             claim=f"> 0 ({loss} slightly worse)"))
+            continue
+        evidence.append(stats.below(f"{loss}: |accuracy − {REFERENCE} accuracy|",
+                                    (acc[loss] - ref).abs(), SIMILAR,
+                                    claim=f"< {SIMILAR} (similar to {REFERENCE})"))
+    if "constant" in acc.columns:
+        evidence.append(stats.below("constant: test accuracy", acc["constant"], CHANCE_BAND,
+                                    claim=f"< {CHANCE_BAND} (chance ≈ .5)"))
+    means = ", ".join(f"{loss} {acc[loss].mean():.3f}" for loss in names)
+    finding = (f"Mean test accuracy over {len(acc)} seeds: {means} (source: ≈ .90–.91 for the "
+               f"real losses, fourth power slightly worse, constant ≈ .5).")
+    return decide(evidence, finding)
+
+
+def figures(table: pd.DataFrame):
+    curve = table[table.metric == "test_accuracy_curve"]
+    fig, ax = new_figure(1, 1, width=5.5, height=3.6)
+    for loss in pd.unique(curve.loss):
+        wide = curve[curve.loss == loss].pivot(index="seed", columns="step", values="value")
+        mean_sd_line(ax, wide.columns.to_numpy(), wide.to_numpy(), label=loss)
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set(xlabel="step", ylabel="test accuracy (mean ± sd over seeds)", title="Accuracy per loss")
+    ax.legend(fontsize=8)
+    acc = per_seed(table, "test_accuracy", "loss")
+    fig2, ax2 = new_figure(1, 1, width=5.5, height=3.2)
+    names = list(pd.unique(table[table.metric == "test_accuracy"].loss))
+    for j, loss in enumerate(names):
+        vals = acc[loss].to_numpy()
+        ax2.bar(j, np.nanmean(vals), color="C0", alpha=0.4)
+        ax2.plot(np.full(len(vals), j), vals, "k.", ms=5)
+    ax2.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+    ax2.set(ylabel="final test accuracy", ylim=(0, 1.02), title="Final accuracy (dots: seeds)")
+    return {"accuracy-curves": fig, "final-accuracy": fig2}
+
+
+ATOM = Atom(
+    name="loss-functions", family="atoms",
+    title="Does the loss function matter?",
+    question="Does training a classifier with MSE, absolute, fourth-power or hinge loss instead of "
+             "cross-entropy change the accuracy it reaches?",
+    claim=("All real losses — cross-entropy, mean |y − ŷ|, mean (y − ŷ)², mean (y − ŷ)⁴, hinge "
+           "— reach similar test accuracy (≈ .90–.91 in the original, the fourth power slightly "
+           "worse); a constant loss (negative control) stays at chance (≈ .5)."),
+    sources=("Atomic Experiments in Deep Learning §9 (seed 003)",),
+    method=("Gaussian pair, d = 12, μ_i = 1/i, Σ = CᵀC with C ~ U[0,1]^{12×12}, n = 500 split "
+            "400/100. MLP 12 → 100 → 100 → 2, sigmoid hidden units, Xavier-uniform weights and "
+            "biases, Adam (lr 0.003), 500 steps of random minibatches of 64 (distinct points per "
+            "batch, as the source's random_batch). As in the original code the regression losses "
+            "act on the raw logits against one-hot labels, the hinge loss is "
+            "tf.losses.hinge_loss (labels ±1 per output), and the constant loss is 0 × MSE, so "
+            "its gradient is exactly zero and Adam never moves the weights. Within a seed every "
+            "loss starts from the same weights and sees the same minibatches; all (loss, seed) "
+            "models train together as one population. Judged per seed: cross-entropy learns (> "
+            "0.8), each other real loss is within 0.05 of cross-entropy except the fourth power, "
+            "which the claim expects to be slightly worse (paired gap to cross-entropy > 0), and "
+            "the constant loss stays below 0.6."),
+    Params=LossParams, run=run, judge=judge, figures=figures,
+    presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
+    runtime_s=3.0,
+)
