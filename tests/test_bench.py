@@ -52,3 +52,6 @@ def test_quick_bench_result_keys_and_values():
     rows = format_rows(result)
     assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in rows)
     assert any(k == "[cpu] speed-up" for k, _ in rows)
+    tiny = result["atom_scale"]["cpu"]["population"]
+    assert _positive(tiny["speedup"]) and tiny["sizes"] == [2, 8, 8, 2]
+    assert any(k == "[cpu, atom scale] speed-up" for k, _ in rows)

@@ -57,6 +57,10 @@ class PopConfig:
 
 QUICK = PopConfig(models=8, sizes=(12, 16, 16, 2), batch=16, steps=5, n_data=128,
                   one_by_one_models=2, matmul_n=256, matmul_reps=2)
+# The scale of most atoms (UA, depth-separation, activation-functions ...): tiny nets where a
+# one-by-one loop is bound by per-op overhead, which is what populations remove.
+ATOM_SCALE = PopConfig(sizes=(2, 32, 32, 2), steps=300, matmul_n=512, matmul_reps=2)
+QUICK_ATOM_SCALE = replace(QUICK, sizes=(2, 8, 8, 2))
 
 
 def _sync(device: torch.device) -> None:
@@ -277,6 +281,10 @@ def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | Non
     result["cpu"] = _engine_part(cfg, torch.device("cpu"), progress)
     result["cuda"] = (_engine_part(cfg, torch.device("cuda"), progress)
                       if torch.cuda.is_available() else None)
+    tiny = QUICK_ATOM_SCALE if quick else ATOM_SCALE
+    result["atom_scale"] = dict(config=asdict(tiny), cpu=_engine_part(tiny, torch.device("cpu"), progress),
+                                cuda=(_engine_part(tiny, torch.device("cuda"), progress)
+                                      if torch.cuda.is_available() else None))
     result["families"] = bench_families(families, quick, dev.type, progress, only)
     result["total_s"] = time.perf_counter() - start
     result["notes"] = [
@@ -297,9 +305,9 @@ def _flops(x: float) -> str:
     return f"{x / 1e9:.3g} GFLOP/s" if x < 1e12 else f"{x / 1e12:.3g} TFLOP/s"
 
 
-def _engine_rows(part: dict[str, Any]) -> list[tuple[str, str]]:
+def _engine_rows(part: dict[str, Any], tag: str = "") -> list[tuple[str, str]]:
     p, f = part["population"], part["flops"]
-    dev = p["device"]
+    dev = p["device"] + tag
     alone = _seconds(p["one_by_one_s"])
     if p["extrapolated"]:
         alone += (f" (extrapolated from {p['one_by_one_models_timed']} models: "
@@ -340,6 +348,10 @@ def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("torch", m["torch"])]
     rows += _engine_rows(result["cpu"])
     rows += _engine_rows(result["cuda"]) if result.get("cuda") else [("cuda", "not available")]
+    scale = result.get("atom_scale") or {}
+    for dev in ("cpu", "cuda"):
+        if scale.get(dev):
+            rows += _engine_rows(scale[dev], ", atom scale")
     rows += _family_rows(result["families"])
     rows.append(("total", _seconds(result["total_s"])))
     rows += [("note", n) for n in result["notes"]]
