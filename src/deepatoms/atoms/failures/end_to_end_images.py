@@ -6,7 +6,7 @@ training with an extra per-image loss (decomposition) reaches near its ceiling (
 parity label alone works for k = 1 and stays at chance for k ≥ 3 (k = 2 is erratic). At a random
 init, the SNR of the stochastic gradient w.r.t. the per-image network's last layer is flat in k
 for decomposition and collapses for end-to-end at k ≥ 2 (below float32 precision for k ≥ 3 in
-the paper; here: below what T samples can resolve, reported as an upper bound).
+the paper; here: at least 10× below decomposition, as an upper bound where it is unresolved).
 Budget: ~50 s default (3 seeds, k = 1 and 3, 1,500 steps of 8 tuples; SNR for k = 1..4 from
 16,000 images), hours at paper scale on a CPU (minutes on a GPU), ~3 s quick.
 """
@@ -71,7 +71,8 @@ def _models(p: E2EImagesParams, lab: Lab) -> list[tuple[int, str, int]]:
     return [(s, m, k) for s in lab.seeds for m in p.methods for k in p.ks]
 
 
-def _batch(gens: dict, models: list, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(gens: dict[tuple[int, int], torch.Generator], models: list[tuple[int, str, int]],
+           n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fresh tuples for every (seed, k) stream, shared by that seed's methods.
     Returns x (n, G, 28, 28) with the slots of all models, image labels (G, n), labels (M, n)."""
     draws = {key: line_tuples(g, n, key[1]) for key, g in gens.items()}
@@ -81,8 +82,11 @@ def _batch(gens: dict, models: list, n: int) -> tuple[torch.Tensor, torch.Tensor
     return x, y_img, y
 
 
-def _losses(net: TupleNetPop, x, y_img, y, dec_slot, dec_model):
-    """Per-model losses (M,), tuple outputs (M, B), scores (G, B)."""
+def _losses(net: TupleNetPop, x: torch.Tensor, y_img: torch.Tensor, y: torch.Tensor,
+            dec_slot: torch.Tensor, dec_model: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x (B, G, 28, 28), y_img (G, B), y (M, B); dec_slot (G,) / dec_model (M,) are 1 for
+    decomposition. Returns per-model losses (M,), tuple outputs (M, B), scores (G, B)."""
     out, scores = net(x)
     loss = hinge(y * out).mean(1)  # (M,)
     per_slot = hinge(y_img * scores).mean(1) * dec_slot  # (G,), 0 for end-to-end slots
@@ -92,6 +96,7 @@ def _losses(net: TupleNetPop, x, y_img, y, dec_slot, dec_model):
 
 
 def train(p: E2EImagesParams, lab: Lab) -> list[dict]:
+    """All (seed, method, k) models as one population; rows of online and test accuracy."""
     models = _models(p, lab)
     net = TupleNetPop([k for *_, k in models], [lab.torch_generator(s, "init", m, k)
                                                 for s, m, k in models], p.channels, lab.device)
@@ -116,7 +121,8 @@ def train(p: E2EImagesParams, lab: Lab) -> list[dict]:
 
 
 @torch.no_grad()
-def _correct(net: TupleNetPop, out, y, scores, y_img) -> torch.Tensor:
+def _correct(net: TupleNetPop, out: torch.Tensor, y: torch.Tensor, scores: torch.Tensor,
+             y_img: torch.Tensor) -> torch.Tensor:
     """(2, M): correct tuple labels, and correct image labels averaged over the k positions."""
     tuples = (out * y > 0).float().sum(1)
     per_slot = (scores * y_img > 0).float().sum(1)
@@ -124,7 +130,9 @@ def _correct(net: TupleNetPop, out, y, scores, y_img) -> torch.Tensor:
     return torch.stack([tuples, images / torch.tensor(net.ks, device=out.device)])
 
 
-def _window_rows(models, step, acc, img_acc) -> list[dict]:
+def _window_rows(models: list[tuple[int, str, int]], step: int, acc: torch.Tensor,
+                 img_acc: torch.Tensor) -> list[dict]:
+    """Rows of one online-accuracy window; acc, img_acc: (M,)."""
     rows = []
     for i, (s, m, k) in enumerate(models):
         rows.append(dict(seed=s, method=m, k=k, step=step, metric="online_accuracy", value=float(acc[i])))
@@ -135,7 +143,9 @@ def _window_rows(models, step, acc, img_acc) -> list[dict]:
 
 
 @torch.no_grad()
-def _test_rows(p: E2EImagesParams, lab: Lab, net: TupleNetPop, models, chunk: int = 100) -> list[dict]:
+def _test_rows(p: E2EImagesParams, lab: Lab, net: TupleNetPop, models: list[tuple[int, str, int]],
+               chunk: int = 100) -> list[dict]:
+    """Final accuracy on n_test fresh tuples per (seed, k), evaluated `chunk` tuples at a time."""
     gens = {(s, k): lab.torch_generator(s, "test", k, device=lab.device)
             for s in lab.seeds for k in p.ks}
     hits, seen = torch.zeros(2, len(models), device=lab.device), 0

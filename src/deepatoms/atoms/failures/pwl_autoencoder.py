@@ -71,10 +71,19 @@ def near_far_mse(err2: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.nda
     return near_mse, far_mse
 
 
+def _sharpest_first(f: np.ndarray, thetas: np.ndarray, coeffs: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder validation curves so that those whose weakest kink is strongest come first: the
+    figure shows the first N_SHOW (every statistic uses all curves, so order is display only)."""
+    order = np.argsort(-np.abs(coeffs).min(-1), kind="stable")
+    return f[order], thetas[order]
+
+
 def _data(p: PWLAEParams, lab: Lab) -> dict[str, np.ndarray]:
     train = [continuous_kink_curves(lab.numpy_rng(s, "train"), p.n_train, p.n, p.kinks)[0]
              for s in lab.seeds]
-    val = [continuous_kink_curves(lab.numpy_rng(s, "val"), p.n_val, p.n, p.kinks) for s in lab.seeds]
+    val = [_sharpest_first(*continuous_kink_curves(lab.numpy_rng(s, "val"), p.n_val, p.n, p.kinks))
+           for s in lab.seeds]
     return dict(f_train=np.stack(train), f_val=np.stack([v[0] for v in val]),
                 thetas=np.stack([v[1] for v in val]))
 
@@ -107,7 +116,10 @@ def train_autoencoder(p: PWLAEParams, lab: Lab, data: dict[str, np.ndarray]
 
 
 @torch.no_grad()
-def _evaluate(pop, f_val, step, evals, snaps, curve, snapshots) -> None:
+def _evaluate(pop: MLPPop, f_val: torch.Tensor, step: int, evals: set[int], snaps: set[int],
+              curve: list, snapshots: dict) -> None:
+    """At evaluation steps, append (step, validation MSE (S,)); at snapshot steps, keep the
+    outputs for the shown curves (S, N_SHOW, n). f_val: (S, V, n)."""
     if step not in evals and step not in snaps:
         return
     out = pop(f_val)  # (S, V, n)
