@@ -95,7 +95,9 @@ def _classical(p: MoreDataParams, lab: Lab, seed: int, d: tuple[np.ndarray, ...]
                 acc = float(np.mean(y_te == y_tr[0]))
             else:
                 rs = int(lab.numpy_rng(seed, "tree", n).integers(2**31 - 1))
-                clf = SVC() if name == "svm" else DecisionTreeClassifier(random_state=rs)
+                # random_state also for SVC: with None, libsvm seeds itself from the global NumPy RNG
+                clf = (SVC(random_state=rs) if name == "svm"
+                       else DecisionTreeClassifier(random_state=rs))
                 acc = float(clf.fit(x_tr[:k], y_tr[:k]).score(x_te, y_te))
             recs.append(dict(seed=seed, learner=name, n=n, metric="test_accuracy", value=acc))
     return recs
