@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test claims bench report clean
+.PHONY: install run test test-fast claims bench report clean
 
 install: $(STAMP)
 
@@ -17,7 +17,11 @@ run: install
 	$(BIN)/deepatoms run --all
 	$(BIN)/deepatoms report
 
+# both tiers: unit/common checks and the claim tests (default configurations, 5 seeds): ~6 min on 2 cores
 test: install
+	$(BIN)/python -m pytest -n 2 -q --claims
+
+test-fast: install
 	$(BIN)/python -m pytest -n 2 -q
 
 claims: install
