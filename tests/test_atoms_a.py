@@ -18,7 +18,7 @@ from deepatoms.atoms.atoms import memorization_capacity as mc
 from deepatoms.atoms.atoms import more_data as md
 from deepatoms.engine import Adam
 from deepatoms.engine.flat import FlatParams
-from deepatoms.engine.subsets import SubsetStream, weighted_cross_entropy
+from deepatoms.engine.subsets import PaddedSubsetStream, weighted_cross_entropy
 from deepatoms.engine.weight_shared import SharedDepthPop
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab, derive_seed
@@ -86,7 +86,7 @@ def test_shared_depth_population_matches_models_trained_alone():
 
 def test_subset_stream_draws_distinct_rows_of_each_models_own_data():
     sizes = [10, 3, 64]
-    stream = SubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
+    stream = PaddedSubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
     for _ in range(20):  # crosses chunk boundaries
         idx, w = stream.next()
         assert idx.shape == (3, 5)
@@ -97,8 +97,8 @@ def test_subset_stream_draws_distinct_rows_of_each_models_own_data():
             torch.testing.assert_close(w[m].sum(), torch.tensor(1.0))
             assert torch.all(w[m, used:] == 0)
     # a model's stream does not depend on the other members of the population
-    alone = SubsetStream([_gen("s", 1)], [3], batch=5, chunk=7)
-    again = SubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
+    alone = PaddedSubsetStream([_gen("s", 1)], [3], batch=5, chunk=7)
+    again = PaddedSubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
     for _ in range(10):
         assert torch.equal(alone.next()[0][0], again.next()[0][1])
 

@@ -1,4 +1,5 @@
-"""Minibatches drawn without replacement from per-model data sets of different sizes.
+"""Minibatches drawn without replacement from per-model data sets of different sizes
+(`engine.subset_batches.SubsetStream` is the same sampler for one shared data size).
 
 Each step, model m takes a fresh uniformly random subset of min(batch, n[m]) distinct rows of its
 own data (as `np.random.permutation(n)[:batch]` in the seed-003 code), drawn from its own
@@ -12,7 +13,7 @@ from typing import Sequence
 import torch
 
 
-class SubsetStream:
+class PaddedSubsetStream:
     """Yields (idx (M, B) long, weight (M, B) float): weights are 1/min(B, n[m]) on used slots."""
 
     def __init__(self, gens: Sequence[torch.Generator], sizes: Sequence[int], batch: int,

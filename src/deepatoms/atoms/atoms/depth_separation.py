@@ -19,7 +19,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...engine import Adam, gather
-from ...engine.subsets import SubsetStream, weighted_cross_entropy
+from ...engine.subsets import PaddedSubsetStream, weighted_cross_entropy
 from ...engine.weight_shared import SharedDepthPop
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
@@ -63,7 +63,7 @@ def run(p: DepthParams, lab: Lab) -> pd.DataFrame:
     x, y = lab.tensor(x_np), lab.tensor(y_np)
     stream = None
     if p.batch_size < p.n_points:
-        stream = SubsetStream([lab.torch_generator(s, "batches", L) for s, L in combos],
+        stream = PaddedSubsetStream([lab.torch_generator(s, "batches", L) for s, L in combos],
                               [p.n_points] * len(combos), p.batch_size, device=lab.device)
     full_w = torch.full((len(combos), p.n_points), 1.0 / p.n_points, device=lab.device)
     opt = Adam(pop.params, lr=p.lr)

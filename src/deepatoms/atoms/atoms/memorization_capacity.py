@@ -19,7 +19,7 @@ from ... import stats
 from ...atom import Atom
 from ...data.gaussian import gaussian_pair
 from ...engine import Adam, MLPPop
-from ...engine.subsets import SubsetStream, weighted_cross_entropy
+from ...engine.subsets import PaddedSubsetStream, weighted_cross_entropy
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -73,7 +73,7 @@ def run(p: MemoParams, lab: Lab) -> pd.DataFrame:
     pop = MLPPop([(p.d, *p.hidden, 2) for _ in combos],
                  [lab.torch_generator(s, "init", k, n) for s, k, n in combos],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
-    stream = SubsetStream([lab.torch_generator(s, "batches", k, n) for s, k, n in combos], sizes,
+    stream = PaddedSubsetStream([lab.torch_generator(s, "batches", k, n) for s, k, n in combos], sizes,
                           p.batch_size, device=lab.device)
     opt = Adam(pop.params, lr=p.lr)
     m_idx = torch.arange(len(combos), device=lab.device).view(-1, 1)
