@@ -6,10 +6,12 @@ a source, a method, or a judge.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
@@ -74,8 +76,18 @@ class Atom:
 
     @property
     def code_version(self) -> str:
-        """Package version + hash of the atom's source file: editing an atom invalidates its cache."""
+        """Package version + hash of the code a trial depends on: the atom's file, its family's
+        private helpers (`_*.py`), the engine and the data generators. Editing any of them
+        invalidates the cached trials."""
         module = sys.modules.get(self.run.__module__)
         source = inspect.getsource(module) if module else ""
-        digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+        digest = hashlib.sha256((source + _shared_sources(self.family)).encode()).hexdigest()[:12]
         return f"{__version__}+{digest}"
+
+
+@functools.cache
+def _shared_sources(family: str) -> str:
+    root = Path(__file__).parent
+    files = [*sorted((root / "atoms" / family).glob("_*.py")), *sorted((root / "engine").glob("*.py")),
+             *sorted((root / "data").glob("*.py"))]
+    return "".join(f.read_text(encoding="utf-8") for f in files)

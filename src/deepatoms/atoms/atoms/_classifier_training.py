@@ -15,10 +15,36 @@ import torch.nn.functional as F
 
 from ...data.gaussian import gaussian_pair, split
 from ...engine import MLPPop, gather
+from ...errors import ParamError
 from ...lab import Lab
+from ...params import Params, param
 
 # Chance on a test set of ~100 points: 0.5 plus two binomial standard deviations (2 × 0.05).
 CHANCE_BAND = 0.6
+
+
+# Seed 003's train/test split.
+TRAIN_FRACTION = 0.8
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianMLPParams(Params):
+    """The protocol §9 (loss-functions) and §10 (initialization) share: Gaussian pair d = 12,
+    seps 1/i, n = 500 (80/20), sigmoid MLP (100, 100), minibatch 64, 500 Adam steps (lr 0.003)."""
+    d: int = param(12, "dimension of the Gaussian pair", ge=1)
+    class_seps: str = param("1/i", "class mean μ_i", choices=("1/i", "1"))
+    n: int = param(500, "points, split 80% train / 20% test", ge=10)
+    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
+    batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
+    steps: int = param(500, "Adam steps", ge=1)
+    lr: float = param(0.003, "Adam learning rate", gt=0)
+    record_every: int = param(50, "steps between recorded test accuracies", ge=1)
+
+    def check(self) -> None:
+        n_train = round(TRAIN_FRACTION * self.n)
+        if self.batch_size > n_train:
+            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
+                             f"training set ({n_train})")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -20,10 +20,10 @@ from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
-from ...params import Params, param
+from ...params import param
 from ...verdict import decide
-from ._classifier_training import (CHANCE_BAND, LOSSES, curve_rows, every, fit, gaussian_split,
-                                   per_seed, to_splits)
+from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, curve_rows, every, fit,
+                                   gaussian_split, GaussianMLPParams, per_seed, to_splits)
 
 REFERENCE = "xavier_uniform"
 # "train well (≈ .95)": the claimed accuracy less a 0.1 margin (test set of 100, and the random
@@ -31,7 +31,6 @@ REFERENCE = "xavier_uniform"
 GOOD = 0.85
 GOOD_INITS = ("xavier_uniform", "normal:0.01")
 SLOW, FAILS, EVENTUALLY = "normal:1", "ones", "zeros"
-TRAIN_FRACTION = 0.8
 # Units whose weights differ by less than 1% of the largest weight still act as one unit.
 SYMMETRIC_SPREAD = 1e-2
 PLAIN_INITS = ("xavier_uniform", "he_normal", "trunc_normal", "torch_default", "zeros", "ones")
@@ -52,19 +51,11 @@ def _check_init(spec: str) -> None:
 
 
 @dataclass(frozen=True)
-class InitParams(Params):
+class InitParams(GaussianMLPParams):
     initializers: tuple[str, ...] = param(("xavier_uniform", "zeros", "ones", "normal:0.01",
                                            "normal:1"), "initialisers of weights and biases")
     loss: str = param("square", "training loss (the source's code uses MSE on the logits)",
                       choices=tuple(LOSSES))
-    d: int = param(12, "dimension of the Gaussian pair", ge=1)
-    class_seps: str = param("1/i", "class mean μ_i", choices=("1/i", "1"))
-    n: int = param(500, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
-    batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
-    steps: int = param(500, "Adam steps", ge=1)
-    lr: float = param(0.003, "Adam learning rate", gt=0)
-    record_every: int = param(50, "steps between recorded test accuracies", ge=1)
 
     def check(self) -> None:
         for spec in self.initializers:
@@ -73,10 +64,7 @@ class InitParams(Params):
             raise ParamError(f"parameter 'initializers' lists one twice: {self.initializers}")
         if REFERENCE not in self.initializers:
             raise ParamError(f"parameter 'initializers' must include {REFERENCE} (the reference)")
-        n_train = round(TRAIN_FRACTION * self.n)
-        if self.batch_size > n_train:
-            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
-                             f"training set ({n_train})")
+        super().check()
 
 
 def unit_symmetry(pop: MLPPop) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,11 @@ from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
-from ...params import Params, param
+from ...params import param
 from ...verdict import decide
-from ._classifier_training import (CHANCE_BAND, LOSSES, curve_rows, every, fit, gaussian_split,
-                                   loss_by_model, per_seed, to_splits)
+from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, curve_rows, every, fit,
+                                   gaussian_split, GaussianMLPParams, loss_by_model, per_seed,
+                                   to_splits)
 
 REFERENCE = "cross_entropy"
 # The claim singles out the fourth power as slightly worse: judged as "below cross-entropy".
@@ -32,27 +33,15 @@ LEARNED = 0.8
 # "similar accuracy": the mean per-seed gap to cross-entropy stays under 5 points (the source's
 # real losses span ~3 points; one test point is 1 point).
 SIMILAR = 0.05
-TRAIN_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
-class LossParams(Params):
+class LossParams(GaussianMLPParams):
     losses: tuple[str, ...] = param(tuple(LOSSES), "losses on the two logits (constant = 0 × MSE)",
                                     choices=tuple(LOSSES))
-    d: int = param(12, "dimension of the Gaussian pair", ge=1)
-    class_seps: str = param("1/i", "class mean μ_i", choices=("1/i", "1"))
-    n: int = param(500, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
-    batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
-    steps: int = param(500, "Adam steps", ge=1)
-    lr: float = param(0.003, "Adam learning rate", gt=0)
-    record_every: int = param(50, "steps between recorded test accuracies", ge=1)
 
     def check(self) -> None:
-        n_train = round(TRAIN_FRACTION * self.n)
-        if self.batch_size > n_train:
-            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
-                             f"training set ({n_train})")
+        super().check()
         if len(set(self.losses)) != len(self.losses):
             raise ParamError(f"parameter 'losses' lists a loss twice: {self.losses}")
         if REFERENCE not in self.losses:
