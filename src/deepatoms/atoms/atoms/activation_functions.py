@@ -134,5 +134,5 @@ ATOM = Atom(
             "below the mean of the smooth non-linearities."),
     Params=ActivationParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=300, record_every=50)},
-    runtime_s=1.5,
+    runtime_s=0.9,
 )

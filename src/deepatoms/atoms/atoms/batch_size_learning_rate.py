@@ -193,5 +193,5 @@ ATOM = Atom(
     Params=BSLRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(batch_sizes=(32, 400), epochs=10),
              "paper": dict(batch_sizes=(1, 4, 16, 64, 256, 400), epochs=150)},
-    runtime_s=2.0,
+    runtime_s=1.1,
 )

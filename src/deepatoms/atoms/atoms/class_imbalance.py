@@ -211,5 +211,5 @@ ATOM = Atom(
             "(seed, r) share their data and initial weights; all models train as one population."),
     Params=ImbalanceParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(ratios=(1, 10, 100), hidden=(32, 32), steps=150)},
-    runtime_s=250.0,
+    runtime_s=82,
 )

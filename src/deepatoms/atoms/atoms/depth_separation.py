@@ -174,5 +174,5 @@ ATOM = Atom(
             "per-seed Spearman correlation between L and final training accuracy."),
     Params=DepthParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=1500, record_every=250)},
-    runtime_s=8.0, default_seeds=10,
+    runtime_s=8.3, default_seeds=10,
 )

@@ -192,5 +192,5 @@ ATOM = Atom(
             "> 0.85, Xavier beats N(0, 1), ones < 0.6, zeros > 0.6."),
     Params=InitParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
-    runtime_s=3.0,
+    runtime_s=0.9,
 )

@@ -226,5 +226,5 @@ ATOM = Atom(
             "All seeds train together as one population."),
     Params=LCParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
-    runtime_s=1.0,
+    runtime_s=0.6,
 )

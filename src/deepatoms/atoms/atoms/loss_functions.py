@@ -134,5 +134,5 @@ ATOM = Atom(
             "the constant loss stays below 0.6."),
     Params=LossParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
-    runtime_s=3.0,
+    runtime_s=1.3,
 )

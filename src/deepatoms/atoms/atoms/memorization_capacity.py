@@ -183,5 +183,5 @@ ATOM = Atom(
             "All (seed, labels, n) models train as one population."),
     Params=MemoParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(sizes=(50, 150, 300), hidden=(64, 64, 64), steps=300, record_every=30)},
-    runtime_s=150.0,
+    runtime_s=95,
 )

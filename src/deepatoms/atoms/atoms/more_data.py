@@ -198,5 +198,5 @@ ATOM = Atom(
             "with a loss-plateau stop. All (seed, n) nets of one architecture train as one population."),
     Params=MoreDataParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(sizes=(20, 100, 500, 2000), net_epochs=10)},
-    runtime_s=50.0,
+    runtime_s=21,
 )

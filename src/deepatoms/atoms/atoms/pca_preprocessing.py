@@ -236,5 +236,5 @@ ATOM = Atom(
     presets={"quick": dict(dummy_dims=(1, 20, 200), pca_dims=(0, 5, 1), hidden_units=(32, 32),
                            steps=150),
              "original-code": dict(mixing="uniform")},
-    runtime_s=25.0,
+    runtime_s=13,
 )

@@ -248,5 +248,5 @@ ATOM = Atom(
             "5–9. All seeds × shots × arms fine-tune as one population."),
     Params=TLParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(shots=(1, 10), pretrain_steps=150, finetune_steps=60, hidden=(32, 32))},
-    runtime_s=2.0,
+    runtime_s=1.0,
 )

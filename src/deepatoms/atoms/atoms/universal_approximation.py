@@ -159,5 +159,5 @@ ATOM = Atom(
             "sin(12x) against the other functions at 2 units."),
     Params=UAParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=800, record_every=50)},
-    runtime_s=8.0,
+    runtime_s=3.4,
 )

@@ -216,5 +216,5 @@ ATOM = Atom(
             "mean |w| and the fraction |w| < 1e-3 over all weights, and test accuracy."),
     Params=WRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
-    runtime_s=2.0,
+    runtime_s=1.1,
 )

@@ -305,5 +305,5 @@ ATOM = Atom(
              "paper": dict(ks=(1, 2, 3, 4), steps=20_000, batch=200, n_test=2_000,
                            snr_images=500_000, snr_blocks=100, snr_permutations=100,
                            record_every=100)},
-    runtime_s=50.0, default_seeds=3,
+    runtime_s=34, default_seeds=3,
 )

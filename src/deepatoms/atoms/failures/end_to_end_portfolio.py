@@ -228,5 +228,5 @@ ATOM = Atom(
     Params=PortfolioParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(d=100, ks=(10, 100), steps=300, batch_size=10),
              "paper": dict(ks=(10, 1000, 2000))},
-    runtime_s=25.0, default_seeds=3,
+    runtime_s=24, default_seeds=3,
 )

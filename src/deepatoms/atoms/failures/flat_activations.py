@@ -294,5 +294,5 @@ ATOM = Atom(
     presets={"quick": dict(hidden=32, steps=300, mlp_steps=150, forward_only_steps=300,
                            eval_every=100, test_samples=1000, plot_samples=50),
              "paper": dict(mlp_steps=10_000)},
-    runtime_s=25.0, default_seeds=3,
+    runtime_s=21, default_seeds=3,
 )

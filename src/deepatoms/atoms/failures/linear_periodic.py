@@ -274,5 +274,5 @@ ATOM = Atom(
     presets={"quick": dict(hidden=(32, 32), steps=300, eval_every=100, eval_samples=500,
                            variance_dims=(2, 30), variance_freqs=(1.0, 5.0), variance_samples=256,
                            directions=50)},
-    runtime_s=15.0, default_seeds=3,
+    runtime_s=8.8, default_seeds=3,
 )

@@ -253,5 +253,5 @@ ATOM = Atom(
     presets={"quick": dict(dims=(5, 10), steps=1500, eval_every=250, eval_samples=500,
                            variance_dims=(2, 3, 4, 5, 6)),
              "paper": dict(steps=50_000, variance_dims=tuple(range(2, 15)))},
-    runtime_s=25.0,
+    runtime_s=19,
 )

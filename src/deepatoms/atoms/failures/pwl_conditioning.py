@@ -280,5 +280,5 @@ ATOM = Atom(
                            whitened_steps=200, cond_ns=(25, 50, 100), cond_curves=200,
                            eval_points=15),
              "paper": dict(fc_steps=50_000)},
-    runtime_s=20.0,
+    runtime_s=9.3,
 )
