@@ -294,3 +294,19 @@ def test_end_to_end_process_json_stdout_is_clean(tmp_path):
     bad = _cli_process("run", ATOM, *FAST, "--set", "n_points=1", "--store", str(tmp_path / "b"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == ["error: parameter 'n_points' must be >= 2, got 1"]
+
+
+def test_seeds_per_batch_stores_each_batch(tmp_path):
+    """--seeds-per-batch 1: one population per seed, every seed stored, same table as one batch."""
+    import sqlite3
+    store = tmp_path / "s"
+    args = ["run", ATOM, "--preset", "quick", "--set", "steps=50", "--seeds", "3", "--json", "--store"]
+    batched = json.loads(CliRunner().invoke(app, [*args, str(tmp_path / "t")]).stdout)
+    result = CliRunner().invoke(app, [*args, str(store), "--seeds-per-batch", "1"])
+    assert result.exit_code == 0, result.output
+    rows = sqlite3.connect(store / "deepatoms.sqlite").execute(
+        "SELECT seed FROM trials ORDER BY seed").fetchall()
+    assert rows == [(0,), (1,), (2,)]
+    assert json.loads(result.stdout)[0]["evidence"] == batched[0]["evidence"]
+    bad = CliRunner().invoke(app, [*args, str(store), "--seeds-per-batch", "0"])
+    assert bad.exit_code == 2

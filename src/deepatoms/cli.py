@@ -250,6 +250,11 @@ def run(
     store: StoreOpt = Path(DEFAULT_DIR),
     force: Annotated[bool, typer.Option(
         "--force", help="Recompute every trial even if it is cached in the store.")] = False,
+    seeds_per_batch: Annotated[Optional[int], typer.Option(
+        "--seeds-per-batch", min=1, help="Train at most this many seeds together in one "
+        "population. Each batch is stored as soon as it finishes, so smaller batches lose less "
+        "work if a run is interrupted, at some cost in speed. Default: all seeds at once.",
+        show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help=(
         "Print a JSON list on stdout, one object per atom (verdict status, finding, evidence, "
         "params, seeds, wall time); bars and notes stay on stderr."))] = False,
@@ -271,7 +276,8 @@ def run(
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
     with RichProgress(err) as bar:
-        results = [_run_one(plan, bar, device, st, force, overrides) for plan in plans]
+        results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
+                   for plan in plans]
     if json_out:
         _print_json([r.to_dict() for r in results])
     else:
@@ -285,7 +291,7 @@ def run(
 
 
 def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
-             overrides: dict[str, str]) -> Any:
+             overrides: dict[str, str], seeds_per_batch: int | None = None) -> Any:
     """Run one planned atom; a failure is reported and the other atoms still run."""
     from . import api
     from .cli_render import AtomResult, fmt_seeds
@@ -295,7 +301,7 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
                       f"{fmt_seeds(plan.seeds)})", highlight=False)
     try:
         out = api.run(name, plan.preset, plan.seeds, device=device, store=store, force=force,
-                      progress=bar, **overrides)
+                      progress=bar, seeds_per_batch=seeds_per_batch, **overrides)
         return AtomResult(name, plan.atom.family, out)
     except DeepatomsError as exc:
         bar.console.print(f"[bold red]error:[/] {name}: {escape(_one_line(exc))}", soft_wrap=True)
