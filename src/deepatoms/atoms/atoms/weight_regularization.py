@@ -19,9 +19,10 @@ from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
-from ...params import Params, param
+from ...params import param
 from ...verdict import decide
-from ._classifier_training import LOSSES, accuracy, gaussian_split, to_splits
+from ._classifier_training import (LOSSES, WeightStudyParams, accuracy, gaussian_split,
+                                   to_splits)
 from ._grid_rows import concat, grid_frame
 
 SPARSE_BELOW = 1e-3  # the claim's sparsity criterion: |w| < 1e-3
@@ -29,28 +30,15 @@ TRAJECTORY_STRIDE = 5  # keep every 5th record of the 50 tracked weights in the 
 
 
 @dataclass(frozen=True)
-class WRParams(Params):
-    d: int = param(12, "input dimensions of the Gaussian pair", ge=1, le=1000)
-    class_seps: str = param("1", "class-mean offsets: '1' (μ_i = 1) or '1/i'", choices=("1", "1/i"))
-    n: int = param(500, "points (train + test)", ge=10)
-    train_fraction: float = param(0.8, "fraction of points used for training", gt=0, lt=1)
+class WRParams(WeightStudyParams):
     hidden: tuple[int, ...] = param((50, 50), "hidden-layer widths", ge=1, le=4096)
     penalties: tuple[str, ...] = param(("L1", "L2"), "penalty types", choices=("L1", "L2"))
     strengths: tuple[float, ...] = param((0.0, 0.1, 1.0), "penalty strengths λ (0 = none)", ge=0)
-    loss: str = param("square", "data loss on the logits (the original code: mean squared error "
-                      "to one-hot targets)", choices=("square", "cross_entropy"))
-    steps: int = param(750, "Adam steps", ge=1)
-    batch_size: int = param(64, "minibatch size (distinct points, a fresh random subset every "
-                            "step, as the original code)", ge=1)
-    lr: float = param(0.003, "Adam learning rate", gt=0)
     record_every: int = param(2, "steps between records of accuracy and tracked weights", ge=1)
     tracked_weights: int = param(50, "last weights of the first matrix that are recorded", ge=1)
 
     def check(self) -> None:
-        n_train = int(round(self.train_fraction * self.n))
-        if self.batch_size > n_train:
-            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
-                             f"training set ({n_train} points)")
+        super().check()
         if max(self.strengths) <= 0 or 0 not in self.strengths:
             raise ParamError("parameter 'strengths' needs 0 (the baseline) and a positive value")
         if len(set(self.penalties)) != len(self.penalties) or len(set(self.strengths)) != len(self.strengths):
