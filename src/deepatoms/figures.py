@@ -32,3 +32,13 @@ def mean_sd_line(ax, x, values, label: str | None = None, **kwargs):
     line, = ax.plot(x, mean, marker="o", ms=3, label=label, **kwargs)
     ax.fill_between(x, mean - sd, mean + sd, alpha=0.2, color=line.get_color())
     return ax
+
+
+def curves_by_group(ax, curve, column: str, groups=None):
+    """One mean ± sd line over seeds per value of `column`; curve: tidy rows with seed, step,
+    value. `groups` fixes the order (default: order of appearance)."""
+    import pandas as pd
+    for group in (pd.unique(curve[column]) if groups is None else groups):
+        wide = curve[curve[column] == group].pivot(index="seed", columns="step", values="value")
+        mean_sd_line(ax, wide.columns.to_numpy(), wide.to_numpy(), label=str(group))
+    return ax

@@ -20,7 +20,7 @@ from ...engine import ACTIVATIONS, MLPPop
 from ...engine.fused_adam import FusedAdam
 from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
-from ...figures import mean_sd_line, new_figure
+from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
@@ -105,9 +105,7 @@ def figures(table: pd.DataFrame):
         ax.set_title("x²" if a == "square" else a, fontsize=9)
     curve = table[table.metric == "test_accuracy_curve"]
     fig2, ax2 = new_figure(1, 1, width=5.5, height=3.6)
-    for a in names:
-        wide = curve[curve.activation == a].pivot(index="seed", columns="step", values="value")
-        mean_sd_line(ax2, wide.columns.to_numpy(), wide.to_numpy(), label=a)
+    curves_by_group(ax2, curve, "activation", names)
     ax2.set(xlabel="step", ylabel="test accuracy (mean ± sd over seeds)",
             title="Two moons: accuracy per activation")
     ax2.legend(fontsize=8)

@@ -17,7 +17,7 @@ from ...engine import MLPPop
 from ...engine.fused_adam import FusedAdam
 from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
-from ...figures import mean_sd_line, new_figure
+from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import param
 from ...verdict import decide
@@ -93,9 +93,7 @@ def judge(table: pd.DataFrame):
 def figures(table: pd.DataFrame):
     curve = table[table.metric == "test_accuracy_curve"]
     fig, ax = new_figure(1, 1, width=5.5, height=3.6)
-    for loss in pd.unique(curve.loss):
-        wide = curve[curve.loss == loss].pivot(index="seed", columns="step", values="value")
-        mean_sd_line(ax, wide.columns.to_numpy(), wide.to_numpy(), label=loss)
+    curves_by_group(ax, curve, "loss")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.set(xlabel="step", ylabel="test accuracy (mean ± sd over seeds)", title="Accuracy per loss")
     ax.legend(fontsize=8)
