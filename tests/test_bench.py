@@ -54,4 +54,6 @@ def test_quick_bench_result_keys_and_values():
     assert any(k == "[cpu] speed-up" for k, _ in rows)
     tiny = result["atom_scale"]["cpu"]["population"]
     assert _positive(tiny["speedup"]) and tiny["sizes"] == [2, 8, 8, 2]
+    # one peak per device, shared by both population cases
+    assert result["atom_scale"]["cpu"]["flops"]["peak_flops_per_s"] == flops["peak_flops_per_s"]
     assert any(k == "[cpu, atom scale] speed-up" for k, _ in rows)

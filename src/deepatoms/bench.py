@@ -59,7 +59,7 @@ QUICK = PopConfig(models=8, sizes=(12, 16, 16, 2), batch=16, steps=5, n_data=128
                   one_by_one_models=2, matmul_n=256, matmul_reps=2)
 # The scale of most atoms (UA, depth-separation, activation-functions ...): tiny nets where a
 # one-by-one loop is bound by per-op overhead, which is what populations remove.
-ATOM_SCALE = PopConfig(sizes=(2, 32, 32, 2), steps=300, matmul_n=512, matmul_reps=2)
+ATOM_SCALE = PopConfig(sizes=(2, 32, 32, 2), steps=300)
 QUICK_ATOM_SCALE = replace(QUICK, sizes=(2, 8, 8, 2))
 
 
@@ -206,13 +206,18 @@ def peak_flops(n: int, reps: int, device: torch.device) -> float:
     return 2.0 * n**3 / best
 
 
-def bench_flops(cfg: PopConfig, population: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """(c): achieved matmul FLOP/s of the population training vs the measured matmul peak."""
+def bench_flops(cfg: PopConfig, population: dict[str, Any], device: torch.device,
+                peak: dict[str, Any]) -> dict[str, Any]:
+    """(c): achieved matmul FLOP/s of the population training vs the device's measured peak."""
     achieved = step_flops(cfg) * cfg.steps / population["population_s"]
-    peak = peak_flops(cfg.matmul_n, cfg.matmul_reps, device)
     return dict(device=device.type, step_flops=step_flops(cfg), achieved_flops_per_s=achieved,
-                peak_flops_per_s=peak, fraction_of_peak=achieved / peak, matmul_n=cfg.matmul_n,
-                matmul_reps=cfg.matmul_reps)
+                fraction_of_peak=achieved / peak["peak_flops_per_s"], **peak)
+
+
+def measure_peak(cfg: PopConfig, device: torch.device) -> dict[str, Any]:
+    """The device's float32 matmul peak, measured once and shared by every population case."""
+    return dict(peak_flops_per_s=peak_flops(cfg.matmul_n, cfg.matmul_reps, device),
+                matmul_n=cfg.matmul_n, matmul_reps=cfg.matmul_reps)
 
 
 def _label(progress: Progress, text: str) -> None:
@@ -259,10 +264,18 @@ def machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _engine_part(cfg: PopConfig, device: torch.device, progress: Progress) -> dict[str, Any]:
+def _engine_part(cfg: PopConfig, device: torch.device, progress: Progress,
+                 peak: dict[str, Any]) -> dict[str, Any]:
     _label(progress, f"bench {device.type}")
     population = bench_population(cfg, device, progress)
-    return dict(population=population, flops=bench_flops(cfg, population, device))
+    return dict(population=population, flops=bench_flops(cfg, population, device, peak))
+
+
+def _both_devices(cfg: PopConfig, progress: Progress,
+                  peaks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """(a) and (c) on the CPU, and on the GPU when CUDA is available (else None)."""
+    return {dev: (_engine_part(cfg, torch.device(dev), progress, peak) if peak else None)
+            for dev, peak in peaks.items()}
 
 
 def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | None = None,
@@ -278,13 +291,11 @@ def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | Non
     dev = resolve_device(device)
     start = time.perf_counter()
     result: dict[str, Any] = dict(quick=quick, machine=machine(dev), config=asdict(cfg))
-    result["cpu"] = _engine_part(cfg, torch.device("cpu"), progress)
-    result["cuda"] = (_engine_part(cfg, torch.device("cuda"), progress)
-                      if torch.cuda.is_available() else None)
+    peaks = {"cpu": measure_peak(cfg, torch.device("cpu")),
+             "cuda": measure_peak(cfg, torch.device("cuda")) if torch.cuda.is_available() else None}
+    result.update(_both_devices(cfg, progress, peaks))
     tiny = QUICK_ATOM_SCALE if quick else ATOM_SCALE
-    result["atom_scale"] = dict(config=asdict(tiny), cpu=_engine_part(tiny, torch.device("cpu"), progress),
-                                cuda=(_engine_part(tiny, torch.device("cuda"), progress)
-                                      if torch.cuda.is_available() else None))
+    result["atom_scale"] = dict(config=asdict(tiny), **_both_devices(tiny, progress, peaks))
     result["families"] = bench_families(families, quick, dev.type, progress, only)
     result["total_s"] = time.perf_counter() - start
     result["notes"] = [
