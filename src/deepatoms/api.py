@@ -12,7 +12,7 @@ import pandas as pd
 from . import registry
 from .atom import Atom
 from .params import Params
-from .verdict import Verdict
+from .runner import Execution, execute, parse_seeds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,19 +21,13 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass
-class Outcome:
-    """The result of running one atom: tidy table, verdict, figures, timing."""
+class Outcome(Execution):
+    """The result of running one atom: what the runner measured (tidy table, verdict, timing,
+    environment, command) plus what was asked (atom, parameters, preset, seeds)."""
     atom: Atom
     params: Params
     preset: str
     seeds: tuple[int, ...]
-    table: pd.DataFrame
-    verdict: Verdict
-    wall_s: float
-    computed_s: float
-    cached_seeds: tuple[int, ...]
-    env: dict[str, Any]
-    command: str
 
     def figures(self) -> "dict[str, Figure]":
         return self.atom.figures(self.table)
@@ -75,7 +69,6 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
 
     `store`: a Store or a results directory (None: no caching, nothing written).
     """
-    from .runner import execute, parse_seeds
     from .store import Store
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
@@ -84,5 +77,4 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
         store = Store(store)
     ex = execute(atom, params, seed_tuple, preset=preset, overrides=overrides, store=store,
                  device=device, force=force, progress=progress, seeds_per_batch=seeds_per_batch)
-    return Outcome(atom, params, preset, seed_tuple, ex.table, ex.verdict, ex.wall_s,
-                   ex.computed_s, ex.cached_seeds, ex.env, ex.command)
+    return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=seed_tuple)
