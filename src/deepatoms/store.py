@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,6 +22,7 @@ from .errors import MissingDependencyError, StoreError
 
 DEFAULT_DIR = "deepatoms-runs"
 DB_NAME = "deepatoms.sqlite"
+LOCK_WAIT_S = 60.0  # how long opening or writing waits for another process's lock
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     atom TEXT NOT NULL, params_key TEXT NOT NULL, code_version TEXT NOT NULL, seed INTEGER NOT NULL,
@@ -75,15 +77,31 @@ class Store:
         self._conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        # Switching to WAL needs a lock that SQLite's busy timeout does not always wait for, so
+        # a store another process is opening at the same moment is retried, not reported broken.
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open the store '{self.path}' ({exc}); "
+                                     "is another process holding it?") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"the store file '{self.path}' is not a readable deepatoms "
+                                 f"database ({exc}); move it away or pass another --store") from None
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
         try:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
-            return conn
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the store file '{self.path}' is not a readable deepatoms database "
-                             f"({exc}); move it away or pass another --store") from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @property
     def artifacts(self) -> Path:
