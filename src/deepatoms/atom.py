@@ -30,6 +30,10 @@ FiguresFn = Callable[[pd.DataFrame], "dict[str, Figure]"]
 
 TABLE_COLUMNS = ("seed", "metric", "value")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Integer parameters with these names measure the run's scale (how long, how much data): below
+# the atom's declared minimum (by default, the default value) a run is "reduced" and indicative.
+SCALE_NAME_RE = re.compile(r"(^|_)(steps|epochs|iterations|updates|samples|tuples|images|n|"
+                           r"n_train|n_test|points|examples|repeats)(_|$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +52,15 @@ class Atom:
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     runtime_s: float = 10.0  # estimated wall time of the default preset with 5 seeds on 2 cores
     default_seeds: int = 5
+    # Table columns that are swept settings (every value gets evidence rows) and columns that
+    # index measurements without being settings (layer, x, ...); together: all extra columns.
+    settings: tuple[str, ...] = ()
+    index_columns: tuple[str, ...] = ()
+    # Scale parameter -> smallest value at the claim's scale (default: its default value).
+    minimum_scale: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # Name of the random streams (data, init, batches): the atom's own name unless it shares a
+    # protocol with another atom ("same data as layer-convergence").
+    data_stream: str = ""
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -73,6 +86,24 @@ class Atom:
     @property
     def preset_names(self) -> tuple[str, ...]:
         return ("default", *self.presets)
+
+    @property
+    def stream(self) -> str:
+        return self.data_stream or self.name
+
+    def scale_reasons(self, params: Params, preset: str = "default") -> tuple[str, ...]:
+        """Why a run is below the claim's scale (empty: at full scale). The quick preset always
+        is; so is any scale parameter (steps, epochs, samples, n, ...) set below its minimum."""
+        reasons = [f"preset '{preset}' is a smoke test"] if preset == "quick" else []
+        defaults = self.Params()
+        for field in dataclasses.fields(params):
+            value = getattr(params, field.name)
+            floor = self.minimum_scale.get(field.name)
+            if floor is None and SCALE_NAME_RE.search(field.name) and type(value) is int:
+                floor = getattr(defaults, field.name)
+            if floor is not None and value < floor:
+                reasons.append(f"{field.name}={value} is below the claim's scale ({floor})")
+        return tuple(reasons)
 
     @property
     def code_version(self) -> str:

@@ -55,8 +55,12 @@ class Lab:
     """The trial context handed to `atom.run(params, lab)`."""
 
     def __init__(self, seeds: tuple[int, ...] | list[int], device: torch.device | str = "cpu",
-                 progress: Progress | None = None, dtype: torch.dtype = torch.float32):
+                 progress: Progress | None = None, dtype: torch.dtype = torch.float32,
+                 stream: str = ""):
         self.seeds: tuple[int, ...] = tuple(int(s) for s in seeds)
+        # Every generator is derived from (stream, seed, tags): atoms get independent data unless
+        # they name a shared protocol, so one hard seed does not fail several atoms at once.
+        self.stream = stream
         self.device = torch.device(device)
         self.dtype = dtype
         self._progress = progress or NoProgress()
@@ -64,11 +68,15 @@ class Lab:
     def torch_generator(self, seed: int, *tags: object, device: str | torch.device = "cpu"
                         ) -> torch.Generator:
         gen = torch.Generator(device=device)
-        gen.manual_seed(derive_seed(seed, *tags))
+        gen.manual_seed(self.derive(seed, *tags))
         return gen
 
     def numpy_rng(self, seed: int, *tags: object) -> np.random.Generator:
-        return np.random.default_rng(derive_seed(seed, *tags))
+        return np.random.default_rng(self.derive(seed, *tags))
+
+    def derive(self, seed: int, *tags: object) -> int:
+        """The 63-bit seed of the stream named by (this lab's stream, seed, tags)."""
+        return derive_seed(seed, *((f"stream:{self.stream}",) if self.stream else ()), *tags)
 
     def steps(self, n: int, description: str = "training", every: int | None = None) -> Iterator[int]:
         """`range(n)` that reports progress (in batches of `every` steps to keep it cheap)."""

@@ -74,6 +74,11 @@ def check_table(atom: Atom, table: pd.DataFrame, seeds: tuple[int, ...]) -> None
         raise RuntimeError(f"atom {atom.name}: run() returned seeds {sorted(got)}, expected {list(seeds)}")
 
 
+def _scale(atom: Atom, params: Params, preset: str) -> tuple[str, tuple[str, ...]]:
+    reasons = atom.scale_reasons(params, preset)
+    return ("reduced" if reasons else "full"), reasons
+
+
 @dataclasses.dataclass
 class Execution:
     table: pd.DataFrame
@@ -101,7 +106,7 @@ def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str =
     for i in range(0, len(missing), size):
         batch = tuple(missing[i:i + size])
         t0 = time.perf_counter()
-        table = atom.run(params, Lab(batch, dev, progress))
+        table = atom.run(params, Lab(batch, dev, progress, stream=atom.stream))
         elapsed = time.perf_counter() - t0
         check_table(atom, table, batch)
         computed_s += elapsed
@@ -110,7 +115,7 @@ def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str =
             store.save_trials(atom.name, canonical, version, per_seed, elapsed / len(batch), str(dev))
         tables.update(per_seed)
     table = pd.concat([tables[s] for s in seeds], ignore_index=True)
-    verdict = atom.judge(table)
+    verdict = atom.judge(table).at_scale(*_scale(atom, params, preset))
     wall = time.perf_counter() - start
     command = reproduce_command(atom, preset, seeds, overrides or {})
     env = environment(dev)

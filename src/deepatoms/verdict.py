@@ -24,6 +24,8 @@ class Evidence:
     test: str
     threshold: str
     supports: bool | None
+    note: str = ""      # e.g. censoring ("≥ 1,500 steps in 2 of 5 seeds") or the test used instead
+    setting: str = ""   # the setting the row is about, as "key=value" (judges cover what was run)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -34,8 +36,14 @@ class Evidence:
     @classmethod
     def from_dict(cls, d: dict) -> "Evidence":
         vals = {k: (math.nan if d[k] is None and k in ("estimate", "ci_low", "ci_high") else d[k])
-                for k in (f.name for f in dataclasses.fields(cls))}
+                for k in (f.name for f in dataclasses.fields(cls)) if k in d}
         return cls(**vals)
+
+
+SCALES = ("full", "reduced")
+# What a reduced-scale run's evidence points to (it never refutes nor confirms a claim).
+LEANINGS = {"reproduced": "for the claim", "not reproduced": "against the claim",
+            "inconclusive": "undecided"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,20 +51,45 @@ class Verdict:
     status: Status
     finding: str
     evidence: tuple[Evidence, ...]
+    scale: str = "full"            # "reduced": below the claim's scale (quick preset, shrunk steps)
+    scale_reasons: tuple[str, ...] = ()
+    indicative: str = ""           # for a reduced run: what the evidence alone would say
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if not self.evidence:
             raise ValueError("a verdict needs at least one evidence row")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+
+    @property
+    def label(self) -> str:
+        """The status as shown to a reader: a reduced run is an indication, visibly apart."""
+        if self.scale == "reduced":
+            return f"indicative: {LEANINGS[self.indicative or 'inconclusive']}"
+        return self.status
+
+    def at_scale(self, scale: str, reasons: tuple[str, ...] = ()) -> "Verdict":
+        """This verdict for a run at `scale`: below the claim's scale the status is
+        'inconclusive' and the measured status is kept only as an indication."""
+        if scale == "full":
+            return dataclasses.replace(self, scale="full", scale_reasons=(), indicative="")
+        raw = self.indicative or self.status
+        return dataclasses.replace(self, status="inconclusive", scale=scale,
+                                   scale_reasons=tuple(reasons), indicative=raw)
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "finding": self.finding,
+        return {"status": self.status, "label": self.label, "finding": self.finding,
+                "scale": self.scale, "scale_reasons": list(self.scale_reasons),
+                "indicative": self.indicative or None,
                 "evidence": [e.to_dict() for e in self.evidence]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
-        return cls(d["status"], d["finding"], tuple(Evidence.from_dict(e) for e in d["evidence"]))
+        return cls(d["status"], d["finding"], tuple(Evidence.from_dict(e) for e in d["evidence"]),
+                   d.get("scale", "full"), tuple(d.get("scale_reasons", ())),
+                   d.get("indicative") or "")
 
 
 def combine(evidence: list[Evidence] | tuple[Evidence, ...]) -> Status:
@@ -72,3 +105,30 @@ def combine(evidence: list[Evidence] | tuple[Evidence, ...]) -> Status:
 def decide(evidence: list[Evidence], finding: str) -> Verdict:
     """The verdict whose status follows from the evidence rows alone."""
     return Verdict(combine(evidence), finding, tuple(evidence))
+
+
+def setting_value(value: object) -> str:
+    """How a setting's value is written in an evidence row ("d=28", "lr=0.01", "init=ones")."""
+    if isinstance(value, (bool, str)):
+        return str(value)
+    try:
+        f = float(value)  # numbers, numpy scalars
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(f)) if f.is_integer() else f"{f:.6g}"
+
+
+def setting_label(**settings: object) -> str:
+    """`setting_label(d=28)` → "d=28"; several keys joined by "; ". A value "*" means the row
+    uses every value of that setting (a trend over all widths)."""
+    return "; ".join(f"{k}={setting_value(v)}" for k, v in settings.items())
+
+
+def covered_settings(evidence: "tuple[Evidence, ...] | list[Evidence]") -> dict[str, set[str]]:
+    """Setting name -> the values that some evidence row is about ("*": all of them)."""
+    out: dict[str, set[str]] = {}
+    for e in evidence:
+        for part in filter(None, (p.strip() for p in e.setting.split(";"))):
+            key, _, value = part.partition("=")
+            out.setdefault(key.strip(), set()).add(value.strip())
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...data.gaussian import gaussian_pair, split
+from ...data.gaussian import gaussian_pair_with_ceiling, split
 from ...engine import MLPPop, gather
 from ...errors import ParamError
 from ...lab import Lab
@@ -91,9 +91,16 @@ class Splits:
 def gaussian_split(lab: Lab, seed: int, n: int, d: int, seps: str, covariance_scale: float = 1.0,
                    train_fraction: float = 0.8) -> tuple[np.ndarray, ...]:
     """One seed's Gaussian pair, split at random: (x_train, y_train, x_test, y_test)."""
+    return gaussian_split_with_ceiling(lab, seed, n, d, seps, covariance_scale, train_fraction)[0]
+
+
+def gaussian_split_with_ceiling(lab: Lab, seed: int, n: int, d: int, seps: str,
+                                covariance_scale: float = 1.0, train_fraction: float = 0.8
+                                ) -> tuple[tuple[np.ndarray, ...], float]:
+    """`gaussian_split` and the seed's Bayes ceiling (best possible test accuracy, equal priors)."""
     rng = lab.numpy_rng(seed, "data")
-    x, y = gaussian_pair(rng, n, d, seps, covariance_scale)
-    return split(rng, x, y, train_fraction)
+    x, y, ceiling = gaussian_pair_with_ceiling(rng, n, d, seps, covariance_scale)
+    return split(rng, x, y, train_fraction), ceiling
 
 
 def to_splits(lab: Lab, parts: Sequence[tuple[np.ndarray, ...]], source: Sequence[int]) -> Splits:
