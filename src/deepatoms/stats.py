@@ -102,14 +102,18 @@ def _direction(values: np.ndarray, lo: float, hi: float, threshold: float, great
     return True if hi < threshold else (False if lo > threshold else None)
 
 
-def _censor(decision: bool | None, censored: np.ndarray | None, greater: bool) -> bool | None:
-    """`censored` marks lower bounds (the true value is at least the number given). Raising a
-    bound can only help an "above" claim and hurt a "below" one: keep the decision that raising
-    cannot flip, else undecided."""
-    if censored is None or not censored.any():
-        return decision
-    keep = True if greater else False
-    return decision if decision is keep else None
+def _censored_sign(x: np.ndarray, censored: np.ndarray, threshold: float, greater: bool
+                   ) -> bool | None:
+    """The decision when some values are only lower bounds (the true value is at least the number
+    given). An interval over bounds is no interval of the values (raising a bound widens it), so
+    the exact sign test decides, each seed on the side it is known to be on: a bound above the
+    threshold is above; a bound below it is on an unknown side and counts against both claims."""
+    known_above = x > threshold
+    known_below = ~censored & (x < threshold)
+    n = int((censored | (x != threshold)).sum())
+    ahead, behind = (known_above, known_below) if greater else (known_below, known_above)
+    p = lambda k: float(sps.binomtest(int(k), n, 0.5, alternative="greater").pvalue) if n else 1.0
+    return True if p(ahead.sum()) < _alpha() else (False if p(behind.sum()) < _alpha() else None)
 
 
 def _fmt(x: float) -> str:
@@ -121,12 +125,12 @@ def _threshold_row(metric: str, values: Sequence[float], threshold: float, great
     x = np.asarray(values, dtype=float)
     cens = None if censored is None else np.asarray(censored, dtype=bool)
     est, lo, hi = mean_ci(x)
-    decision = _censor(_direction(x, lo, hi, threshold, greater), cens, greater)
-    note = ""
+    decision, note = _direction(x, lo, hi, threshold, greater), ""
     if cens is not None and cens.any():
+        decision = _censored_sign(x, cens, threshold, greater)
         note = (f"censored in {int(cens.sum())} of {cens.size} seeds: the level was not reached, "
                 f"so those values are lower bounds (≥ {_fmt(float(x[cens].min()))}); the mean is "
-                f"≥ {_fmt(est)}")
+                f"≥ {_fmt(est)}; decided by the exact sign test")
     elif lo == hi and not math.isnan(lo):
         note = "every seed gave the same value: decided by the exact sign test, not the interval"
     word = ">" if greater else "<"
