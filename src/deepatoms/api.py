@@ -12,7 +12,7 @@ import pandas as pd
 from . import registry
 from .atom import Atom
 from .params import Params
-from .runner import Execution, execute, parse_seeds
+from .runner import Execution, SeedPlan, execute, execute_adaptive, parse_seeds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,20 +61,60 @@ def get_atom(name: str) -> Atom:
     return registry.get(name)
 
 
+def seed_plan(atom: Atom, max_seeds: int | None) -> SeedPlan:
+    """`seeds="auto"`: start with the atom's default seeds, add as many again at each look, up
+    to `max_seeds` (default: four times the atom's default)."""
+    start = atom.default_seeds
+    return SeedPlan(start, 4 * start if max_seeds is None else int(max_seeds), start)
+
+
 def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | None = None, *,
-        device: str = "auto", store: "Store | str | None" = None, force: bool = False,
-        progress: "Progress | None" = None, seeds_per_batch: int | None = None,
-        **overrides: Any) -> Outcome:
+        max_seeds: int | None = None, device: str = "auto", store: "Store | str | None" = None,
+        force: bool = False, progress: "Progress | None" = None,
+        seeds_per_batch: int | None = None, **overrides: Any) -> Outcome:
     """Run an atom and judge its claim, e.g. `run("class-imbalance", preset="quick", seeds=5)`.
 
-    `store`: a Store or a results directory (None: no caching, nothing written).
+    `seeds="auto"`: add seed batches while the verdict is undecided, up to `max_seeds`, with an
+    error rate that holds under this optional stopping (`Outcome.verdict.seeds_note` says when
+    it decided). `store`: a Store or a results directory (None: no caching, nothing written).
     """
+    from .errors import DeepatomsError
     from .store import Store
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
-    seed_tuple = parse_seeds(seeds, atom.default_seeds)
+    auto = isinstance(seeds, str) and seeds.strip() == "auto"
+    if max_seeds is not None and not auto:
+        raise DeepatomsError("max_seeds (--max-seeds) goes with seeds='auto' (--seeds auto)")
+    plan = seed_plan(atom, max_seeds) if auto else None
+    seed_tuple = () if auto else parse_seeds(seeds, atom.default_seeds)
     if store is not None and not isinstance(store, Store):
         store = Store(store)
-    ex = execute(atom, params, seed_tuple, preset=preset, overrides=overrides, store=store,
-                 device=device, force=force, progress=progress, seeds_per_batch=seeds_per_batch)
-    return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=seed_tuple)
+    common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
+                  progress=progress, seeds_per_batch=seeds_per_batch)
+    ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
+          else execute(atom, params, seed_tuple, **common))
+    used = tuple(int(s) for s in dict.fromkeys(ex.table.seed)) if plan is not None else seed_tuple
+    return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=used)
+
+
+def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
+          seeds: int | Sequence[int] | str | None = None, *, metric: str | None = None,
+          device: str = "auto", store: "Store | str | None" = None,
+          progress: "Progress | None" = None, **overrides: Any):
+    """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
+    per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
+    value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
+    default the first row); `.figure()` draws it."""
+    from .errors import DeepatomsError
+    from .probe import probe as _probe
+    from .store import Store
+    if not isinstance(vary, dict) or len(vary) != 1:
+        raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
+    (key, values), = vary.items()
+    values = list(values)
+    if len(values) < 2 or len(set(map(str, values))) != len(values):
+        raise DeepatomsError(f"vary needs at least two distinct values of '{key}', got {values}")
+    if store is not None and not isinstance(store, Store):
+        store = Store(store)
+    return _probe(name, key, values, preset=preset, seeds=seeds, metric=metric, store=store,
+                  device=device, progress=progress, **overrides)

@@ -35,6 +35,10 @@ EXAMPLES = """Examples:
 
   deepatoms run --family failures --set steps=2000 --device cuda
 
+  deepatoms run universal-approximation --seeds auto --max-seeds 40
+
+  deepatoms probe parity --vary steps=2000,5000,20000
+
   deepatoms report
 """
 
@@ -135,11 +139,12 @@ class Plan:
     atom: Atom
     preset: str
     params: Params
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...] | str  # or "auto"
+    max_seeds: int | None = None
 
 
 def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict[str, str],
-              *, fallback: bool) -> tuple[list[Plan], list[str]]:
+              *, fallback: bool, max_seeds: int | None = None) -> tuple[list[Plan], list[str]]:
     """Validate every atom's preset, parameters and seeds before anything runs.
 
     With `fallback` (for --all / --family) an atom without the preset runs its default
@@ -157,8 +162,19 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
             used = "default"
             notes.append(f"{atom.name} has no '{preset}' preset; running its default configuration")
         params = atom.params(used, **overrides)
-        plans.append(Plan(atom, used, params, parse_seeds(seeds, atom.default_seeds)))
+        plans.append(Plan(atom, used, params, *_seeds(atom, seeds, max_seeds)))
     return plans, notes
+
+
+def _seeds(atom: Atom, seeds: str | None, max_seeds: int | None) -> tuple[Any, int | None]:
+    from .api import seed_plan
+    from .runner import parse_seeds
+    if seeds is not None and seeds.strip() == "auto":
+        seed_plan(atom, max_seeds)  # validates --max-seeds against the atom's starting seeds
+        return "auto", max_seeds
+    if max_seeds is not None:
+        raise DeepatomsError("--max-seeds goes with --seeds auto")
+    return parse_seeds(seeds, atom.default_seeds), None
 
 
 def _import_optional(module: str, what: str) -> Any:
@@ -240,8 +256,13 @@ def run(
         "configuration) or paper (the source's full scale, where larger). With --all/--family an "
         "atom without the preset runs its default configuration.")] = "default",
     seeds: Annotated[Optional[str], typer.Option(
-        "--seeds", "-s", help="A count N (seeds 0..N-1) or a list such as 7,8,9. "
+        "--seeds", "-s", help="A count N (seeds 0..N-1), a list such as 7,8,9, or auto: start "
+        "with the atom's default seeds and add as many again while the verdict is undecided, "
+        "up to --max-seeds (the error rate holds under this optional stopping). "
         "Default: each atom's default (usually 5).", show_default=False)] = None,
+    max_seeds: Annotated[Optional[int], typer.Option(
+        "--max-seeds", min=2, help="With --seeds auto: the most seeds to use (default: 4 × the "
+        "atom's default seeds).", show_default=False)] = None,
     sets: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="KEY=VALUE", help="Override a parameter (repeatable; lists as "
         "key=a,b,c). Applies to every atom run; `deepatoms show NAME` lists them.")] = None,
@@ -269,7 +290,7 @@ def run(
     from .lab import resolve_device
     overrides = parse_sets(sets)
     plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
-                             fallback=bool(all_ or family))
+                             fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
     st = open_store(store, create=True)
     err = _stderr()
@@ -300,8 +321,9 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
     bar.console.print(f"running [bold]{name}[/] (preset {plan.preset}, seeds "
                       f"{fmt_seeds(plan.seeds)})", highlight=False)
     try:
-        out = api.run(name, plan.preset, plan.seeds, device=device, store=store, force=force,
-                      progress=bar, seeds_per_batch=seeds_per_batch, **overrides)
+        out = api.run(name, plan.preset, plan.seeds, max_seeds=plan.max_seeds, device=device,
+                      store=store, force=force, progress=bar, seeds_per_batch=seeds_per_batch,
+                      **overrides)
         return AtomResult(name, plan.atom.family, out)
     except DeepatomsError as exc:
         bar.console.print(f"[bold red]error:[/] {name}: {escape(_one_line(exc))}", soft_wrap=True)
@@ -311,6 +333,53 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
         bar.console.print_exception(max_frames=8)
         return AtomResult(name, plan.atom.family, error=f"{type(exc).__name__}: {_one_line(exc)}",
                           crashed=True)
+
+
+@app.command()
+def probe(
+    name: Annotated[str, typer.Argument(help="Atom name, e.g. parity.")],
+    vary: Annotated[str, typer.Option(
+        "--vary", metavar="KEY=V1,V2,...", help="The parameter to vary and its values (for a "
+        "list-valued parameter separate the values by ';': dims=5,10;5,10,30).",
+        show_default=False)],
+    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset of every point.")] = "default",
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", "-s", help="Seeds of every point: a count, a list, or auto.",
+        show_default=False)] = None,
+    sets: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override another parameter (repeatable).")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        "--metric", help="Follow the evidence row whose metric contains this text (default: "
+        "the first row).", show_default=False)] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, or cuda[:N].")] = "auto",
+    store: StoreOpt = Path(DEFAULT_DIR),
+    json_out: JsonOpt = False,
+) -> None:
+    """Where does a claim hold? Run the atom once per value of one parameter and show the
+    verdict and key estimate against the value (each point is a stored, cached run; the atom's
+    report page shows the latest probe)."""
+    from . import api
+    from .cli_render import RichProgress, probe_table
+    from .lab import resolve_device
+    from .probe import split_values
+    key, sep, text = vary.partition("=")
+    if not sep or not key.strip():
+        raise DeepatomsError(f"--vary expects key=v1,v2,... got {vary!r}")
+    key = key.strip()
+    values = split_values(name, key, text)
+    overrides = parse_sets(sets)
+    resolve_device(device)
+    st = open_store(store, create=True)
+    with RichProgress(_stderr()) as bar:
+        bar.atom = name
+        result = api.probe(name, {key: values}, preset, seeds, metric=metric, device=device,
+                           store=st, progress=bar, **overrides)
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    _stdout().print(probe_table(result.to_dict()))
+    _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` draws the probe on the "
+                    f"atom's page)", soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red",
                 "inconclusive": "bold yellow", "failed": "bold magenta"}
+INDICATIVE_STYLE = "italic cyan"  # reduced-scale runs: visibly apart from real verdicts
 BOUND_WORDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
 
@@ -107,7 +108,9 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def fmt_seeds(seeds: Iterable[int]) -> str:
+def fmt_seeds(seeds: Iterable[int] | str) -> str:
+    if isinstance(seeds, str):
+        return seeds
     seeds = list(seeds)
     if seeds == list(range(len(seeds))) and len(seeds) > 2:
         return f"0–{len(seeds) - 1}"
@@ -115,9 +118,17 @@ def fmt_seeds(seeds: Iterable[int]) -> str:
 
 
 def status_text(status: str | None) -> Text:
+    """A verdict's label: a status, or "indicative: ..." for a reduced-scale run."""
     if status is None:
         return Text("not run", style="dim")
+    if status.startswith("indicative"):
+        return Text(status, style=INDICATIVE_STYLE)
     return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def verdict_label(verdict: Mapping[str, Any]) -> str:
+    """The label of a stored verdict dict (older records have no label: their status)."""
+    return verdict.get("label") or verdict["status"]
 
 
 def bounds(meta: Mapping[str, Any]) -> str:
@@ -134,7 +145,8 @@ def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[di
     for a in atoms:
         run = latest.get(a.name)
         last = None if run is None else {
-            "status": run["verdict"]["status"], "finding": run["verdict"]["finding"],
+            "status": run["verdict"]["status"], "label": verdict_label(run["verdict"]),
+            "scale": run["verdict"].get("scale", "full"), "finding": run["verdict"]["finding"],
             "preset": run["preset"], "seeds": run["seeds"], "wall_s": run["wall_s"],
             "created": run["created"]}
         rows.append({"name": a.name, "family": a.family, "title": a.title,
@@ -148,7 +160,7 @@ def catalog_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, no_wrap=col in ("atom", "est. runtime"))
     for r in rows:
         last = r["last_run"]
-        verdict = status_text(None if last is None else last["status"])
+        verdict = status_text(None if last is None else last["label"])
         if last is not None:
             verdict.append(f" ({last['preset']}, {len(last['seeds'])} seeds)", style="dim")
         table.add_row(r["name"], r["family"], r["title"], fmt_seconds(r["runtime_s"]), verdict)
@@ -194,8 +206,13 @@ def verdict_table(results: list[AtomResult]) -> Table:
             continue
         o = r.outcome
         cell.append("\n" + o.verdict.finding)
+        if o.verdict.scale == "reduced":
+            cell.append("\nreduced scale, not a verdict: " + "; ".join(o.verdict.scale_reasons),
+                        style=INDICATIVE_STYLE)
+        if o.verdict.seeds_note:
+            cell.append("\n" + o.verdict.seeds_note, style="dim")
         cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
-        table.add_row(cell, status_text(o.verdict.status), fmt_seeds(o.seeds),
+        table.add_row(cell, status_text(o.verdict.label), fmt_seeds(o.seeds),
                       fmt_seconds(o.wall_s), cached)
     return table
 
@@ -206,4 +223,18 @@ def pairs_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
     table.add_column("value", justify="right")
     for label, value in rows:
         table.add_row(str(label), str(value))
+    return table
+
+
+def probe_table(record: Mapping[str, Any]) -> Table:
+    """One row per varied value: verdict label, key estimate with its interval, seeds."""
+    table = Table(title=f"probe of {record['atom']}: {record['key']} ({record['preset']} preset)",
+                  title_justify="left", caption=f"key estimate: {record['metric']}",
+                  caption_justify="left")
+    for col in (record["key"], "verdict", "estimate", "interval", "seeds"):
+        table.add_column(col, no_wrap=col in ("verdict", "interval"), min_width=len(col))
+    fmt = lambda x: "—" if x is None else f"{x:.4g}"
+    for p in record["points"]:
+        table.add_row(p["value"], status_text(p["label"]), fmt(p["estimate"]),
+                      f"[{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]", str(p["n"]))
     return table

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
+from . import stats
 from .atom import TABLE_COLUMNS, Atom
 from .errors import DeepatomsError
 from .lab import Lab, Progress, resolve_device
@@ -90,39 +91,128 @@ class Execution:
     command: str
 
 
+@dataclasses.dataclass
+class _Trials:
+    """The per-seed tables of one (atom, parameters) computed or loaded so far."""
+    atom: Atom
+    params: Params
+    device: torch.device
+    store: Store | None
+    force: bool
+    progress: Progress | None
+    seeds_per_batch: int | None
+    tables: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    cached: set[int] = dataclasses.field(default_factory=set)
+    computed_s: float = 0.0
+
+    def ensure(self, seeds: tuple[int, ...]) -> pd.DataFrame:
+        """Load cached trials of `seeds`, compute the missing ones in batches (one population per
+        batch, each stored in one transaction); the table of `seeds` in their order."""
+        atom, canonical, version = self.atom, self.params.canonical(), self.atom.code_version
+        todo = [s for s in seeds if s not in self.tables]
+        if todo and self.store is not None and not self.force:
+            found = self.store.load_trials(atom.name, canonical, version, tuple(todo))
+            self.tables.update(found)
+            self.cached.update(found)
+        missing = [s for s in seeds if s not in self.tables]
+        size = self.seeds_per_batch or len(missing) or 1
+        for i in range(0, len(missing), size):
+            batch = tuple(missing[i:i + size])
+            t0 = time.perf_counter()
+            table = atom.run(self.params, Lab(batch, self.device, self.progress, stream=atom.stream))
+            elapsed = time.perf_counter() - t0
+            check_table(atom, table, batch)
+            self.computed_s += elapsed
+            per_seed = {s: table[table["seed"] == s].reset_index(drop=True) for s in batch}
+            if self.store is not None:
+                self.store.save_trials(atom.name, canonical, version, per_seed,
+                                       elapsed / len(batch), str(self.device))
+            self.tables.update(per_seed)
+        return pd.concat([self.tables[s] for s in seeds], ignore_index=True)
+
+
+def _finish(trials: _Trials, seeds: tuple[int, ...], verdict: Verdict, preset: str,
+            overrides: dict | None, start: float) -> Execution:
+    atom, store = trials.atom, trials.store
+    table = pd.concat([trials.tables[s] for s in seeds], ignore_index=True)
+    verdict = verdict.at_scale(*_scale(atom, trials.params, preset))
+    wall = time.perf_counter() - start
+    command = reproduce_command(atom, preset, seeds, overrides or {})
+    env = environment(trials.device)
+    reused = tuple(s for s in seeds if s in trials.cached)
+    if store is not None:
+        store.save_run(dict(atom=atom.name, preset=preset, params=trials.params.canonical(),
+                            code_version=atom.code_version, seeds=list(seeds),
+                            verdict=verdict.to_dict(), wall_s=wall, computed_s=trials.computed_s,
+                            env=env, command=command, cached_seeds=list(reused)))
+    return Execution(table, verdict, wall, trials.computed_s, reused, env, command)
+
+
 def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str = "default",
             overrides: dict | None = None, store: Store | None = None, device: str = "auto",
             force: bool = False, progress: Progress | None = None,
             seeds_per_batch: int | None = None) -> Execution:
     """Run `atom` for `seeds`: cached trials are loaded, missing ones computed in batches of seeds
     (one population per batch) and stored, each batch in one transaction."""
-    dev = resolve_device(device)
     start = time.perf_counter()
-    canonical, version = params.canonical(), atom.code_version
-    cached = {} if (store is None or force) else store.load_trials(atom.name, canonical, version, seeds)
-    missing = [s for s in seeds if s not in cached]
-    size = seeds_per_batch or len(missing) or 1
-    computed_s, tables = 0.0, dict(cached)
-    for i in range(0, len(missing), size):
-        batch = tuple(missing[i:i + size])
-        t0 = time.perf_counter()
-        table = atom.run(params, Lab(batch, dev, progress, stream=atom.stream))
-        elapsed = time.perf_counter() - t0
-        check_table(atom, table, batch)
-        computed_s += elapsed
-        per_seed = {s: table[table["seed"] == s].reset_index(drop=True) for s in batch}
-        if store is not None:
-            store.save_trials(atom.name, canonical, version, per_seed, elapsed / len(batch), str(dev))
-        tables.update(per_seed)
-    table = pd.concat([tables[s] for s in seeds], ignore_index=True)
-    verdict = atom.judge(table).at_scale(*_scale(atom, params, preset))
-    wall = time.perf_counter() - start
-    command = reproduce_command(atom, preset, seeds, overrides or {})
-    env = environment(dev)
-    reused = tuple(s for s in seeds if s in cached)
-    if store is not None:
-        store.save_run(dict(atom=atom.name, preset=preset, params=canonical, code_version=version,
-                            seeds=list(seeds), verdict=verdict.to_dict(), wall_s=wall,
-                            computed_s=computed_s, env=env, command=command,
-                            cached_seeds=list(reused)))
-    return Execution(table, verdict, wall, computed_s, reused, env, command)
+    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch)
+    verdict = atom.judge(trials.ensure(seeds))
+    return _finish(trials, seeds, verdict, preset, overrides, start)
+
+
+def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: str = "default",
+                     overrides: dict | None = None, store: Store | None = None,
+                     device: str = "auto", force: bool = False, progress: Progress | None = None,
+                     seeds_per_batch: int | None = None) -> Execution:
+    """`--seeds auto`: judge after the first seeds and after each further batch, until the
+    verdict decides or `plan.max_seeds` are used. Each of the plan's K looks judges at the
+    two-sided level 1 − 0.05/K (Bonferroni over looks), so the chance that any look wrongly
+    decides stays ≤ 5% however the stopping goes (simulated in tests/test_sequential.py)."""
+    start = time.perf_counter()
+    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch)
+    looks = plan.looks()
+    level = plan.level
+    history = []
+    for n in looks:
+        seeds = tuple(range(plan.first_seed, plan.first_seed + n))
+        table = trials.ensure(seeds)
+        with stats.at_confidence(level):
+            verdict = atom.judge(table)
+        history.append(f"{n}: {verdict.status}")
+        if verdict.status != "inconclusive":
+            break
+    decided = verdict.status != "inconclusive"
+    note = (f"{'decided' if decided else 'still undecided'} after {len(seeds)} seeds "
+            f"(--seeds auto: up to {plan.max_seeds}, {len(looks)} looks at {', '.join(map(str, looks))} "
+            f"seeds, each judged at {100 * level:.4g}% so the error rate holds under optional "
+            f"stopping; looks: {'; '.join(history)})")
+    verdict = dataclasses.replace(verdict, seeds_note=note)
+    return _finish(trials, seeds, verdict, preset, overrides, start)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedPlan:
+    """Adaptive seeds: start with `start` seeds, add `step` at a time, at most `max_seeds`."""
+    start: int
+    max_seeds: int
+    step: int
+    first_seed: int = 0
+    alpha: float = 1 - stats.CONFIDENCE
+
+    def __post_init__(self) -> None:
+        if self.start < 2:
+            raise DeepatomsError(f"--seeds auto needs at least 2 starting seeds, got {self.start}")
+        if self.max_seeds < self.start:
+            raise DeepatomsError(f"--max-seeds ({self.max_seeds}) must be at least the atom's "
+                                 f"starting seeds ({self.start})")
+        if self.step < 1:
+            raise DeepatomsError(f"the seed batch must be >= 1, got {self.step}")
+
+    def looks(self) -> tuple[int, ...]:
+        """Seed counts at which the verdict is judged: start, start + step, ..., max_seeds."""
+        counts = list(range(self.start, self.max_seeds, self.step)) + [self.max_seeds]
+        return tuple(dict.fromkeys(counts))
+
+    @property
+    def level(self) -> float:
+        return 1 - self.alpha / len(self.looks())

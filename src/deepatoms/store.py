@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, verdict TEXT NOT NULL, wall_s REAL NOT NULL, computed_s REAL NOT NULL,
     env TEXT NOT NULL, command TEXT NOT NULL, created TEXT NOT NULL,
     cached_seeds TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS probes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, atom TEXT NOT NULL, key TEXT NOT NULL,
+    preset TEXT NOT NULL, record TEXT NOT NULL, created TEXT NOT NULL);
 """
 
 
@@ -163,6 +166,19 @@ class Store:
                              env=json.loads(env), command=command, created=created,
                              cached_seeds=json.loads(cached))
         return out
+
+    def save_probe(self, atom: str, key: str, preset: str, record: dict[str, Any]) -> None:
+        """One `deepatoms probe`: the verdict and key estimate per value of the varied key."""
+        self._write("INSERT INTO probes (atom, key, preset, record, created) VALUES (?,?,?,?,?)",
+                    [(atom, key, preset, json.dumps(record, allow_nan=True), _now())])
+
+    def latest_probes(self) -> dict[str, dict[str, Any]]:
+        """The newest probe of every atom: its record plus atom, key, preset and created."""
+        cur = self._conn.execute(
+            "SELECT atom, key, preset, record, created FROM probes "
+            "WHERE id IN (SELECT MAX(id) FROM probes GROUP BY atom)")
+        return {atom: dict(json.loads(record), atom=atom, key=key, preset=preset, created=created)
+                for atom, key, preset, record, created in cur.fetchall()}
 
     def run_table(self, run: dict[str, Any]) -> pd.DataFrame:
         """The tidy table of a run, rebuilt from its stored trials."""

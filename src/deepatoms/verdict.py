@@ -54,6 +54,7 @@ class Verdict:
     scale: str = "full"            # "reduced": below the claim's scale (quick preset, shrunk steps)
     scale_reasons: tuple[str, ...] = ()
     indicative: str = ""           # for a reduced run: what the evidence alone would say
+    seeds_note: str = ""           # --seeds auto: "decided after 15 seeds (...)"
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -82,14 +83,14 @@ class Verdict:
     def to_dict(self) -> dict:
         return {"status": self.status, "label": self.label, "finding": self.finding,
                 "scale": self.scale, "scale_reasons": list(self.scale_reasons),
-                "indicative": self.indicative or None,
+                "indicative": self.indicative or None, "seeds_note": self.seeds_note,
                 "evidence": [e.to_dict() for e in self.evidence]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
         return cls(d["status"], d["finding"], tuple(Evidence.from_dict(e) for e in d["evidence"]),
                    d.get("scale", "full"), tuple(d.get("scale_reasons", ())),
-                   d.get("indicative") or "")
+                   d.get("indicative") or "", d.get("seeds_note", ""))
 
 
 def combine(evidence: list[Evidence] | tuple[Evidence, ...]) -> Status:

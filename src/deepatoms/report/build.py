@@ -35,11 +35,13 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     out = Path(out) if out is not None else store.root / "report"
     atoms_dir = out / "atoms"
     atoms_dir.mkdir(parents=True, exist_ok=True)
-    catalog, runs = registry.all_atoms(), store.latest_runs()
+    catalog, runs, probes = registry.all_atoms(), store.latest_runs(), store.latest_probes()
     taken: set[str] = set()
     pages: dict[str, AtomPage] = {}
     for name in sorted(runs):
         pages[name] = _page(store, runs[name], catalog.get(name), unique_slug(name, taken), atoms_dir)
+        if name in probes:
+            _add_probe(pages[name], probes[name], atoms_dir)
     env = _environment()
     common = {"version": __version__, "built": _now(), "store": str(store.path)}
     for page in pages.values():
@@ -75,6 +77,17 @@ def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
     return page
 
 
+def _add_probe(page: AtomPage, record: dict[str, Any], atoms_dir: Path) -> None:
+    """The latest probe of the atom: its table, and its figure drawn from the stored record."""
+    from ..probe import probe_figure
+    page.probe = dict(record, figure=None)
+    try:
+        save(probe_figure(record), atoms_dir / page.slug / "probe.png", dpi=FIGURE_DPI)
+        page.probe["figure"] = f"{page.slug}/probe.png"
+    except Exception as exc:  # a malformed stored probe is reported, not raised
+        page.notes.append(f"The stored probe could not be drawn: {_one_line(exc)}")
+
+
 def _draw(atom: Atom, table: pd.DataFrame, folder: Path, slug: str
           ) -> tuple[list[FigureFile], str | None]:
     """Redraw the atom's figures from `table` into `folder` as PNG; (files, error note or None)."""
@@ -103,8 +116,14 @@ def _environment() -> jinja2.Environment:
     # our own stylesheet, inlined so the site needs no other file and no network
     env.globals["css"] = Markup((TEMPLATES / "style.css").read_text(encoding="utf-8"))
     env.filters["duration"] = duration
-    env.filters["status_class"] = lambda status: "st-" + str(status).replace(" ", "-")
+    env.filters["status_class"] = status_class
     return env
+
+
+def status_class(status: str) -> str:
+    """CSS class of a label: "st-not-reproduced"; every indicative label is "st-indicative"."""
+    status = str(status)
+    return "st-indicative" if status.startswith("indicative") else "st-" + status.replace(" ", "-")
 
 
 def _now() -> str:

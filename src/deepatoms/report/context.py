@@ -49,6 +49,9 @@ class AtomPage:
     notes: list[str]
     figures: list[FigureFile] = dataclasses.field(default_factory=list)
     table_csv: str | None = None
+    scale_reasons: tuple[str, ...] = ()   # non-empty: a reduced-scale run (an indication)
+    seeds_note: str = ""                  # --seeds auto: when it decided
+    probe: dict[str, Any] | None = None   # the latest `deepatoms probe` of this atom
 
     @property
     def href(self) -> str:
@@ -127,9 +130,9 @@ def page_notes(run: dict[str, Any], atom: Atom | None, verdict: Verdict | None) 
     elif run.get("code_version") != atom.code_version:
         notes.append(f"The atom's code changed since this run (run with {run.get('code_version')}, "
                      f"now {atom.code_version}); rerun it to refresh the verdict.")
-    if run.get("preset", "default") != "default":
-        notes.append(f"Run with the '{run.get('preset')}' preset, a reduced configuration; the "
-                     "source's configuration is the default preset.")
+    if run.get("preset", "default") != "default" and not (verdict and verdict.scale == "reduced"):
+        notes.append(f"Run with the '{run.get('preset')}' preset; the source's configuration is "
+                     "the default preset.")
     if verdict is None:
         notes.append("The stored verdict could not be read.")
     return notes
@@ -140,8 +143,10 @@ def atom_page(run: dict[str, Any], atom: Atom | None, slug: str) -> AtomPage:
     verdict = read_verdict(run)
     return AtomPage(
         name=run["atom"], slug=slug, run=run, atom=atom,
-        status=verdict.status if verdict else UNREADABLE,
+        status=verdict.label if verdict else UNREADABLE,
         finding=verdict.finding if verdict else "",
+        scale_reasons=verdict.scale_reasons if verdict else (),
+        seeds_note=verdict.seeds_note if verdict else "",
         evidence=[evidence_row(e) for e in verdict.evidence] if verdict else [],
         params=param_rows(run.get("params") or {}, atom), runtime=runtime_rows(run, atom),
         env=env_rows(run.get("env") or {}), notes=page_notes(run, atom, verdict))
@@ -162,7 +167,8 @@ def status_counts(pages: dict[str, AtomPage]) -> list[tuple[str, int]]:
     """How many catalog atoms have each status (including 'not run')."""
     catalog = registry.all_atoms()
     counts = collections.Counter(pages[n].status if n in pages else NOT_RUN for n in catalog)
-    order = [*STATUSES, NOT_RUN, UNREADABLE]
+    indicative = sorted(s for s in counts if s.startswith("indicative"))
+    order = [*STATUSES, *indicative, NOT_RUN, UNREADABLE]
     return [(s, counts[s]) for s in order if counts[s] or s in (*STATUSES, NOT_RUN)]
 
 
