@@ -17,14 +17,14 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...data.gaussian import class_means
+from ...data.gaussian import bayes_accuracy, class_means
 from ...engine import Adam, MLPPop
 from ...engine.subsets import weighted_cross_entropy
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Verdict, decide
+from ...verdict import Verdict, decide, setting_label
 
 VARIANTS = ("none", "oversample")
 GRID = np.arange(0.0, 1.02, 0.02)  # decision-boundary grid on the normalised square (the source's)
@@ -47,6 +47,11 @@ class ImbalanceParams(Params):
                                choices=("train", "per-set"))
 
     def check(self) -> None:
+        if 1 not in self.ratios or len(set(self.ratios)) < 2:
+            raise ParamError(f"parameter 'ratios' {list(self.ratios)} must include 1 (the balanced "
+                             f"reference the claim starts from) and at least one other ratio")
+        if len(set(self.ratios)) != len(self.ratios):
+            raise ParamError(f"parameter 'ratios' must not repeat a value, got {list(self.ratios)}")
         if self.n_train // (max(self.ratios) + 1) < 1:
             raise ParamError(f"parameter 'ratios' (max {max(self.ratios)}) leaves no minority point in "
                              f"'n_train' ({self.n_train}); need n_train >= ratio + 1")
@@ -58,6 +63,19 @@ def sample(rng: np.random.Generator, c: np.ndarray, mu: np.ndarray, n0: int, n1:
     x0 = rng.standard_normal((n0, len(mu))) @ c
     x1 = rng.standard_normal((n1, len(mu))) @ c + mu
     return np.concatenate([x0, x1]), np.concatenate([np.zeros(n0, np.int64), np.ones(n1, np.int64)])
+
+
+def prior_rule_accuracy(c: np.ndarray, mu: np.ndarray, prior0: float) -> float:
+    """Balanced accuracy of the Bayes rule of a training distribution with P(class 0) = prior0:
+    the best a learner of the imbalanced training set can do, scored on a balanced test set.
+    With Δ² = μᵀΣ⁻¹μ and t = ln(π0/π1)/Δ: ½·Φ(Δ/2 + t) + ½·Φ(Δ/2 − t) (t = 0: the ceiling)."""
+    from scipy.stats import norm
+    sigma = c.T @ c
+    delta = float(np.sqrt(max(float(mu @ np.linalg.lstsq(sigma, mu, rcond=None)[0]), 0.0)))
+    if delta == 0.0:
+        return 0.5
+    t = float(np.log(prior0 / (1.0 - prior0))) / delta
+    return float(0.5 * norm.cdf(delta / 2 + t) + 0.5 * norm.cdf(delta / 2 - t))
 
 
 def minmax(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -73,9 +91,10 @@ def seed_data(p: ImbalanceParams, lab: Lab, seed: int) -> dict:
     c = p.covariance_scale * rng.uniform(0.0, 1.0, size=(p.d, p.d))
     mu = class_means(p.d, p.class_seps)
     x_te, y_te = sample(rng, c, mu, p.n_test // 2, p.n_test - p.n_test // 2)
-    out: dict = {"y_test": y_te}
+    out: dict = {"y_test": y_te, "ceiling": bayes_accuracy(c, mu, 0.5), "prior_rule": {}}
     for r in p.ratios:
         n_min = p.n_train // (r + 1)
+        out["prior_rule"][r] = prior_rule_accuracy(c, mu, n_min / p.n_train)
         x_tr, y_tr = sample(rng, c, mu, n_min, p.n_train - n_min)
         ref_te = x_tr if p.normalisation == "train" else x_te
         out[r] = (minmax(x_tr, x_tr), y_tr, minmax(x_te, ref_te))
@@ -118,6 +137,10 @@ def _table(p: ImbalanceParams, combos: list[tuple[int, int, str]], acc: np.ndarr
            data: dict, lab: Lab) -> pd.DataFrame:
     recs = [dict(seed=s, ratio=r, variant=v, metric="test_accuracy", value=float(a))
             for (s, r, v), a in zip(combos, acc)]
+    for s in lab.seeds:  # the oracles: best balanced accuracy, and the training priors' Bayes rule
+        recs.append(dict(seed=s, metric="bayes_accuracy", value=data[s]["ceiling"]))
+        recs += [dict(seed=s, ratio=r, metric="prior_rule_accuracy", value=q)
+                 for r, q in data[s]["prior_rule"].items()]
     r_max = max(p.ratios)
     xx, yy = np.meshgrid(GRID, GRID)
     grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float32)
@@ -138,20 +161,36 @@ def _table(p: ImbalanceParams, combos: list[tuple[int, int, str]], acc: np.ndarr
 
 
 def judge(table: pd.DataFrame) -> Verdict:
-    acc = table[table.metric == "test_accuracy"]
+    acc = table[table.metric == "test_accuracy"].astype({"ratio": int})
     piv = {v: acc[acc.variant == v].pivot_table(index="seed", columns="ratio", values="value")
            for v in VARIANTS}
     ratios = list(piv["none"].columns)
     r_max = ratios[-1]
     ev = [stats.trend("test accuracy vs ratio r (no resampling)", ratios, piv["none"].to_numpy(),
-                      increasing=False, claim="falls as r grows (ρ CI below 0)"),
+                      increasing=False, claim="falls as r grows",
+                      setting=setting_label(ratio="*", variant="none")),
           stats.difference(f"1:{r_max}: oversampled − plain test accuracy", piv["oversample"][r_max],
-                           piv["none"][r_max], claim="oversampling keeps accuracy higher (> 0)")]
+                           piv["none"][r_max], claim="oversampling keeps accuracy higher (> 0)",
+                           setting=setting_label(ratio=r_max, variant="*"))]
+    return decide(ev, _finding(table, piv, ratios))
+
+
+def _finding(table: pd.DataFrame, piv: dict[str, pd.DataFrame], ratios: list) -> str:
     none, over = piv["none"].mean(), piv["oversample"].mean()
-    finding = (f"Mean test accuracy without resampling {none[ratios[0]]:.2f} at 1:{ratios[0]} → "
-               f"{none[r_max]:.2f} at 1:{r_max} (original ≈ .82 → .50); with oversampling "
-               f"{over[r_max]:.2f} at 1:{r_max} (original ≈ .65 at 1:100, .85 at 1:50).")
-    return decide(ev, finding)
+    r0, r_max = ratios[0], ratios[-1]
+    text = (f"Mean test accuracy without resampling {none[r0]:.2f} at 1:{r0} → {none[r_max]:.2f} at "
+            f"1:{r_max} (original ≈ .82 → .50); with oversampling {over[r_max]:.2f} at 1:{r_max} "
+            f"(original ≈ .65 at 1:100, .85 at 1:50)")
+    ceil = table[table.metric == "bayes_accuracy"].value
+    prior = (table[table.metric == "prior_rule_accuracy"].astype({"ratio": int})
+             .groupby("ratio").value.mean())
+    if len(ceil):
+        text += (f"; the seeds' Bayes ceilings on the balanced test set average {ceil.mean():.2f} "
+                 f"(range {ceil.min():.2f}–{ceil.max():.2f})")
+    if r_max in prior.index:
+        text += (f", and the Bayes rule of the 1:{r_max} training distribution's priors would "
+                 f"score {prior[r_max]:.2f} on it")
+    return text + "."
 
 
 def figures(table: pd.DataFrame) -> dict[str, Figure]:
@@ -160,6 +199,14 @@ def figures(table: pd.DataFrame) -> dict[str, Figure]:
     for v, label in zip(VARIANTS, ("without resampling", "with oversampling")):
         a = acc[acc.variant == v].pivot_table(index="seed", columns="ratio", values="value")
         mean_sd_line(ax, list(a.columns), a.to_numpy(), label=label)
+    prior = table[table.metric == "prior_rule_accuracy"]
+    if len(prior):
+        m = prior.groupby("ratio").value.mean()
+        ax.plot(m.index, m.values, color="0.3", ls=":", lw=1.2,
+                label="Bayes rule of the training priors")
+        ceil = table[table.metric == "bayes_accuracy"].value
+        ax.axhline(ceil.mean(), color="0.4", ls="--", lw=1,
+                   label=f"Bayes ceiling (mean {ceil.mean():.2f})")
     ax.set(xscale="log", xlabel="class ratio r (r:1)", ylabel="balanced test accuracy",
            title="accuracy on imbalanced training sets")
     ax.legend(fontsize=8)
@@ -208,7 +255,12 @@ ATOM = Atom(
             "Xavier-uniform weights and biases, softmax cross-entropy, 500 full-batch Adam steps (lr "
             "0.003). Oversampling tiles the minority class r times; for a full-batch mean loss this is "
             "exactly a weight r on each minority row, which is how it is computed. Both variants of a "
-            "(seed, r) share their data and initial weights; all models train as one population."),
+            "(seed, r) share their data and initial weights; all models train as one population. "
+            "Oracles in the table: each seed's Bayes ceiling on the balanced test set "
+            "(bayes_accuracy, Φ(½·√(μᵀΣ⁻¹μ))) and, per r, the balanced accuracy of the Bayes rule of "
+            "the training distribution's priors (prior_rule_accuracy: what a perfect learner of the "
+            "imbalanced set would score without resampling). A run without ratio 1, the balanced "
+            "reference the claim starts from, is refused."),
     Params=ImbalanceParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(ratios=(1, 10, 100), hidden=(32, 32), steps=150)},
     runtime_s=82,

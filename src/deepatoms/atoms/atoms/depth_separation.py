@@ -25,7 +25,7 @@ from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Verdict, decide
+from ...verdict import Verdict, decide, setting_label
 
 GRID_POINTS = 161  # x values in [0, 1) where the learned score is recorded for the figure
 
@@ -42,6 +42,11 @@ class DepthParams(Params):
     record_every: int = param(500, "steps between recorded training accuracies", ge=1)
 
     def check(self) -> None:
+        if len(set(self.depths)) != len(self.depths):
+            raise ParamError(f"parameter 'depths' must not repeat a value, got {list(self.depths)}")
+        if len(self.depths) < 2:
+            raise ParamError(f"parameter 'depths' {list(self.depths)} needs at least 2 depths: the "
+                             f"claim is a trend over depth")
         if self.batch_size > self.n_points:
             raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed "
                              f"'n_points' ({self.n_points})")
@@ -115,7 +120,7 @@ def judge(table: pd.DataFrame) -> Verdict:
                                                                values="value")
     depths = list(acc.columns)
     ev = [stats.trend("training accuracy vs depth L", depths, acc.to_numpy(), increasing=True,
-                      claim="increases with L (per-seed Spearman ρ, CI excludes 0)")]
+                      claim="increases with L", setting=setting_label(depth="*"))]
     means = " / ".join(f"{100 * acc[d].mean():.1f}" for d in depths)
     finding = (f"Mean training accuracy for L = {', '.join(map(str, depths))}: {means} % over "
                f"{len(acc)} seeds (original single runs: 62.5 / 62.5 / 68.8 %, rerun 75 / 75 / 62.5 %).")
@@ -170,9 +175,12 @@ ATOM = Atom(
             "(lr 0.003) for 15,000 steps. The original draws 'random batches of 64' with "
             "np.random.permutation(16)[:64], which is all 16 points every step, i.e. full-batch "
             "training; the default does the same (batch_size = 16). All (seed, L) models train as one "
-            "population; a model stops applying the shared layer after its own L. Judged by the "
-            "per-seed Spearman correlation between L and final training accuracy."),
+            "population; a model stops applying the shared layer after its own L. Judged by a "
+            "trend test over seeds on final training accuracy against L: Page's L test on the "
+            "within-seed ranks with ≥ 3 depths (per-seed Spearman ρ reported), the interval of ρ "
+            "with 2; a run with fewer than 2 depths is refused, since it has no trend to judge."),
     Params=DepthParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=1500, record_every=250)},
+    settings=("depth",), index_columns=("x",),
     runtime_s=8.3, default_seeds=10,
 )

@@ -17,18 +17,21 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...data.gaussian import gaussian_pair
+from ...data.gaussian import gaussian_pair_with_ceiling
 from ...engine import Adam, MLPPop
 from ...engine.subsets import PaddedSubsetStream, weighted_cross_entropy
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Verdict, decide
+from ...verdict import Verdict, decide, setting_label
 
 LABELS = ("true", "random")
 FIT_FULLY = 0.95   # "fit fully": the source calls .95 at n = 150 within capacity
-TRUE_FLOOR = 0.93  # "true labels stay ≥ .93" (source)
+TRUE_FLOOR = 0.93  # "true labels stay ≥ .93" (source), from one draw of the data
+# ... judged relative to each seed's Bayes ceiling: within .05 of it (the source's .93 sits about
+# .05 below the ceilings of its easy draws, ≥ .975)
+TRUE_GAP = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,14 @@ class MemoParams(Params):
             raise ParamError(f"parameter 'sizes' must not repeat a value, got {list(self.sizes)}")
 
 
-def make_data(p: MemoParams, lab: Lab, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """x (N, d) and labels {"true": (N,), "random": (N,)} for N = max(sizes); set n = first n rows.
-    Random labels are a permutation of the true ones (as in the source), so classes stay balanced."""
+def make_data(p: MemoParams, lab: Lab, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """x (N, d), labels {"true": (N,), "random": (N,)} for N = max(sizes) (set n = first n rows),
+    and the draw's Bayes ceiling (best possible accuracy on true labels). Random labels are a
+    permutation of the true ones (as in the source), so classes stay balanced."""
     rng = lab.numpy_rng(seed, "data")
-    x, y = gaussian_pair(rng, max(p.sizes), p.d, p.class_seps, p.covariance_scale)
-    return x, {"true": y, "random": rng.permutation(y)}
+    x, y, ceiling = gaussian_pair_with_ceiling(rng, max(p.sizes), p.d, p.class_seps,
+                                               p.covariance_scale)
+    return x, {"true": y, "random": rng.permutation(y)}, ceiling
 
 
 def run(p: MemoParams, lab: Lab) -> pd.DataFrame:
@@ -86,7 +91,7 @@ def run(p: MemoParams, lab: Lab) -> pd.DataFrame:
         opt.step()
         if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
             curve.append((step + 1, _accuracy(pop, x, y, in_set)))
-    return _table(combos, curve)
+    return _table(combos, curve, {s: data[s][2] for s in lab.seeds})
 
 
 @torch.no_grad()
@@ -96,8 +101,9 @@ def _accuracy(pop: MLPPop, x: torch.Tensor, y: torch.Tensor, in_set: torch.Tenso
     return (correct.sum(dim=1) / in_set.sum(dim=1)).cpu().numpy()
 
 
-def _table(combos: list[tuple[int, str, int]], curve: list[tuple[int, np.ndarray]]) -> pd.DataFrame:
-    recs = []
+def _table(combos: list[tuple[int, str, int]], curve: list[tuple[int, np.ndarray]],
+           ceilings: dict[int, float]) -> pd.DataFrame:
+    recs = [dict(seed=s, metric="bayes_accuracy", value=c) for s, c in ceilings.items()]
     for i, (s, kind, n) in enumerate(combos):
         base = dict(seed=s, labels=kind, n=n)
         recs += [dict(base, step=st, metric="train_accuracy_curve", value=float(a[i])) for st, a in curve]
@@ -106,41 +112,53 @@ def _table(combos: list[tuple[int, str, int]], curve: list[tuple[int, np.ndarray
 
 
 def judge(table: pd.DataFrame) -> Verdict:
-    final = table[table.metric == "train_accuracy"]
+    final = table[table.metric == "train_accuracy"].astype({"n": int})
     acc = {k: final[final.labels == k].pivot_table(index="seed", columns="n", values="value")
            for k in LABELS}
     sizes = list(acc["random"].columns)
+    ceiling = table[table.metric == "bayes_accuracy"].set_index("seed").value.reindex(acc["true"].index)
     curve = table[table.metric == "train_accuracy_curve"]
     n_curve = _curve_size(table)
     speed = curve[curve.n == n_curve].pivot_table(index="seed", columns="labels", values="value",
                                                    aggfunc="mean")
     ev = [stats.above(f"random labels, n = {sizes[0]}: training accuracy", acc["random"][sizes[0]],
-                      FIT_FULLY, claim=f"≥ {FIT_FULLY} (fit fully below capacity)"),
+                      FIT_FULLY, claim=f"≥ {FIT_FULLY} (fit fully below capacity)",
+                      setting=setting_label(labels="random", n=sizes[0])),
           stats.trend("random labels: training accuracy vs n", sizes, acc["random"].to_numpy(),
-                      increasing=False, claim="falls as n grows past capacity (ρ CI below 0)"),
-          stats.above("true labels: lowest training accuracy over n", acc["true"].min(axis=1),
-                      TRUE_FLOOR, claim=f"stays ≥ {TRUE_FLOOR}"),
-          stats.difference(f"n = {n_curve}: mean accuracy over checkpoints, true − random",
-                           speed["true"], speed["random"], claim="true labels learned faster (> 0)")]
-    return decide(ev, _finding(acc, sizes, speed, n_curve))
+                      increasing=False, claim="falls as n grows past capacity",
+                      setting=setting_label(labels="random", n="*"))]
+    ev += [stats.near_ceiling(f"true labels, n = {n}: training accuracy − seed's Bayes ceiling",
+                              acc["true"][n], ceiling, TRUE_GAP,
+                              claim=f"> −{TRUE_GAP} (trains well: the source's ≥ {TRUE_FLOOR})",
+                              setting=setting_label(labels="true", n=n))
+           for n in sizes]
+    ev.append(stats.difference(f"n = {n_curve}: mean accuracy over checkpoints, true − random",
+                               speed["true"], speed["random"], claim="true labels learned faster (> 0)",
+                               setting=setting_label(labels="*", n=n_curve)))
+    return decide(ev, _finding(acc, sizes, speed, n_curve, ceiling))
 
 
 def _curve_size(table: pd.DataFrame) -> int:
     """The n recorded for the speed comparison: the one closest to 150 (the source's choice)."""
-    ns = np.array(sorted(table.n.unique()))
+    ns = np.array(sorted(table.n.dropna().unique()))
     return int(ns[np.argmin(np.abs(ns - 150))])
 
 
 def _finding(acc: dict[str, pd.DataFrame], sizes: list[int], speed: pd.DataFrame,
-             n_curve: int) -> str:
+             n_curve: int, ceiling: pd.Series) -> str:
     rnd = acc["random"].mean()
     fit = [n for n in sizes if rnd[n] >= FIT_FULLY]
     capacity = f"≈ {max(fit)} points" if fit else f"below {sizes[0]} points"
     tail = ", ".join(f"{rnd[n]:.2f}" for n in sizes if n >= 150)
+    low = acc["true"].min(axis=1)
+    gap = (acc["true"].sub(ceiling, axis=0)).min(axis=1)
     return (f"Random labels are fit (≥ {FIT_FULLY}) up to n = {capacity}; mean random-label accuracy "
-            f"for n ≥ 150: {tail} (original .95, .85, .73, .67); true labels ≥ "
-            f"{acc['true'].min(axis=1).mean():.2f}; at n = {n_curve} the mean accuracy over checkpoints "
-            f"is {speed['true'].mean():.2f} (true) vs {speed['random'].mean():.2f} (random).")
+            f"for n ≥ 150: {tail} (original .95, .85, .73, .67); true labels' lowest accuracy over n "
+            f"{low.mean():.2f} on average (range {low.min():.2f}–{low.max():.2f}; the source's ≥ .93), "
+            f"against Bayes ceilings {ceiling.mean():.2f} (range {ceiling.min():.2f}–"
+            f"{ceiling.max():.2f}): at worst {gap.mean():+.2f} from the seed's ceiling on average; at "
+            f"n = {n_curve} the mean accuracy over checkpoints is {speed['true'].mean():.2f} (true) vs "
+            f"{speed['random'].mean():.2f} (random).")
 
 
 def figures(table: pd.DataFrame) -> dict[str, Figure]:
@@ -154,6 +172,10 @@ def figures(table: pd.DataFrame) -> dict[str, Figure]:
         c = curve[(curve.labels == kind) & (curve.n == n_curve)].pivot_table(
             index="seed", columns="step", values="value")
         mean_sd_line(ax2, list(c.columns), c.to_numpy(), label=f"{kind} labels")
+    ceil = table[table.metric == "bayes_accuracy"].value
+    if len(ceil):
+        ax1.axhline(ceil.mean(), color="0.4", ls="--", lw=1,
+                    label=f"Bayes ceiling (mean {ceil.mean():.2f}, {ceil.min():.2f}–{ceil.max():.2f})")
     ax1.set(xlabel="n (training points)", ylabel="final training accuracy", ylim=(0, 1.04),
             title="memorisation capacity")
     ax2.set(xlabel="step", ylabel="training accuracy", ylim=(0, 1.04),
@@ -180,8 +202,13 @@ ATOM = Atom(
             "distinct points (all n points when n < 64, as np.random.permutation(n)[:64] gives). "
             "Training accuracy on all n points every 250 steps (the source records after steps "
             "1, 251, …, 2251 and calls the last one final; here the last record is after step 2,500). "
-            "All (seed, labels, n) models train as one population."),
+            "All (seed, labels, n) models train as one population. The source's 'true labels stay ≥ .93' "
+            "comes from one draw of the data; a draw's best possible accuracy on true labels (its "
+            "Bayes ceiling Φ(½·√(μᵀΣ⁻¹μ)), in the table as bayes_accuracy) varies from seed to seed, so "
+            "true labels are judged at every n by the paired gap to the seed's ceiling: trains well "
+            "when the mean of (accuracy − ceiling) is above −0.05."),
     Params=MemoParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(sizes=(50, 150, 300), hidden=(64, 64, 64), steps=300, record_every=30)},
+    settings=("labels", "n"),
     runtime_s=95,
 )
