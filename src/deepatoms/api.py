@@ -106,7 +106,7 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
     default the first row); `.figure()` draws it."""
     from .errors import DeepatomsError
-    from .probe import probe as _probe
+    from .probing import probe as _probe
     from .store import Store
     if not isinstance(vary, dict) or len(vary) != 1:
         raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")

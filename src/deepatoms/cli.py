@@ -361,7 +361,7 @@ def probe(
     from . import api
     from .cli_render import RichProgress, probe_table
     from .lab import resolve_device
-    from .probe import split_values
+    from .probing import split_values
     key, sep, text = vary.partition("=")
     if not sep or not key.strip():
         raise DeepatomsError(f"--vary expects key=v1,v2,... got {vary!r}")

@@ -197,7 +197,7 @@ class SeedPlan:
     max_seeds: int
     step: int
     first_seed: int = 0
-    alpha: float = 1 - stats.CONFIDENCE
+    alpha: float = 0.05  # two-sided error rate over all looks together
 
     def __post_init__(self) -> None:
         if self.start < 2:

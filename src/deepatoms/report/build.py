@@ -79,7 +79,7 @@ def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
 
 def _add_probe(page: AtomPage, record: dict[str, Any], atoms_dir: Path) -> None:
     """The latest probe of the atom: its table, and its figure drawn from the stored record."""
-    from ..probe import probe_figure
+    from ..probing import probe_figure
     page.probe = dict(record, figure=None)
     try:
         save(probe_figure(record), atoms_dir / page.slug / "probe.png", dpi=FIGURE_DPI)
