@@ -111,7 +111,7 @@ def test_second_run_hits_cache_via_env_store(cli, first_run):
     assert out["finding"] == first["finding"]
     table = cli.invoke(app, ["run", ATOM, *FAST, "--set", "hidden_units=2,4"], env=env)
     assert table.exit_code == 0, table.output
-    assert "1/1" in table.stdout and "store:" in table.stdout and out["status"] in table.stdout
+    assert "1/1" in table.stdout and "store:" in table.stdout and out["label"] in table.stdout
     assert f"running {ATOM}" in table.stderr
 
 
