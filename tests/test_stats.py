@@ -93,6 +93,13 @@ def test_zero_width_interval_defers_to_the_exact_sign_test():
     assert stats.above("acc", [0.1] * 6, 0.9).supports is False
 
 
+def test_values_equal_up_to_rounding_are_a_zero_width_interval():
+    a, b = [0.995 - 0.905, 0.99 - 0.9], 0.05  # both 0.09, but not bitwise
+    assert a[0] != a[1]
+    est, lo, hi = stats.mean_ci(a)
+    assert lo == hi == est and stats.above("gap", a, b).supports is None
+
+
 def test_sign_test_values():
     assert stats.sign_test([1, 1, 1, 1, 1], 0) == pytest.approx(1 / 32)
     assert stats.sign_test([1, 1, -1], 0) == pytest.approx(0.5)

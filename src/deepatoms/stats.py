@@ -65,7 +65,7 @@ def mean_ci(values: Sequence[float], level: float | None = None) -> tuple[float,
     if x.size == 1 or not np.all(np.isfinite(x)):
         return est, math.nan, math.nan
     sd = float(x.std(ddof=1))
-    if sd == 0 or np.ptp(x) == 0:
+    if sd <= 1e-9 * max(1.0, abs(est)):  # equal up to float rounding (0.995 − 0.905 vs 0.99 − 0.9)
         return est, est, est
     half = float(sps.t.ppf(0.5 + (level or confidence()) / 2, x.size - 1)) * sd / math.sqrt(x.size)
     return est, est - half, est + half
