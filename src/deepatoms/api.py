@@ -46,7 +46,7 @@ class Outcome(Execution):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
             figs.append(f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
-        return (f"<h3>{html.escape(self.atom.title)} — <em>{html.escape(self.verdict.status)}</em></h3>"
+        return (f"<h3>{html.escape(self.atom.title)} — <em>{html.escape(self.verdict.label)}</em></h3>"
                 f"<p>{html.escape(self.verdict.finding)}</p>{evidence_html(self.verdict)}" + "".join(figs))
 
 
