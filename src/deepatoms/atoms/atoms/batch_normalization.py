@@ -22,12 +22,13 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
-from ._classifier_training import LOSSES, accuracy, gaussian_split, to_splits
+from ...verdict import decide, setting_label
+from ._classifier_training import LOSSES, accuracy, gaussian_split_with_ceiling, to_splits
 from ._grid_rows import concat, grid_frame
 
 EARLY_FRACTION = 0.25  # "early in training": the first record at or after 25% of the steps
 SPEED_LR = 1e-3  # the speed comparison runs at Adam's default lr (or the swept lr nearest to it)
+WELL_GAP = 0.05  # "trains well" at a learning rate: within .05 of the seed's Bayes ceiling
 CHANCE = 0.5  # a diverged network (NaN logits, accuracy recorded as NaN) is judged at chance
 COLUMNS = ("seed", "activation", "batch_norm", "lr", "step", "metric", "value")
 
@@ -55,6 +56,11 @@ class BNParams(Params):
             raise ParamError("parameters 'lrs' and 'activations' must not repeat values")
         if self.record_every > self.steps:
             raise ParamError("parameter 'record_every' must not exceed 'steps'")
+        if not {"sigmoid", "relu"} <= set(self.activations):
+            raise ParamError("parameter 'activations' needs sigmoid and relu (the claim is about both)")
+        if SPEED_LR not in self.lrs or len(self.lrs) < 2:
+            raise ParamError(f"parameter 'lrs' needs {SPEED_LR:g} (the speed comparison) and at least "
+                             "one other rate (the range)")
 
 
 def models(p: BNParams, seeds: tuple[int, ...]) -> list[tuple[int, str, int, float]]:
@@ -63,8 +69,9 @@ def models(p: BNParams, seeds: tuple[int, ...]) -> list[tuple[int, str, int, flo
 
 
 def run(p: BNParams, lab: Lab) -> pd.DataFrame:
-    parts = [gaussian_split(lab, s, p.n, p.d, p.class_seps, train_fraction=p.train_fraction)
-             for s in lab.seeds]
+    drawn = [gaussian_split_with_ceiling(lab, s, p.n, p.d, p.class_seps,
+                                         train_fraction=p.train_fraction) for s in lab.seeds]
+    parts = [d for d, _ in drawn]
     combos = models(p, lab.seeds)
     data = to_splits(lab, parts, [lab.seeds.index(s) for s, *_ in combos])
     # with and without BN, a seed's networks start from the same weights and see the same batches
@@ -93,14 +100,32 @@ def run(p: BNParams, lab: Lab) -> pd.DataFrame:
                 batch_norm=np.array([c[2] for c in combos], dtype=np.int64),
                 lr=np.array([c[3] for c in combos], dtype=float))
     st = np.asarray(steps, dtype=np.int64)
-    return concat([grid_frame(acc, "test_accuracy_curve", [cols, dict(step=st)]),
-                   grid_frame(acc[:, -1:], "test_accuracy", [cols, dict(step=st[-1:])])], COLUMNS)
+    # each seed's Bayes ceiling: a property of the data, not of a setting
+    oracle = pd.DataFrame(dict(seed=np.asarray(lab.seeds, dtype=np.int64), activation=None,
+                               batch_norm=np.nan, lr=np.nan, step=st[-1], metric="bayes_ceiling",
+                               value=[c for _, c in drawn]))
+    table = concat([grid_frame(acc, "test_accuracy_curve", [cols, dict(step=st)]),
+                    grid_frame(acc[:, -1:], "test_accuracy", [cols, dict(step=st[-1:])]), oracle],
+                   COLUMNS)
+    return table.assign(activation=table.activation.astype("str"))  # NaN on the oracle rows
 
 
 def _pivot(sub: pd.DataFrame) -> pd.DataFrame:
     """Accuracy: rows = seeds, columns = (activation, batch_norm, lr); diverged runs at chance."""
+    sub = sub.assign(batch_norm=sub.batch_norm.astype(np.int64))
     return sub.pivot_table(index="seed", columns=["activation", "batch_norm", "lr"], values="value",
                            dropna=False).fillna(CHANCE)
+
+
+def ceilings(table: pd.DataFrame) -> pd.Series:
+    """Each seed's Bayes ceiling (best possible test accuracy on its draw), indexed by seed."""
+    return table[table.metric == "bayes_ceiling"].set_index("seed").value
+
+
+def trains_well(final: pd.DataFrame, ceiling: pd.Series, act: str, bn: int) -> pd.Series:
+    """Per seed: how many of the learning rates end within WELL_GAP of the seed's ceiling."""
+    cols = [c for c in final.columns if c[0] == act and c[1] == bn]
+    return final[cols].ge(ceiling[final.index] - WELL_GAP, axis=0).sum(axis=1)
 
 
 def early_step(table: pd.DataFrame) -> int:
@@ -114,27 +139,35 @@ def judge(table: pd.DataFrame):
     early_at = early_step(table)
     curve = table[table.metric == "test_accuracy_curve"]
     early = _pivot(curve[curve.step == early_at])
+    ceiling = ceilings(table)
     lrs = sorted({lr for *_, lr in final.columns})
     base = min(lrs, key=lambda lr: abs(np.log10(lr) - np.log10(SPEED_LR)))
     evidence, parts = [], []
     for act in sorted({a for a, _, _ in final.columns}):
         evidence.append(stats.difference(f"{act}: early acc (step {early_at}, lr {base:g}), BN − plain",
                                          early[(act, 1, base)], early[(act, 0, base)],
-                                         claim="batch norm trains faster"))
+                                         claim="batch norm trains faster",
+                                         setting=setting_label(activation=act, batch_norm="*", lr=base)))
         mean_bn = final[[(act, 1, lr) for lr in lrs]].mean(axis=1)
         mean_plain = final[[(act, 0, lr) for lr in lrs]].mean(axis=1)
         evidence.append(stats.difference(f"{act}: final acc averaged over lr, BN − plain", mean_bn,
-                                         mean_plain, claim="batch norm trains over more of the lr range"))
+                                         mean_plain, claim="batch norm trains over more of the lr range",
+                                         setting=setting_label(activation=act, batch_norm="*", lr="*")))
+        well = [trains_well(final, ceiling, act, bn).mean() for bn in (1, 0)]
         parts.append(f"{act}: early {early[(act, 1, base)].mean():.2f} vs "
                      f"{early[(act, 0, base)].mean():.2f}, lr-averaged final {mean_bn.mean():.2f} "
-                     f"vs {mean_plain.mean():.2f}")
+                     f"vs {mean_plain.mean():.2f}, within {WELL_GAP:g} of the ceiling at "
+                     f"{well[0]:.1f} vs {well[1]:.1f} of {len(lrs)} learning rates")
     finding = ("Mean test accuracy with vs without batch norm — " + "; ".join(parts) +
-               " (Ioffe & Szegedy: faster training, robust to higher learning rates).")
+               f" (seeds' Bayes ceiling {ceiling.mean():.2f}, range {ceiling.min():.2f}–"
+               f"{ceiling.max():.2f}; Ioffe & Szegedy: faster training, robust to higher learning "
+               "rates).")
     return decide(evidence, finding)
 
 
 def figures(table: pd.DataFrame):
     final = table[table.metric == "test_accuracy"]
+    ceiling = ceilings(table).mean()
     acts = sorted(final.activation.unique())
     fig, axes = new_figure(1, len(acts), width=3.8, height=3.0, squeeze=False, sharey=True)
     for ax, act in zip(axes[0], acts):
@@ -143,6 +176,7 @@ def figures(table: pd.DataFrame):
             m, sd = piv.mean(), piv.std(ddof=0)
             line, = ax.plot(m.index, m.values, marker="o", label="batch norm" if bn else "plain")
             ax.fill_between(m.index, m - sd, m + sd, alpha=0.2, color=line.get_color())
+        ax.axhline(ceiling, color="k", ls="--", lw=1, label="mean Bayes ceiling")
         ax.set_xscale("log")
         ax.set(title=f"{act}: final test accuracy", xlabel="learning rate", ylabel="accuracy (mean ± sd)")
         ax.legend(fontsize=8)
@@ -155,6 +189,7 @@ def figures(table: pd.DataFrame):
             for bn, g in curve[(curve.activation == act) & (curve.lr == lr)].groupby("batch_norm"):
                 m = g.groupby("step").value.mean()
                 ax.plot(m.index, m.values, label="batch norm" if bn else "plain")
+            ax.axhline(ceiling, color="k", ls="--", lw=0.8)
             ax.set_title(f"{act}, lr {lr:g}", fontsize=9)
             ax.set_xlabel("step")
         axes2[r][0].set_ylabel("test accuracy")
@@ -183,8 +218,15 @@ ATOM = Atom(
             "Softmax cross-entropy, Adam with lr ∈ {1e-4, 1e-3, 1e-2, 1e-1}, 300 steps of random "
             "minibatches of 32; test accuracy every 25 steps. With and without batch norm a seed's "
             "networks start from the same weights and see the same minibatches; all seeds × "
-            "activations × BN × learning rates train as one population."),
+            "activations × BN × learning rates train as one population. Each seed's Bayes ceiling "
+            "Φ(½√(μᵀΣ⁻¹μ)) is recorded (it ranges ≈ .7–1.0 over draws): the judged rows are "
+            "paired BN − plain differences within a seed, where the ceiling cancels; the finding "
+            "adds how many learning rates end within .05 of it, and the figures draw it. Rows carry "
+            "their settings (activation, lr; batch_norm=* as both arms enter). The claim needs "
+            "sigmoid and ReLU, lr 1e-3 and at least one other rate: overrides without them are "
+            "refused."),
     Params=BNParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(hidden=(16,) * 4, lrs=(1e-3, 1e-1), steps=100, record_every=20)},
     runtime_s=2.1,
+    settings=("activation", "batch_norm", "lr"),
 )
