@@ -417,3 +417,130 @@ def test_claim_default(name, status):
             "flat-activations": flat_atom}[name].ATOM
     outcome = execute(atom, atom.params(), parse_seeds(None, atom.default_seeds), device="cpu")
     assert outcome.verdict.status == status, outcome.verdict.finding
+
+
+# ------------------------------------------------------------- judges on hand-made tables (issue 6)
+
+def _parity_table(curves: dict, steps: int = 20_000, every: int = 500, batch: int = 128,
+                  lr: float = 0.01) -> pd.DataFrame:
+    """curves: d -> per seed, the step at which accuracy jumps from `low` to `high` (None: never),
+    as (jump_step, low, high) tuples."""
+    rows = []
+    for d, per_seed in curves.items():
+        for s, (jump, low, high) in enumerate(per_seed):
+            for st in range(0, steps + 1, every):
+                acc = high if jump is not None and st >= jump else low
+                rows.append(dict(seed=s, d=d, step=st, metric="test_accuracy", value=acc + 0.001 * s))
+    for s in range(len(next(iter(curves.values())))):
+        rows += [dict(seed=s, d=np.nan, step=0, metric="batch_size", value=float(batch)),
+                 dict(seed=s, d=np.nan, step=0, metric="lr", value=lr)]
+        for d in (2, 3, 4, 5):  # log2(Var/G²) = −d − 0.5 (slope −1), jittered per seed
+            rows += [dict(seed=s, d=d, step=0, metric="grad_variance", value=2.0 ** (-d - 0.5 - 0.01 * s)),
+                     dict(seed=s, d=d, step=0, metric="grad_second_moment", value=1.0)]
+    return pd.DataFrame(rows)
+
+
+def test_parity_learnability_limits_follow_the_budget():
+    learned, chance = parity_atom.learnability_limits(20_000, 128, 0.01)
+    assert chance == pytest.approx(math.log2(20_000 * 128)) and learned == pytest.approx(chance - 10.5)
+    assert 10 < learned < 11 and 21 < chance < 22  # the paper's d = 10 learned, d = 30 at chance
+    assert parity_atom.learnability_limits(50_000, 128, 0.01)[0] > 12
+    assert parity_atom.learnability_limits(1000, 128, 0.01)[0] == -math.inf  # too few steps for any d
+    assert parity_atom.learnability_limits(1000, 128, 0.05)[0] > 6
+
+
+def test_parity_judge_covers_every_d_by_the_limits():
+    """dims = 8, 12, 28 at 20,000 steps: d = 8 learned, d = 28 at chance, d = 12 between the
+    limits (an undecided row that still reports what was measured)."""
+    six = lambda jump, low, high: [(jump, low, high)] * 6  # noqa: E731
+    table = _parity_table({8: six(2000, 0.5, 0.99), 12: six(6000, 0.5, 0.99), 28: six(None, 0.5, 0.5)})
+    verdict = parity_atom.judge(table)
+    rows = {e.setting: e for e in verdict.evidence if not e.setting.endswith("*")}
+    assert set(rows) == {"d=8", "d=12", "d=28"}
+    assert rows["d=8"].supports is True and rows["d=28"].supports is True
+    assert rows["d=12"].supports is None and "neither" in rows["d=12"].note
+    assert rows["d=12"].estimate == pytest.approx(0.9925, abs=1e-9)
+    assert verdict.status == "inconclusive"
+    assert "learned for d ≤ 10.8, chance for d ≥ 21.3" in verdict.finding
+    # a d below the limit that was not learned contradicts; one above it that escaped, too
+    bad = parity_atom.judge(_parity_table({10: six(None, 0.6, 0.6), 30: six(3000, 0.5, 0.9)}))
+    decided = {e.setting: e.supports for e in bad.evidence if "test accuracy" in e.metric}
+    assert decided == {"d=10": False, "d=30": False} and bad.status == "not reproduced"
+
+
+def test_parity_plateau_never_reached_is_a_lower_bound():
+    """d = 10: a seed that never reaches 75 % gives a lower bound (≥ the last step), not a time."""
+    table = _parity_table({10: [(5000, 0.5, 0.99), (6000, 0.5, 0.99), (None, 0.5, 0.6)]})
+    plateau = next(e for e in parity_atom.judge(table).evidence if "first step" in e.metric)
+    assert plateau.supports is None and "censored in 1 of 3" in plateau.note and "≥ 2e+04" in plateau.note
+    reached = _parity_table({10: [(5000, 0.5, 0.99), (6000, 0.5, 0.99), (7000, 0.5, 0.99)]})
+    plateau = next(e for e in parity_atom.judge(reached).evidence if "first step" in e.metric)
+    assert plateau.supports is True and plateau.note == ""
+
+
+def test_flat_level_errors_snap_to_the_nearest_level():
+    lv = levels(torch.tensor([0.0, 1.0]))
+    r = torch.tensor([[0.05, 0.12, 0.16, 0.5], [1.05, 1.12, 1.16, 1.5]])
+    y, cls = round_down(r, lv)
+    pred = torch.stack([y[0], y[1] + torch.tensor([0.0, 0.02, -0.03, 0.6])])  # 2nd seed: 2 off
+    assert flat_atom.level_errors(pred, cls, lv).tolist() == [0.0, 2.0]
+    near = torch.tensor([[True, False, True, False]] * 2)
+    assert flat_atom.level_errors(pred, cls, lv, near).tolist() == [0.0, 1.0]
+
+
+def _flat_table(errors: dict, n: int = 4000, evals: int = 7) -> pd.DataFrame:
+    """errors: method -> per-seed level-error counts (last evaluations); near-jump errors are
+    half of them on 10 % of the points."""
+    rows = []
+    n_seeds = len(next(iter(errors.values())))
+    for s in range(n_seeds):
+        rows += [dict(seed=s, method="target", step=0, r=np.nan, metric=m, value=v)
+                 for m, v in (("b_star", 0.1 * s), ("test_samples", n), ("near_jump_points", n / 10))]
+    for m, per_seed in errors.items():
+        for s, e in enumerate(per_seed):
+            for i in range(evals):
+                noise = (-1) ** i * 2.0  # the last evaluations wobble around e
+                for metric, v in (("level_errors", e + noise), ("level_errors_near_jump", (e + noise) / 2),
+                                  ("level_errors_far_from_jump", (e + noise) / 2),
+                                  ("test_nmse", 0.01 * e)):
+                    rows.append(dict(seed=s, method=m, step=500 * i, r=np.nan, metric=metric, value=v))
+            for metric, v in (("cos_w_v", 0.999), ("bias_error", 0.001 * (s + 1))):
+                if m == "forward-only":
+                    rows.append(dict(seed=s, method=m, step=500 * (evals - 1), r=np.nan, metric=metric, value=v))
+    return pd.DataFrame(rows)
+
+
+def test_flat_judge_compares_paired_level_errors():
+    """The audit's counts (forward-only 34, 21, 19 vs multiclass 36, 64, 62) on 3 seeds are not
+    enough for a paired t interval; 5 seeds with the same pattern are."""
+    three = flat_atom.judge(_flat_table({"multiclass": [36, 64, 62], "forward-only": [34, 21, 19]}))
+    row = next(e for e in three.evidence if e.setting == "method=multiclass" and "level errors" in e.metric)
+    assert row.estimate == pytest.approx(29.33, abs=0.01) and row.supports is None
+    five = flat_atom.judge(_flat_table({"multiclass": [36, 64, 62, 50, 58],
+                                        "forward-only": [34, 21, 19, 25, 22]}))
+    row = next(e for e in five.evidence if e.setting == "method=multiclass" and "level errors" in e.metric)
+    assert row.supports is True
+    blurry = next(e for e in five.evidence if "near jumps" in e.metric)
+    assert blurry.supports is True  # half the errors on a tenth of the points
+    assert "accuracy 0.99" in five.finding and "cos(w, v*) 0.9990" in five.finding
+
+
+def test_portfolio_judge_ratio_within_ten_percent_and_paired_gap():
+    rows = []
+    for s in range(3):
+        for k, ratio in ((10, 10.2 + 0.1 * s), (1000, 1150.0 + s)):
+            rows += [dict(seed=s, k=k, method="end-to-end", step=0, metric="grad_second_moment", value=ratio),
+                     dict(seed=s, k=k, method="decomposition", step=0, metric="grad_second_moment", value=1.0)]
+            for st in range(0, 2501, 50):
+                dec = -1.0 + 0.001 * s if st >= 200 else -0.1
+                e2e = (-0.99 - 0.002 * s if st >= 300 else -0.1) if k == 10 else -0.3 - 0.01 * s
+                rows += [dict(seed=s, k=k, method="decomposition", step=st, metric="expected_loss", value=dec),
+                         dict(seed=s, k=k, method="end-to-end", step=st, metric="expected_loss", value=e2e)]
+    verdict = portfolio_atom.judge(pd.DataFrame(rows))
+    by = {(e.setting, e.metric.split(": ", 1)[1]): e for e in verdict.evidence}
+    assert by[("k=10", "|second-moment ratio / k − 1|")].supports is True
+    assert by[("k=1000", "|second-moment ratio / k − 1|")].supports is False  # 15 % off
+    gap = by[("k=1000", "final expected loss, end-to-end − decomposition")]
+    assert gap.estimate == pytest.approx(0.689, abs=1e-9) and gap.supports is True
+    assert by[("k=10", "end-to-end expected loss at step 500")].supports is True
+    assert verdict.status == "not reproduced"  # the k = 1000 ratio
