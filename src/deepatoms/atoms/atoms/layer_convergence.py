@@ -208,7 +208,7 @@ def figures(table: pd.DataFrame):
 
 def _change_figure(table: pd.DataFrame):
     ch = table[table.metric == "weight_change"]
-    settle = settle_steps(table)
+    settle, censored = settle_table(table)
     fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2)
     for l, g in ch.groupby("layer"):
         curves = [smoothed_ratio(gs.sort_values("step").value.to_numpy())
@@ -220,10 +220,15 @@ def _change_figure(table: pd.DataFrame):
            title="weight change between records")
     ax.legend(fontsize=8)
     for l in settle.columns:
-        ax2.scatter(np.full(len(settle), l), settle[l], alpha=0.6)
+        c = censored[l].to_numpy()
+        line = ax2.scatter(np.full(int((~c).sum()), l), settle[l][~c], alpha=0.6)
+        ax2.scatter(np.full(int(c.sum()), l), settle[l][c], marker="^", alpha=0.6,
+                    color=line.get_facecolor(), label="never settled (≥)" if l == settle.columns[0] else None)
         ax2.plot([l - 0.25, l + 0.25], [settle[l].median()] * 2, color="k")
     ax2.set(xlabel="layer", ylabel="settle step", title="settle step per seed (bar: median)",
             xticks=list(settle.columns))
+    if censored.to_numpy().any():
+        ax2.legend(fontsize=7)
     return fig
 
 

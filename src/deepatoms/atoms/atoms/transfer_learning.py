@@ -229,6 +229,9 @@ def figures(table: pd.DataFrame):
     for arm in [a for a in ARMS if a in set(final.arm)]:
         piv = final[final.arm == arm].pivot_table(index="seed", columns="shots", values="value")
         mean_sd_line(ax, list(piv.columns), piv.to_numpy(), label=arm)
+    chance = table[table.metric == "target_chance"].value
+    if len(chance):
+        ax.axhline(chance.iloc[0], color="k", ls=":", lw=1, label="chance")
     ax.set_xscale("log")
     ax.set(xlabel="labelled images per class (digits 5–9)", ylabel="test accuracy (mean ± sd)",
            title="pre-trained on digits 0–4 vs from scratch")

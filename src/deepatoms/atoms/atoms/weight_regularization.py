@@ -39,12 +39,12 @@ class WRParams(WeightStudyParams):
 
     def check(self) -> None:
         super().check()
+        if len(set(self.penalties)) != len(self.penalties) or len(set(self.strengths)) != len(self.strengths):
+            raise ParamError("parameters 'penalties' and 'strengths' must not repeat values")
         if set(self.penalties) != {"L1", "L2"}:
             raise ParamError("parameter 'penalties' needs both L1 and L2 (the claim compares them)")
         if max(self.strengths) <= 0 or 0 not in self.strengths:
             raise ParamError("parameter 'strengths' needs 0 (the baseline) and a positive value")
-        if len(set(self.penalties)) != len(self.penalties) or len(set(self.strengths)) != len(self.strengths):
-            raise ParamError("parameters 'penalties' and 'strengths' must not repeat values")
 
 
 def settings(p: WRParams) -> list[tuple[str, float]]:
@@ -199,7 +199,8 @@ def figures(table: pd.DataFrame):
             ax = axes[2 * r + 1][c]
             for s, g in acc[(acc.penalty == key[0]) & (acc.strength == key[1])].groupby("seed"):
                 ax.plot(g.step, g.value, lw=0.8, alpha=0.8)
-            ax.axhline(ceiling.mean(), color="k", ls="--", lw=1, label="mean Bayes ceiling")
+            ax.axhline(ceiling.mean(), color="k", ls="--", lw=1,
+                       label=f"Bayes ceiling, mean (seeds {ceiling.min():.2f}–{ceiling.max():.2f})")
             ax.set_title(f"{pen}, strength={lam:g}, test accuracy (all seeds)", fontsize=9)
             ax.set_xlabel("step")
         axes[2 * r + 1][0].legend(fontsize=7)
