@@ -226,10 +226,82 @@ def test_batch_size_epoch_ends_and_first_crossing():
     ("pca-preprocessing", dict(pca_dims=(0, 90), dummy_dims=(200,)), "pca_dims"),
     ("pca-preprocessing", dict(dummy_dims=(-1, 5)), "dummy_dims"),
     ("pca-preprocessing", dict(n=5), "'n'"),
+    ("pca-preprocessing", dict(pca_dims=(10, 5)), "must include 0"),
+    ("pca-preprocessing", dict(dummy_dims=(1, 20, 100)), "2n"),
+    ("pca-preprocessing", dict(pca_dims=(0, 1)), "fewer than 5"),
+    ("pca-preprocessing", dict(mixings=("rotation",)), "standardised_control"),
+    ("pca-preprocessing", dict(mixings=("uniform", "uniform")), "twice"),
+    ("batch-size", dict(batch_sizes=(64,)), "at least 2"),
+    ("batch-size", dict(epoch_basis="test"), "epoch_basis"),
 ])
 def test_impossible_parameters_rejected(name, overrides, match):
     with pytest.raises(ParamError, match=match):
         ATOMS[name].params(**overrides)
+
+
+def test_initialization_expectation_by_kind():
+    want = {"xavier_uniform": "well", "he_normal": "well", "torch_default": "well",
+            "normal:0.01": "well", "normal:0.1": "well", "uniform:0.1": "well",
+            "normal:1": "slower", "normal:0.2": "slower", "uniform:0.2": "slower",
+            "ones": "fails", "zeros": "eventually"}
+    assert {spec: initialization.expectation(spec) for spec in want} == want
+
+
+def test_two_moons_oracle_separates_small_noise_and_not_huge_noise():
+    rng = np.random.default_rng(0)
+    x, y = two_moons(rng, 4000, noise=0.1)
+    assert activation_functions.oracle_accuracy(x, y, 4000, 0.1) > 0.995
+    x, y = two_moons(rng, 4000, noise=3.0)
+    assert 0.5 < activation_functions.oracle_accuracy(x, y, 4000, 3.0) < 0.6
+    assert activation_functions.oracle_accuracy(x, y, 4000, 0.0) == 1.0
+
+
+def test_two_moons_oracle_beats_a_trained_rule_on_the_same_points():
+    """The Bayes rule is the best rule in expectation: on 20,000 points at noise 0.3 it is at
+    least as accurate as a nearest-arc-point rule (the noiseless limit of the same model)."""
+    rng = np.random.default_rng(1)
+    n = 20_000
+    x, y = two_moons(rng, n, noise=0.3)
+    bayes = activation_functions.oracle_accuracy(x, y, n, 0.3)
+    arcs = activation_functions._arcs(n)
+    dist = [np.min(((x[:, None, :] - a[None, ::50]) ** 2).sum(-1), axis=1) for a in arcs]
+    nearest = float(((dist[1] < dist[0]).astype(np.int64) == y).mean())
+    assert bayes >= nearest - 0.002 and 0.8 < bayes < 0.99
+
+
+def test_pca_standardise_uses_training_statistics():
+    rng = np.random.default_rng(0)
+    xtr, xte = rng.normal(5, 3, (50, 4)), rng.normal(5, 3, (20, 4))
+    xtr[:, 3] = 1.0  # a constant input stays finite
+    ztr, zte = pca_preprocessing.standardise(xtr, xte)
+    np.testing.assert_allclose(ztr[:, :3].mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(ztr[:, :3].std(0), 1, atol=1e-12)
+    np.testing.assert_allclose(zte, (xte - xtr.mean(0)) / np.where(xtr.std(0) > 0, xtr.std(0), 1))
+    assert np.isfinite(ztr).all()
+
+
+def _loss_table(acc: dict[str, list[float]], ceilings: list[float]) -> pd.DataFrame:
+    rows = [dict(seed=s, metric=ct.CEILING, value=c) for s, c in enumerate(ceilings)]
+    rows += [dict(seed=s, loss=loss, metric="test_accuracy", value=v)
+             for loss, values in acc.items() for s, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_loss_functions_judge_on_a_hand_made_table():
+    """Cross-entropy is judged against each seed's ceiling, the fourth power by a count."""
+    ceilings = [0.72, 0.98, 0.90, 0.85, 1.0]
+    ce = [0.70, 0.95, 0.88, 0.81, 0.97]  # within .05 of a ceiling that varies by seed
+    table = _loss_table({"cross_entropy": ce, "square": [a + e for a, e in zip(ce, (0.01, -0.02, 0.0, 0.02, -0.01))],
+                         "fourth_power": [0.66, 0.93, 0.89, 0.75, 0.90],  # below in 4 of 5
+                         "constant": [0.50, 0.47, 0.52, 0.55, 0.49]}, ceilings)
+    v = loss_functions.judge(table)
+    rows = {e.setting: e for e in v.evidence}
+    assert rows["loss=cross_entropy"].supports is True  # absolute .85 would fail on seed 0
+    assert rows["loss=fourth_power"].supports is True and rows["loss=fourth_power"].note == "4 of 5 seeds"
+    assert v.status == "reproduced"
+    table = _loss_table({"cross_entropy": ce, "fourth_power": [0.72, 0.96, 0.89, 0.75, 0.90]},
+                        ceilings)  # below in 2 of 5 only
+    assert loss_functions.judge(table).status == "not reproduced"
 
 
 def _rows(table: pd.DataFrame, **where) -> pd.DataFrame:

@@ -216,3 +216,19 @@ def per_seed(table, metric: str, column: str):
     """Pivot of `metric`: rows = seeds, columns = values of `column` (NaN where missing)."""
     sub = table[table.metric == metric]
     return sub.pivot(index="seed", columns=column, values="value")
+
+
+# Each seed's best possible test accuracy (the data's oracle), as a row of the table.
+CEILING = "bayes_ceiling"
+
+
+def ceiling_rows(seeds: Sequence[int], ceilings: Sequence[float], metric: str = CEILING,
+                 **columns) -> list[dict]:
+    """One `metric` row per seed (its oracle accuracy); `columns` are added to every row."""
+    return [dict(seed=int(s), metric=metric, value=float(c), **columns)
+            for s, c in zip(seeds, ceilings)]
+
+
+def seed_ceilings(table, metric: str = CEILING):
+    """Per-seed oracle accuracy (Series indexed by seed) from the rows `ceiling_rows` wrote."""
+    return table[table.metric == metric].groupby("seed").value.first()

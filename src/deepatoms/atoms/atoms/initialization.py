@@ -1,7 +1,8 @@
 """Initialization (seed 003 §10): how does the initial weight distribution affect training?
 
-Claim: Xavier and N(0, 0.01²) train well (≈ .95 test accuracy after 500 steps), N(0, 1) trains
-more slowly (≈ .65), all-ones fails (≈ .49) and all-zeros *eventually* trains (≈ .87), which the
+Claim: Xavier and N(0, 0.01²) train well (≈ .95 test accuracy after 500 steps, on draws whose
+Bayes ceiling was ≥ .975: judged as within 0.05 of each seed's ceiling), N(0, 1) trains more
+slowly (≈ .65), all-ones fails (≈ .49) and all-zeros *eventually* trains (≈ .87), which the
 source attributes to numerical noise breaking the symmetry. Budget: ~3 s default (5 seeds).
 """
 from __future__ import annotations
@@ -21,16 +22,22 @@ from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import param
-from ...verdict import decide
-from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, curve_rows, every, fit,
-                                   gaussian_split, GaussianMLPParams, per_seed, to_splits)
+from ...verdict import decide, setting_label
+from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, GaussianMLPParams,
+                                   ceiling_rows, curve_rows, every, fit,
+                                   gaussian_split_with_ceiling, per_seed, seed_ceilings, to_splits)
 
 REFERENCE = "xavier_uniform"
-# "train well (≈ .95)": the claimed accuracy less a 0.1 margin (test set of 100, and the random
-# covariance makes the attainable accuracy vary by seed).
-GOOD = 0.85
-GOOD_INITS = ("xavier_uniform", "normal:0.01")
-SLOW, FAILS, EVENTUALLY = "normal:1", "ones", "zeros"
+# "train well (≈ .95)" on the source's draws, whose Bayes ceilings were all ≥ .975: within this
+# gap of each seed's own ceiling (the attainable accuracy varies by seed, ≈ .70–1.0).
+GAP = 0.05
+FAILS, EVENTUALLY = "ones", "zeros"
+# Initialisers the claim does not name are judged like the one it names of the same kind: the
+# fan-in scaled schemes and Gaussians / uniforms of standard deviation ≤ SMALL_STD (log-midway
+# between the source's 0.01 and 1) "train well" like Xavier and N(0, .01); wider ones are
+# "slower than Xavier" like N(0, 1).
+SCALED = ("xavier_uniform", "he_normal", "trunc_normal", "torch_default")
+SMALL_STD = 0.1
 # Units whose weights differ by less than 1% of the largest weight still act as one unit.
 SYMMETRIC_SPREAD = 1e-2
 PLAIN_INITS = ("xavier_uniform", "he_normal", "trunc_normal", "torch_default", "zeros", "ones")
@@ -82,10 +89,24 @@ def unit_symmetry(pop: MLPPop) -> tuple[np.ndarray, np.ndarray]:
     return distinct, spread
 
 
+def expectation(spec: str) -> str:
+    """What the claim expects of an initialiser: 'well', 'slower', 'fails' or 'eventually'."""
+    if spec == FAILS:
+        return "fails"
+    if spec == EVENTUALLY:
+        return "eventually"
+    if spec in SCALED:
+        return "well"
+    name, _, arg = spec.partition(":")
+    std = float(arg) if name == "normal" else float(arg) / np.sqrt(3.0)  # U(−a, a): a / √3
+    return "well" if std <= SMALL_STD else "slower"
+
+
 def run(p: InitParams, lab: Lab) -> pd.DataFrame:
-    parts = [gaussian_split(lab, s, p.n, p.d, p.class_seps, 1.0, TRAIN_FRACTION) for s in lab.seeds]
+    drawn = [gaussian_split_with_ceiling(lab, s, p.n, p.d, p.class_seps, 1.0, TRAIN_FRACTION)
+             for s in lab.seeds]
     combos = [(spec, i, s) for spec in p.initializers for i, s in enumerate(lab.seeds)]
-    data = to_splits(lab, parts, [i for _, i, _ in combos])
+    data = to_splits(lab, [parts for parts, _ in drawn], [i for _, i, _ in combos])
     specs = [c[0] for c in combos]
     pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(combos),
                  [lab.torch_generator(s, "init", spec) for spec, _, s in combos],
@@ -95,7 +116,7 @@ def run(p: InitParams, lab: Lab) -> pd.DataFrame:
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES[p.loss], p.steps, lab,
                  record=every(p.record_every, p.steps), stream=stream, description="initialization")
     models = [dict(seed=s, initializer=spec) for spec, _, s in combos]
-    rows = curve_rows(models, curves)
+    rows = ceiling_rows(lab.seeds, [c for _, c in drawn]) + curve_rows(models, curves)
     distinct, spread = unit_symmetry(pop)
     for i, base in enumerate(models):
         for l in range(distinct.shape[1]):
@@ -106,30 +127,37 @@ def run(p: InitParams, lab: Lab) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _evidence(acc: pd.DataFrame) -> list:
-    ev = [stats.above(f"{g}: test accuracy", acc[g], GOOD, claim=f"> {GOOD} (trains well, ≈ .95)")
-          for g in GOOD_INITS if g in acc.columns]
-    if SLOW in acc.columns:
-        ev.append(stats.difference(f"{REFERENCE} − {SLOW} accuracy", acc[REFERENCE], acc[SLOW],
-                                   claim=f"> 0 ({SLOW} slower, ≈ .65)"))
-    if FAILS in acc.columns:
-        ev.append(stats.below(f"{FAILS}: test accuracy", acc[FAILS], CHANCE_BAND,
-                              claim=f"< {CHANCE_BAND} (fails, ≈ .49)"))
-    if EVENTUALLY in acc.columns:
-        ev.append(stats.above(f"{EVENTUALLY}: test accuracy", acc[EVENTUALLY], CHANCE_BAND,
-                              claim=f"> {CHANCE_BAND} (eventually trains, ≈ .87)"))
-    return ev
+def _row(spec: str, acc: pd.DataFrame, ceiling: pd.Series):
+    """The evidence row for one initialiser, by what the claim expects of it."""
+    kind, where = expectation(spec), setting_label(initializer=spec)
+    if kind == "well":
+        return stats.near_ceiling(f"{spec}: test accuracy − seed's ceiling", acc[spec], ceiling,
+                                  GAP, setting=where,
+                                  claim=f"> −{GAP} (trains well: ≈ .95 on ceilings ≥ .975)")
+    if kind == "slower":
+        return stats.difference(f"{REFERENCE} − {spec} accuracy", acc[REFERENCE], acc[spec],
+                                setting=where, claim=f"> 0 ({spec} slower; N(0, 1) ≈ .65)")
+    if kind == "fails":
+        return stats.below(f"{spec}: test accuracy", acc[spec], CHANCE_BAND, setting=where,
+                           claim=f"< {CHANCE_BAND} (fails, ≈ .49)")
+    return stats.above(f"{spec}: test accuracy", acc[spec], CHANCE_BAND, setting=where,
+                       claim=f"> {CHANCE_BAND} (eventually trains, ≈ .87)")
 
 
 def judge(table: pd.DataFrame):
     names = list(pd.unique(table[table.metric == "test_accuracy"].initializer))
     acc = per_seed(table, "test_accuracy", "initializer")[names]
+    ceiling = seed_ceilings(table).reindex(acc.index)
     means = ", ".join(f"{g} {acc[g].mean():.3f}" for g in names)
-    hardest = acc.max(axis=1)  # best initialiser per seed: how learnable that seed's data is
+    gaps = ", ".join(f"{g} {(acc[g] - ceiling).mean():+.3f}" for g in names
+                     if expectation(g) == "well")
     finding = (f"Mean test accuracy after training: {means} (source: Xavier and N(0,.01) ≈ .95, "
-               f"N(0,1) ≈ .65, ones .49, zeros ≈ .87); the data vary by seed (best accuracy on the "
-               f"hardest seed {hardest.min():.2f}). {_symmetry_text(table)}")
-    return decide(_evidence(acc), finding)
+               f"N(0,1) ≈ .65, ones .49, zeros ≈ .87). The seeds' Bayes ceilings are "
+               f"{ceiling.min():.3f}–{ceiling.max():.3f} (mean {ceiling.mean():.3f}; the source's "
+               f"draws ≥ .975); mean accuracy − ceiling: {gaps}; {REFERENCE} ends ≥ 0.1 below "
+               f"the ceiling on {int((acc[REFERENCE] < ceiling - 0.1).sum())} of {len(acc)} "
+               f"draws. {_symmetry_text(table)}")
+    return decide([_row(g, acc, ceiling) for g in names], finding)
 
 
 def _symmetry_text(table: pd.DataFrame) -> str:
@@ -157,6 +185,9 @@ def figures(table: pd.DataFrame):
     fig, ax = new_figure(1, 1, width=5.5, height=3.6)
     curves_by_group(ax, curve, "initializer")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ceiling = seed_ceilings(table)
+    ax.axhline(ceiling.mean(), color="k", ls="--", lw=0.8,
+               label=f"Bayes ceiling (mean; seeds {ceiling.min():.2f}–{ceiling.max():.2f})")
     ax.set(xlabel="step", ylabel="test accuracy (mean ± sd over seeds)",
            title="Accuracy per initialisation")
     ax.legend(fontsize=8)
@@ -173,7 +204,8 @@ ATOM = Atom(
            "eventually trains (≈ .87)."),
     sources=("Atomic Experiments in Deep Learning §10 (seed 003)",
              "Glorot & Bengio 2010 (Xavier initialisation)"),
-    method=("Gaussian pair, d = 12, μ_i = 1/i, n = 500 split 400/100; MLP 12 → 100 → 100 → 2 "
+    method=("Gaussian pair, d = 12, μ_i = 1/i, n = 500 split 400/100 (the same draws as "
+            "loss-functions: both atoms share its random streams); MLP 12 → 100 → 100 → 2 "
             "with sigmoid hidden units, MSE on the logits against one-hot labels (as the "
             "original code), Adam (lr 0.003), 500 steps of random minibatches of 64; the "
             "initialiser is applied to weights and biases. All (initialiser, seed) models train "
@@ -186,9 +218,19 @@ ATOM = Atom(
             "rounding level; in 500 steps this grows to ~1e-3 of the weights at most. Zeros "
             "therefore do not learn through broken symmetry (the source's guess) but as a "
             "network with effectively one unit per layer, which suffices for this nearly linear "
-            "task once the zero output weights have grown. Judged per seed: Xavier and N(0, .01) "
-            "> 0.85, Xavier beats N(0, 1), ones < 0.6, zeros > 0.6."),
+            "task once the zero output weights have grown. Each seed's Bayes ceiling Φ(½·√(μᵀΣ⁻¹μ)) is "
+            "in the table (metric bayes_ceiling) and the figure: it ranges ≈ .70–1.0 over seeds, "
+            "and the source's ≈ .95 came from draws with ceilings ≥ .975, so \"trains well\" is "
+            "judged relative to it: Xavier and N(0, .01) within 0.05 of the seed's ceiling "
+            "(paired t interval of accuracy − ceiling); Xavier beats N(0, 1) (paired); ones < "
+            "0.6; zeros > 0.6. Initialisers the claim does not name are judged like the named "
+            "one of their kind: fan-in-scaled schemes and Gaussians or uniforms of sd ≤ 0.1 "
+            "as \"trains well\", wider ones as \"slower than Xavier\"."),
+    settings=("initializer",), index_columns=("layer",),
+    data_stream="loss-functions",  # CATALOG: "same data as loss-functions"
     Params=InitParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
     runtime_s=0.9,
+    # cheap, and a seed's outcome is bimodal (some draws' ceilings are not reached in 500 steps)
+    default_seeds=10,
 )
