@@ -1,10 +1,11 @@
 """Batch size and learning rate (a follow-up the source proposes to §8): does scaling the learning
 rate with the batch size remove the accuracy loss of large batches?
 
-Claim under test (the linear scaling rule, Goyal et al. 2017): at a fixed budget of epochs,
-large batches with the small-batch learning rate lose test accuracy; multiplying the learning
-rate by B / B_min restores it (remaining deficit < 0.02). A √(B / B_min) rule is run alongside
-for comparison (the rule usually recommended for Adam). Budget: ~1.5 s default, ~0.3 s quick.
+Claims under test, each judged by its own rows: at a fixed budget of epochs, large batches with
+the small-batch learning rate lose test accuracy; for plain SGD at a base rate tuned at the
+smallest batch, multiplying the rate by B / B_min (the linear scaling rule, Goyal et al. 2017)
+restores it (remaining deficit < 0.02 at every batch size); for Adam, multiplying by √(B / B_min)
+(Malladi et al. 2022) does. Budget: ~2 s default, ~0.5 s quick.
 """
 from __future__ import annotations
 
@@ -279,7 +280,7 @@ ATOM = Atom(
            "largest batch's accuracy and leaves a deficit below 0.02 against the smallest batch at "
            "every batch size; for Adam, multiplying its rate by √(B / B_min) (Malladi et al. "
            "2022) does the same. Each rule is judged by its own rows; the small-batch references "
-           "must train (within .05 of the seed's Bayes ceiling)."),
+           "must learn (above chance)."),
     sources=("Atomic Experiments in Deep Learning, final notes: 'What is the relationship between "
              "batch size and learning rate?' (seed 003)",
              "Goyal et al. 2017, Accurate, large minibatch SGD (linear scaling rule)",
@@ -292,18 +293,21 @@ ATOM = Atom(
             "large batches take fewer steps (1,000 at B = 8, 20 at B = 400). 20 rather than §8's "
             "150 epochs because the rule is about such a budget (the `paper` preset runs §8's "
             "batch sizes and 150 epochs). Two optimizers, each with its own rule: plain SGD (no "
-            "momentum) for the linear rule — its base rate is tuned at the smallest batch over "
-            "{0.03, 0.1, 0.3, 1, 3}, picking the lowest mean final training loss (not test "
-            "accuracy, so the reference is not selected on the data it is judged on), and reported "
-            "— and Adam (base 0.003, the family's rate) for the √ rule. Every optimizer runs the "
-            "constant, linear and √ rules (the unjudged ones are drawn for comparison). Each "
-            "seed's Bayes ceiling is recorded; the small-batch reference must come within .05 of it "
-            "(paired), otherwise there is no accuracy for a rule to keep. Every rule of a seed "
+            "momentum, and no warm-up: Goyal et al. warm up over 5 epochs) for the linear rule — "
+            "each seed's base rate is tuned at the smallest batch over {0.03, 0.1, 0.3, 1, 3}, "
+            "picking that seed's lowest final training loss (training loss, not test accuracy, so "
+            "the reference is not selected on the data it is judged on; per seed, so seeds stay "
+            "independent), and the tuned rates are reported — and Adam (base 0.003, the family's "
+            "rate) for the √ rule. At larger batches every optimizer runs the constant, linear and "
+            "√ rules at its base (the unjudged ones are drawn for comparison); at the smallest "
+            "batch all rules coincide. The small-batch reference must learn (test accuracy above "
+            "0.6, chance plus two binomial sd on 100 test points), otherwise there is no accuracy "
+            "for a rule to keep; each seed's Bayes ceiling is recorded and drawn. Every rule of a seed "
             "starts from the same weights and sees the same batches; seeds × arms train as one "
             "population per optimizer and batch size."),
     Params=BSLRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(batch_sizes=(32, 400), epochs=10, sgd_lrs=(0.3, 1.0)),
              "paper": dict(batch_sizes=(1, 4, 16, 64, 256, 400), epochs=150)},
-    runtime_s=1.1,
+    runtime_s=2.2,
     settings=("optimizer", "base_lr", "rule", "batch_size"), index_columns=("lr", "epoch"),
 )

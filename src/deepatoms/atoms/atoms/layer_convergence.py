@@ -4,7 +4,7 @@ Claim: in a 12 → 50 → 50 → 50 → 2 sigmoid MLP trained on the Gaussian pa
 later layers stop changing earlier than those of the first layer (the source: "later layers
 converge faster; the third layer converges almost monotonically and quickly"). Judged by the
 step after which each layer's smoothed change per record stays below half of its initial change.
-Budget: ~0.7 s default (5 seeds), ~0.3 s quick.
+Budget: ~0.7 s default (10 seeds), ~0.3 s quick.
 """
 from __future__ import annotations
 
@@ -261,7 +261,7 @@ ATOM = Atom(
             "in about one seed of five, and 5 seeds leave the interval too wide to decide."),
     Params=LCParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
-    runtime_s=0.6,
+    runtime_s=0.7,
     index_columns=("layer", "weight_index"),
     data_stream=STREAM, default_seeds=10,
 )

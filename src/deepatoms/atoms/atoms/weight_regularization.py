@@ -2,7 +2,7 @@
 
 Claim: both penalties shrink the weights; strong L1 makes them sparse (the fraction of |w| < 1e-3
 rises); strong L1 costs test accuracy (≈ .71 at L1 = 1 in the original) while strong L2 hurts
-less. Budget: ~1.5 s default (5 seeds × 5 settings), ~0.5 s quick.
+less. Budget: ~2 s default (10 seeds × 5 settings), ~0.5 s quick.
 """
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ ATOM = Atom(
             "cannot resolve)."),
     Params=WRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
-    runtime_s=1.1,
+    runtime_s=2.0,
     settings=("penalty", "strength"), index_columns=("weight_index",),
     data_stream=STREAM, default_seeds=10,
 )
