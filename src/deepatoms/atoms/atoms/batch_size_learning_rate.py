@@ -212,7 +212,8 @@ def _rule_rows(acc: pd.DataFrame, optimizer: str, base: str) -> list:
 
 def _base_text(base: pd.Series) -> str:
     counts = base.value_counts().sort_index()
-    return ", ".join(f"{b:g} ({c} seeds)" if len(counts) > 1 else f"{b:g}" for b, c in counts.items())
+    return ", ".join(f"{b:g} ({c} seed{'s' if c > 1 else ''})" if len(counts) > 1 else f"{b:g}"
+                     for b, c in counts.items())
 
 
 def judge(table: pd.DataFrame):
