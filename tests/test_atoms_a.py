@@ -398,58 +398,89 @@ def test_linear_fit_mse_is_the_plateau_level():
 
 @pytest.mark.claim
 def test_claim_depth_separation():
+    """Measured (10 seeds): 61.3 / 72.5 / 75.0 % for L = 1 / 2 / 3, but Page's trend test gives a
+    one-sided p of .028, short of the .025 a 95 % two-sided level asks of each direction:
+    inconclusive (the old per-seed Spearman interval on the previous data stream said reproduced)."""
     out = deepatoms.run("depth-separation", seeds=10, device="cpu")
-    assert out.verdict.status == "reproduced"
+    assert out.verdict.status == "inconclusive"
+    (row,) = out.verdict.evidence
+    assert row.supports is None and row.setting == "depth=*" and row.estimate > 0.3
     acc = out.table[out.table.metric == "train_accuracy"].groupby("depth").value.mean()
-    assert acc[3] - acc[1] > 0.05  # measured 0.13 (61.9 → 75.0 %)
+    assert acc[3] - acc[1] > 0.1  # measured 0.137 (61.3 → 75.0 %)
 
 
 @pytest.mark.claim
 def test_claim_class_imbalance():
+    """Measured: .94 at 1:1 → .60 at 1:100 without resampling (falling, Page's test), oversampled
+    .95 at 1:100 (+.35, CI [.08, .62]); ceilings 1.0 in 4 of 5 seeds (.72 in seed 1)."""
     out = deepatoms.run("class-imbalance", seeds=5, device="cpu")
     assert out.verdict.status == "reproduced"
     acc = out.table[out.table.metric == "test_accuracy"]
     none = acc[acc.variant == "none"].groupby("ratio").value.mean()
     over = acc[acc.variant == "oversample"].groupby("ratio").value.mean()
-    assert none[100] < 0.6 < none[1] and over[100] > none[100] + 0.1
+    assert none[100] < none[1] - 0.2 and over[100] > none[100] + 0.2
+    ceiling = out.table[out.table.metric == "bayes_accuracy"].value
+    assert len(ceiling) == 5 and abs(ceiling.mean() - 0.943) < 0.01
 
 
 @pytest.mark.claim
 def test_claim_universal_approximation():
-    """Measured: poly and |x| reproduce; sin(12x) with 16 units stays on a near-linear fit in 3 of
-    seeds 0–4 (about half of all seeds), so its MSE(2) − MSE(16) CI straddles 0: inconclusive."""
-    out = deepatoms.run("universal-approximation", seeds=5, device="cpu")
+    """Measured (20 seeds): poly and |x| reproduce (MSE(16) < MSE(2) in 20 of 20 seeds, Page's
+    trend over widths); sin(12x) is the hardest at 2 units in 20 of 20; but sin(12x) with 16 units
+    beats 2 units in only 13 of 20 seeds (rate .65, Clopper–Pearson [.41, .85]): it fits (MSE <
+    .02) in 6 seeds and stays near the best straight line (.41–.50) in most others: inconclusive."""
+    out = deepatoms.run("universal-approximation", device="cpu")
+    assert out.seeds == tuple(range(20))
     assert out.verdict.status == "inconclusive"
-    flags = {e.metric.split(":")[0]: e.supports for e in out.verdict.evidence}
-    assert flags["poly"] is True and flags["abs"] is True and flags["sin"] is None
-    assert flags["MSE(2)"] is True  # sin(12x) is the hardest function at 2 units
+    flags = {e.metric: e.supports for e in out.verdict.evidence}
+    assert flags["sin: seeds with MSE(16) < MSE(2) units"] is None
+    assert flags["poly: seeds with MSE(16) < MSE(2) units"] is True
+    assert flags["abs: seeds with MSE(16) < MSE(2) units"] is True
+    assert flags["MSE(2): seeds where sin is above every other function"] is True
+    assert all(v for k, v in flags.items() if "vs hidden units" in k)
     final = out.table[out.table.metric == "train_mse"]
     poly16 = final[(final.function == "poly") & (final.hidden_units == 16)].value
-    assert poly16.max() < 1e-3  # measured ≈ 3e-5 (original 0)
+    assert poly16.max() < 1e-3  # measured median ≈ 3e-5 (original 0)
+    assert "sin 10/20, 12/20, 13/20" in out.verdict.finding
 
 
 @pytest.mark.claim
 def test_claim_more_data():
-    """Measured: all learners improve with n, deep beats SVM and tree at every n, deep ≥ shallow;
-    shallow's worst margin over SVM (n = 20) is +0.010 with a CI reaching −0.005: inconclusive."""
+    """Measured: all learners improve with n; each net beats the better of SVM and tree on average
+    at 9 of 9 sizes, decided at 6 of 9 each (the others' CIs reach 0 with 5 seeds; seed 2's hard
+    draw, ceiling .88, widens them); deep ≥ shallow (+.027); at n = 10,000 the nets are .016–.018
+    below their seeds' Bayes ceilings (mean .947), undecided against the .02 gap: inconclusive."""
     out = deepatoms.run("more-data", seeds=5, device="cpu")
     assert out.verdict.status == "inconclusive"
     acc = out.table[out.table.metric == "test_accuracy"]
     big = acc[acc.n == 10000].groupby("learner").value.mean()
-    assert big["tree"] < big["svm"] < min(big["shallow"], big["deep"])  # .653 < .918 < .94
-    assert abs(big["deep"] - 0.939) < 0.03 and abs(big["svm"] - 0.918) < 0.03
-    assert sum(e.supports is True for e in out.verdict.evidence) == 8
+    assert big["tree"] < big["svm"] < min(big["shallow"], big["deep"])  # .626 < .891 < .93
+    ev = out.verdict.evidence
+    margins = [e for e in ev if "best of" in e.metric]
+    assert len(margins) == 18 and all(e.estimate > 0 for e in margins)
+    assert sum(e.supports is True for e in margins) == 12
+    assert not any(e.supports is False for e in ev)
+    assert all(e.supports for e in ev if "vs n" in e.metric or "deep − shallow" in e.metric)
+    ceiling = out.table[out.table.metric == "bayes_accuracy"].value
+    assert abs(ceiling.mean() - 0.947) < 0.005
 
 
 @pytest.mark.claim
 def test_claim_memorization_capacity():
-    """Measured: random labels fit fully up to n = 150 (0.96) and fall to 0.76 at n = 300; true
-    labels are learned faster at n = 150; but true-label training accuracy itself drops to ~0.77
-    at n = 300 in two of five seeds, so 'true labels stay ≥ .93' is not supported: inconclusive."""
+    """Measured: random labels fit fully up to n = 150 (.98), then .90/.84/.73 for n = 200…300
+    (falling, Page's test); true labels train well against each seed's Bayes ceiling at every n
+    (their lowest accuracy .76–1.00 sits on draws whose ceilings are .75–.99; the absolute '≥ .93'
+    failed on the hard draws); but n = 50 random labels are 1.0 in all 5 seeds (a zero-width
+    interval: the exact sign test needs 6 seeds), and true − random speed at n = 150 is +.099 with
+    a CI reaching −.008: inconclusive."""
     out = deepatoms.run("memorization-capacity", seeds=5, device="cpu")
     assert out.verdict.status == "inconclusive"
     final = out.table[out.table.metric == "train_accuracy"]
     rnd = final[final.labels == "random"].groupby("n").value.mean()
     assert rnd[50] > 0.99 and rnd[150] > 0.9 and rnd[300] < 0.85
-    speed = [e for e in out.verdict.evidence if "checkpoints" in e.metric][0]
-    assert speed.supports is True and speed.estimate > 0.05  # measured 0.137 [0.050, 0.224]
+    rows = {e.setting: e for e in out.verdict.evidence}
+    assert all(rows[f"labels=true; n={n}"].supports is True for n in (50, 100, 150, 200, 250, 300))
+    assert rows["labels=random; n=*"].supports is True
+    assert rows["labels=random; n=50"].supports is None  # 5 identical seeds are not support
+    speed = rows["labels=*; n=150"]
+    assert speed.supports is None and speed.estimate > 0.05  # measured 0.099 [-0.008, 0.206]

@@ -139,6 +139,8 @@ def _table(p: ImbalanceParams, combos: list[tuple[int, int, str]], acc: np.ndarr
             for (s, r, v), a in zip(combos, acc)]
     for s in lab.seeds:  # the oracles: best balanced accuracy, and the training priors' Bayes rule
         recs.append(dict(seed=s, metric="bayes_accuracy", value=data[s]["ceiling"]))
+        recs.append(dict(seed=s, metric="per_set_normalisation",  # how the test set was scaled
+                         value=float(p.normalisation == "per-set")))
         recs += [dict(seed=s, ratio=r, metric="prior_rule_accuracy", value=q)
                  for r, q in data[s]["prior_rule"].items()]
     r_max = max(p.ratios)
@@ -179,8 +181,9 @@ def _finding(table: pd.DataFrame, piv: dict[str, pd.DataFrame], ratios: list) ->
     none, over = piv["none"].mean(), piv["oversample"].mean()
     r0, r_max = ratios[0], ratios[-1]
     text = (f"Mean test accuracy without resampling {none[r0]:.2f} at 1:{r0} → {none[r_max]:.2f} at "
-            f"1:{r_max} (original ≈ .82 → .50); with oversampling {over[r_max]:.2f} at 1:{r_max} "
-            f"(original ≈ .65 at 1:100, .85 at 1:50)")
+            f"1:{r_max} (original ≈ .82 → .50); with oversampling {over[r_max]:.2f} at 1:{r_max}"
+            + (f", {over[50]:.2f} at 1:50" if 50 in over.index and r_max != 50 else "")
+            + " (original ≈ .65 at 1:100, .85 at 1:50)")
     ceil = table[table.metric == "bayes_accuracy"].value
     prior = (table[table.metric == "prior_rule_accuracy"].astype({"ratio": int})
              .groupby("ratio").value.mean())
@@ -190,6 +193,11 @@ def _finding(table: pd.DataFrame, piv: dict[str, pd.DataFrame], ratios: list) ->
     if r_max in prior.index:
         text += (f", and the Bayes rule of the 1:{r_max} training distribution's priors would "
                  f"score {prior[r_max]:.2f} on it")
+    flag = table[table.metric == "per_set_normalisation"].value
+    if len(flag):
+        text += ("; test set min-max scaled by its own min/max (the source's per-set normalisation)"
+                 if flag.max() > 0 else "; test set min-max scaled with the training set's min and "
+                 "range (the source scaled each set by its own: normalisation=per-set)")
     return text + "."
 
 
@@ -256,12 +264,19 @@ ATOM = Atom(
             "0.003). Oversampling tiles the minority class r times; for a full-batch mean loss this is "
             "exactly a weight r on each minority row, which is how it is computed. Both variants of a "
             "(seed, r) share their data and initial weights; all models train as one population. "
-            "Oracles in the table: each seed's Bayes ceiling on the balanced test set "
+            "Control, seeds 0–4: with the source's per-set normalisation the oversampled accuracy is "
+            ".84 at 1:100 (seeds .53–1.00) and .86 at 1:50 (source .85), and its gain over no "
+            "resampling at 1:100 is +.24 with a CI reaching below 0; with training-set scaling it is "
+            ".95 at both (+.35, CI [.08, .62]). Neither gives the source's .65 at 1:100 on average; "
+            "the per-set normalisation is the one that lowers it (scaling an imbalanced training set "
+            "and a balanced test set separately shifts one against the other), and single per-set "
+            "draws spread over .53–1.00, which holds .65. Oracles in the table: each seed's Bayes ceiling on the balanced test set "
             "(bayes_accuracy, Φ(½·√(μᵀΣ⁻¹μ))) and, per r, the balanced accuracy of the Bayes rule of "
             "the training distribution's priors (prior_rule_accuracy: what a perfect learner of the "
             "imbalanced set would score without resampling). A run without ratio 1, the balanced "
             "reference the claim starts from, is refused."),
     Params=ImbalanceParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(ratios=(1, 10, 100), hidden=(32, 32), steps=150)},
+    settings=("ratio", "variant"), index_columns=("x1", "x2"),
     runtime_s=82,
 )

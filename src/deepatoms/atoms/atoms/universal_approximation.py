@@ -171,6 +171,9 @@ def figures(table: pd.DataFrame):
         ax3.plot(g.hidden_units, g.escaped / g.seeds, marker="o", label=f)
     ax3.set(xscale="log", xlabel="hidden units", ylabel="fraction of seeds", ylim=(-0.03, 1.03),
             title=f"escaped the near-linear plateau ({int(esc.seeds.max())} seeds)")
+    ws = sorted(esc.hidden_units.unique())
+    ax3.set_xticks(ws, [str(w) for w in ws])
+    ax3.minorticks_off()
     ax3.legend(fontsize=8)
     return {"fits": fig, "training-mse": fig2, "escaped-plateau": fig3}
 
