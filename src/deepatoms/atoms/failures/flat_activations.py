@@ -56,7 +56,7 @@ class FlatParams(Params):
     batch_size: int = param(256, "fresh samples per step", ge=1)
     lr_non_flat: float = param(0.01, "Adam learning rate of the non-flat approximations", gt=0)
     lr: float = param(1e-3, "Adam learning rate of the MLPs and forward-only", gt=0)
-    eval_every: int = param(500, "steps between test evaluations", ge=1)
+    eval_every: int = param(100, "steps between test evaluations", ge=1)
     test_samples: int = param(4000, "held-out samples for the test error", ge=10)
     near_jump: float = param(0.005, "distance in r counted as 'near a jump'", gt=0)
     plot_samples: int = param(300, "test points per seed kept for the figure", ge=1)
