@@ -27,8 +27,9 @@ ATOMS = {m.ATOM.name: m.ATOM for m in (pca_preprocessing, activation_functions, 
                                        loss_functions, initialization)}
 
 
-def _run(name: str, preset: str = "default", seeds=(0, 1, 2, 3, 4), **overrides) -> Execution:
+def _run(name: str, preset: str = "default", seeds=None, **overrides) -> Execution:
     atom = ATOMS[name]
+    seeds = tuple(range(atom.default_seeds)) if seeds is None else seeds
     return execute(atom, atom.params(preset, **overrides), tuple(seeds), preset=preset,
                    overrides=overrides, device="cpu")
 
@@ -328,7 +329,8 @@ def test_a_seed_gets_the_same_result_alone_or_batched_with_others():
                                   one.reset_index(drop=True))
 
 
-# ---- claim tier: default configuration, 5 seeds; statuses and numbers as measured ----------
+# ---- claim tier: default configuration, the atom's default seeds; statuses and numbers as
+# measured (issue 6: per-atom random streams, ceiling-relative judging) ----------------------
 
 def _evidence(outcome: Execution, prefix: str):
     rows = [e for e in outcome.verdict.evidence if e.metric.startswith(prefix)]
@@ -346,34 +348,37 @@ def _near(outcome: Execution, prefix: str, measured: float, ci: tuple[float, flo
 def test_claim_activation_functions():
     out = _run("activation-functions")
     assert out.verdict.status == "reproduced"
-    _near(out, "identity", 0.874, (0.844, 0.904))  # source ≈ .89
-    _near(out, "smooth non-linearities − sign", 0.019, (0.004, 0.037))  # sign .98, source .97
+    _near(out, "seed's oracle − identity", 0.112, (0.079, 0.145))  # identity .886, source ≈ .89
+    _near(out, "smooth non-linearities − sign", 0.073, (0.015, 0.130))  # sign .92, source .97
     for act in ("relu", "tanh", "square", "sin"):
-        assert _evidence(out, act).estimate >= 0.988
+        assert _evidence(out, act).estimate >= -0.016  # accuracy − oracle (oracle ≈ .998)
 
 
 @pytest.mark.claim
 def test_claim_loss_functions():
     out = _run("loss-functions")
-    # real losses agree within 2 points of cross-entropy and the constant loss stays at chance,
-    # but the fourth-power deficit (0.07) is not resolved by 5 seeds
-    assert out.verdict.status == "inconclusive"
-    _near(out, "cross_entropy: test accuracy", 0.896, (0.820, 0.948))
-    _near(out, "cross_entropy − fourth_power", 0.072, (-0.008, 0.172))
-    _near(out, "constant", 0.520, (0.484, 0.552))
-    assert _evidence(out, "cross_entropy − fourth_power").supports is None
+    assert len(out.table.seed.unique()) == 10
+    # real losses agree within 3 points of cross-entropy and the constant loss stays at chance,
+    # but the fourth power is below cross-entropy in only 6 of 10 seeds (the claim: ≥ 8)
+    assert out.verdict.status == "not reproduced"
+    cross = _evidence(out, "cross_entropy: test accuracy − seed's ceiling")
+    assert cross.supports is None  # .067 below the ceiling on average: [-.127, -.007] vs -.1
+    _near(out, "cross_entropy: test accuracy − seed's ceiling", -0.067, (-0.127, -0.007))
+    worse = _evidence(out, "fourth_power below cross_entropy")
+    assert worse.supports is False and worse.note == "6 of 10 seeds"
+    _near(out, "constant", 0.495, (0.469, 0.521))
 
 
 @pytest.mark.claim
 def test_claim_initialization():
     out = _run("initialization")
-    # ordering as in the source, but Xavier / N(0, .01) (.91 / .88) do not clear .85 with
-    # 5 seeds: one seed's data are hard (best accuracy .77)
+    # ordering as in the source, but relative to each draw's Bayes ceiling Xavier / N(0, .01)
+    # end .07 below it on average (some draws' ceilings ≈ 1.0 are not reached in 500 steps)
     assert out.verdict.status == "inconclusive"
-    _near(out, "xavier_uniform: test accuracy", 0.912, (0.824, 0.970))
-    _near(out, "xavier_uniform − normal:1", 0.316, (0.242, 0.362))
-    _near(out, "ones", 0.496, (0.456, 0.532))
-    _near(out, "zeros", 0.818, (0.716, 0.902))
+    _near(out, "xavier_uniform: test accuracy − seed's ceiling", -0.074, (-0.146, -0.002))
+    _near(out, "xavier_uniform − normal:1", 0.241, (0.210, 0.272))
+    _near(out, "ones", 0.475, (0.455, 0.495))
+    _near(out, "zeros", 0.793, (0.698, 0.888))
     spread = out.table[(out.table.initializer == "zeros") & (out.table.metric == "unit_spread")]
     assert spread.value.max() < initialization.SYMMETRIC_SPREAD  # zeros stay (almost) symmetric
 
@@ -381,24 +386,43 @@ def test_claim_initialization():
 @pytest.mark.claim
 def test_claim_batch_size():
     out = _run("batch-size")
-    # no monotone decrease on fresh data: batch 1 overfits on the harder seeds (mean ρ = +0.27)
-    assert out.verdict.status == "inconclusive"
-    _near(out, "final test accuracy vs batch size", 0.274, (-0.383, 0.752))
-    _near(out, "accuracy(batch 1) − accuracy(batch 400)", -0.052, (-0.138, 0.040))
-
-
-@pytest.mark.claim
-def test_claim_pca_preprocessing_true_rotation():
-    out = _run("pca-preprocessing")
-    # with a true rotation the raw inputs do not collapse (.97 at k ≥ 200, source .43)
+    # the source's curve (training accuracy) falls as in the source (.995 → .83), but test
+    # accuracy rises with batch size (.72 → .80, best at 256): the worded claim does not hold
     assert out.verdict.status == "not reproduced"
-    _near(out, "no PCA, k ≥ 200", 0.970, (0.935, 0.992))
-    _near(out, "PCA 10, k ≥ 200", 0.967, (0.950, 0.985))
+    _near(out, "final training accuracy vs batch size", -0.814, (-1.130, -0.497))
+    _near(out, "training accuracy(batch 1) − (batch 400)", 0.165, (0.020, 0.310))
+    assert _evidence(out, "final training accuracy vs batch size").supports is True
+    assert _evidence(out, "final test accuracy vs batch size").supports is False
 
 
 @pytest.mark.claim
-def test_claim_pca_preprocessing_original_mixing():
+def test_claim_batch_size_original_code():
+    out = _run("batch-size", "original-code")
+    assert out.verdict.status == "not reproduced"
+    assert _evidence(out, "final training accuracy vs batch size").supports is True
+    _near(out, "final training accuracy vs batch size", -0.844, (-0.937, -0.750))
+    assert int(out.table[out.table.metric == "updates"].value.max()) == 75_000  # 150 · 500 / 1
+    assert _evidence(out, "final test accuracy vs batch size").supports is False
+
+
+@pytest.mark.claim
+def test_claim_pca_preprocessing_both_mixings_and_control():
+    out = _run("pca-preprocessing")
+    # the U[0,1] mixing collapses (.37, source .43), a true rotation does not (.96), and
+    # standardising the U[0,1]-mixed features removes the collapse (.94)
+    assert out.verdict.status == "not reproduced"
+    _near(out, "uniform: no PCA, k ≥ 200", 0.370, (0.299, 0.441))
+    assert _evidence(out, "uniform: no PCA, k ≥ 200").supports is True
+    _near(out, "rotation: no PCA, k ≥ 200", 0.960, (0.909, 1.011))
+    _near(out, "standardised uniform: no PCA, k ≥ 200", 0.942, (0.875, 1.010))
+    _near(out, "uniform: PCA 10 − PCA 1", 0.106, (0.083, 0.130))
+
+
+@pytest.mark.claim
+def test_claim_pca_preprocessing_original_code():
     out = _run("pca-preprocessing", "original-code")
-    assert out.verdict.status == "reproduced"
-    _near(out, "no PCA, k ≥ 200", 0.440, (0.410, 0.470))  # source ≈ .43
-    _near(out, "PCA 10 − PCA 1", 0.094, (0.083, 0.111))
+    # the source's experiment alone: collapse and PCA 1 loss reproduce; PCA 5 / 10 at k ≥ 200
+    # (.93 / .94) do not clear .9 with 5 seeds
+    assert out.verdict.status == "inconclusive"
+    _near(out, "uniform: no PCA, k ≥ 200", 0.370, (0.299, 0.441))
+    _near(out, "uniform: PCA 5, k ≥ 200", 0.932, (0.849, 1.016))
