@@ -229,5 +229,5 @@ ATOM = Atom(
     Params=BatchSizeParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(batch_sizes=(8, 64, 400), epochs=20, hidden_units=(32, 32)),
              "original-code": dict(epoch_basis="all")},
-    runtime_s=35,  # CPU time × 1.2, measured on a shared machine (wall was 2–3× that)
+    runtime_s=48,  # CPU time × 1.2 (40 s), measured on a shared machine (wall 60–76 s)
 )
