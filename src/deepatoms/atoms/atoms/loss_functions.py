@@ -2,7 +2,7 @@
 
 Claim: cross-entropy, mean |y − ŷ|, mean (y − ŷ)², mean (y − ŷ)⁴ and the hinge loss all reach
 similar test accuracy (≈ .90–.91 in the original, the fourth power slightly worse: below
-cross-entropy in ≥ 80% of the seeds), while a constant loss (negative control) stays at chance
+cross-entropy in most draws, an exact binomial rate above 1/2), while a constant loss (negative control) stays at chance
 (≈ .5). Accuracy is judged relative to each seed's Bayes ceiling. Budget: ~3 s default (5 seeds),
 <1 s quick.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -31,10 +30,11 @@ from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, Gaussian
                                    seed_ceilings, to_splits)
 
 REFERENCE = "cross_entropy"
-# The claim singles out the fourth power as slightly worse: judged as "below cross-entropy in at
-# least this fraction of the seeds" (an exact count: 4 of 5, 8 of 10).
+# The claim singles out the fourth power as slightly worse: judged as "below cross-entropy in
+# most draws", an exact binomial inference on the rate (Clopper–Pearson interval above 1/2
+# supports, below 1/2 contradicts, otherwise undecided) — not a count the seeds run must reach.
 WORSE = "fourth_power"
-WORSE_FRACTION = 0.8
+WORSE_RATE = 0.5
 # "≈ .90–.91": the reference loss must clearly learn. The source does not report its draw's
 # Bayes ceiling; its initialization draws of the same protocol had ceilings ≥ .975, so .90 sat
 # ≈ .07 below: judged as within LEARN_GAP of each seed's own ceiling (ceilings vary ≈ .70–1.0).
@@ -88,10 +88,9 @@ def _row(loss: str, acc: pd.DataFrame, ceiling: pd.Series):
         return stats.below("constant: test accuracy", acc[loss], CHANCE_BAND, setting=where,
                            claim=f"< {CHANCE_BAND} (chance ≈ .5)")
     if loss == WORSE:
-        required = math.ceil(WORSE_FRACTION * len(acc))
-        return stats.count_at_least(f"{loss} below {REFERENCE} (seeds)", acc[loss] < ref,
-                                    required, setting=where,
-                                    claim=f"≥ {required} of {len(acc)} seeds (slightly worse)")
+        return stats.rate_above(f"{loss} below {REFERENCE} (rate over seeds)", acc[loss] < ref,
+                                WORSE_RATE, setting=where,
+                                claim=f"rate > {WORSE_RATE} (slightly worse in most draws)")
     return stats.below(f"{loss}: |accuracy − {REFERENCE} accuracy|", (acc[loss] - ref).abs(),
                        SIMILAR, setting=where, claim=f"< {SIMILAR} (similar to {REFERENCE})")
 
@@ -162,8 +161,9 @@ ATOM = Atom(
             "seeds, so the absolute .90 of one source draw is judged relatively. Judged: "
             "cross-entropy learns (within 0.1 of the seed's ceiling, paired t interval), each "
             "other real loss is within 0.05 of cross-entropy except the fourth power, which the "
-            "claim expects to be slightly worse: below cross-entropy in ≥ 80% of the seeds (an "
-            "exact count, 4 of 5), and the constant loss stays below 0.6."),
+            "claim expects to be slightly worse: below cross-entropy in most draws (the "
+            "Clopper–Pearson interval of the rate of seeds where it is below must lie above 1/2; "
+            "an interval below 1/2 contradicts), and the constant loss stays below 0.6."),
     settings=("loss",),
     Params=LossParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
