@@ -205,5 +205,5 @@ ATOM = Atom(
     Params=UAParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=800, record_every=50)},
     settings=("function", "hidden_units"), index_columns=("x",),
-    runtime_s=3.4, default_seeds=20,
+    runtime_s=14, default_seeds=20,
 )
