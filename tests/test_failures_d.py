@@ -409,7 +409,7 @@ def test_flat_param_errors():
     ("parity", "reproduced"),
     ("linear-periodic", "reproduced"),
     ("end-to-end-portfolio", "reproduced"),
-    ("flat-activations", "inconclusive"),
+    ("flat-activations", "reproduced"),
 ])
 def test_claim_default(name, status):
     from deepatoms.runner import execute, parse_seeds

@@ -289,5 +289,5 @@ ATOM = Atom(
     presets={"quick": dict(n_train=500, n_val=100, encoder=(100, 50), decoder=(50, 50),
                            steps=150, conv_steps=150, eval_points=5),
              "paper": dict(steps=10_000)},
-    runtime_s=9.7, index_columns=("model", "curve", "x"),
+    runtime_s=28, index_columns=("model", "curve", "x"),
 )
