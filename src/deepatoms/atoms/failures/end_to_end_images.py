@@ -6,9 +6,14 @@ training with an extra per-image loss (decomposition) reaches near its ceiling (
 parity label alone works for k = 1 and stays at chance for k ≥ 3 (k = 2 is erratic). At a random
 init, the SNR of the stochastic gradient w.r.t. the per-image network's last layer is flat in k
 for decomposition and collapses for end-to-end at k ≥ 2 (below float32 precision for k ≥ 3 in
-the paper; here: at least 10× below decomposition, as an upper bound where it is unresolved).
-Budget: ~50 s default (3 seeds, k = 1 and 3, 1,500 steps of 8 tuples; SNR for k = 1..4 from
-16,000 images), hours at paper scale on a CPU (minutes on a GPU), ~3 s quick.
+the paper; here: at least 20× below decomposition, as an upper bound where it is unresolved).
+Budget: ~4 min default on one core (3 seeds, k = 1..4, both methods, 1,000 steps of 32 tuples,
+8 filters, a fixed test set of 2,000 tuples per k every 200 steps; SNR from 16,000 fresh images
+per k), hours at paper scale on a CPU (minutes on a GPU), ~3 s quick (indicative only).
+Measured (default, seeds 0–2): inconclusive — decomposition .94/.89/.85/.81 (k = 1..4), end-to-end
+.94/.50/.51/.50; with seeds 0–4 every row supports the claim except decomposition k = 4 (.791
+vs > .79, still rising at step 1,000) and the SNR's flatness (fitted change over k −0.02
+decades, 95 % CI [−0.23, 0.19], wider than ±log10(1.5) at 16,000 images per k).
 """
 from __future__ import annotations
 
@@ -39,9 +44,10 @@ CHANCE, AT_CHANCE = 0.5, 0.05  # "at chance": final accuracy below 0.55
 LEARNED_K1 = 0.9        # "works for k = 1": end-to-end accuracy above 0.9 (ceiling .95 − .05) ...
 MATCH_K1 = 0.03         # ... and at most 3 points below decomposition at k = 1 (paired by seed)
 # SNR gates, set by the estimate's noise: the decomposition gradient does not depend on k (the
-# first image's own loss), so its SNR over k differs by sampling noise only — a 95 % interval of
-# ±20 % per k at 16,000 images — "flat" = max/min over k below 1.5×; the end-to-end upper bound is
-# "collapsed" when at least 20× below decomposition at every k ≥ 2.
+# first image's own loss), so its SNR over k differs by sampling noise only (standard errors of
+# 10–30 % per k at 16,000 images). "Flat" = the fitted change of log10 SNR over the k range lies
+# within ±log10(1.5) (an equivalence test: two one-sided rows; max/min over k would grow with the
+# noise alone); "collapses" = the end-to-end upper bound ≥ 20× below decomposition at every k ≥ 2.
 SNR_FLAT_DECADES = math.log10(1.5)
 SNR_GAP_DECADES = math.log10(20)
 
@@ -233,15 +239,25 @@ def _accuracy_evidence(table: pd.DataFrame, ks: list[int]) -> list:
     return ev
 
 
+def _fitted_change(snr: pd.DataFrame) -> np.ndarray:
+    """Per seed, the least-squares line of log10 SNR against k, as its rise over the k range
+    (decades; −inf-safe: a non-positive estimate counts as a fall by 3 decades)."""
+    ks = snr.columns.to_numpy(float)
+    logs = np.log10(snr.clip(lower=1e-3 * snr.max(axis=1).max()).to_numpy())
+    return np.array([np.polyfit(ks, row, 1)[0] * (ks.max() - ks.min()) for row in logs])
+
+
 def _snr_evidence(table: pd.DataFrame, ks: list[int]) -> list:
     ev = []
     dec = _snr(table, "decomposition", "estimate")
     every_k = setting_label(k="*")
     if dec.shape[1] >= 2:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spread = np.where((dec > 0).all(axis=1), np.log10(dec.max(axis=1) / dec.min(axis=1)), np.inf)
-        ev.append(stats.below("decomposition SNR: log10(max/min over k)", spread, SNR_FLAT_DECADES,
-                              claim=f"< log10(1.5) = {SNR_FLAT_DECADES:.3f} (flat in k)", setting=every_k))
+        change = _fitted_change(dec)
+        for side, row in (("≥", stats.above), ("≤", stats.below)):
+            bound = -SNR_FLAT_DECADES if side == "≥" else SNR_FLAT_DECADES
+            ev.append(row("decomposition SNR: fitted log10 change from the smallest to the largest k",
+                          change, bound, claim=f"flat in k: {side} {bound:+.3f} (within 1.5×)",
+                          setting=every_k))
     e2e_up = _snr(table, "end-to-end", "upper")
     big = [k for k in ks if k >= 2 and k in e2e_up.columns and k in dec.columns]
     if big:
@@ -286,7 +302,7 @@ ATOM = Atom(
            "(≈ .95, .92, .87, .84 for k = 1..4) within a few hundred steps for every k; end-to-end "
            "training on the parity label learns k = 1 but stays at chance for k ≥ 3. At init, the "
            "gradient's signal-to-noise ratio is flat in k for decomposition and collapses for "
-           "end-to-end at k ≥ 2 (at least 10× below decomposition, unresolvably small)."),
+           "end-to-end at k ≥ 2 (at least 20× below decomposition, unresolvably small)."),
     sources=("Shalev-Shwartz, Shamir & Shammah 2017, Failures of Gradient-Based Deep Learning, "
              "§3.1 and §3.3, Fig. 2, 3, 5 (seed 000)",
              "code: shakedshammah/failures_of_DL, tuple_rect.py, tuple_rect_SNR.py, read_rect_data.py"),
@@ -307,9 +323,10 @@ ATOM = Atom(
             "code). The code's plug-in estimator cannot go below ~1/T; we also report an "
             "unbiased estimate from independent blocks of the pool, each re-cut into tuples by "
             "many permutations (a U-statistic), with a delta-method 95 % upper bound when it "
-            "is not resolved. Gates follow the estimate's noise: decomposition 'flat' = max/min "
-            "over k below 1.5× (its gradient does not depend on k, so only sampling noise "
-            "separates the k), end-to-end 'collapses' = its upper bound ≥ 20× below "
+            "is not resolved. Gates follow the estimate's noise: decomposition 'flat' = the "
+            "fitted change of log10 SNR over the k range within ±log10(1.5), an equivalence test "
+            "(its gradient does not depend on k, so only sampling noise separates the k; max/min "
+            "over k would grow with that noise alone), end-to-end 'collapses' = its upper bound ≥ 20× below "
             "decomposition at every k ≥ 2. k = 1: end-to-end must also match decomposition "
             "(at most 3 points below, paired by seed). Default (CPU budget): k = 1..4 for both "
             "methods, 32 tuples per step for 1,000 steps, 8 filters per convolution (the paper's "
@@ -322,5 +339,5 @@ ATOM = Atom(
              "paper": dict(steps=20_000, batch=200, channels=16, snr_images=500_000, snr_blocks=100,
                            snr_permutations=100, eval_every=250)},
     settings=("k",), index_columns=("method",),
-    runtime_s=34, default_seeds=3,
+    runtime_s=235, default_seeds=3,
 )

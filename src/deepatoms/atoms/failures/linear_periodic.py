@@ -280,7 +280,7 @@ ATOM = Atom(
             "MSE = test MSE / Var(y) on 4,000 held-out samples. All nets of a sweep train as one "
             "population (the oracle's input zero-padded)."),
     Params=LPParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(hidden=(32, 32), steps=300, eval_every=100, eval_samples=500,
+    presets={"quick": dict(hidden=(64, 64), steps=1000, eval_every=250, eval_samples=500,
                            variance_dims=(2, 30), variance_freqs=(1.0, 5.0), variance_samples=256,
                            directions=50)},
     runtime_s=8.8, default_seeds=3, settings=("d", "r"), index_columns=("part", "net"),
