@@ -47,28 +47,6 @@ class GaussianMLPParams(Params):
                              f"training set ({n_train})")
 
 
-@dataclasses.dataclass(frozen=True)
-class WeightStudyParams(Params):
-    """The protocol §11 (layer-convergence) and §12 (weight-regularization) share, after the
-    original code: Gaussian pair d = 12, μ_i = 1, n = 500, MSE to one-hot targets, 750 Adam steps
-    on fresh random subsets of 64 distinct points."""
-    d: int = param(12, "input dimensions of the Gaussian pair", ge=1, le=1000)
-    class_seps: str = param("1", "class-mean offsets: '1' (μ_i = 1) or '1/i'", choices=("1", "1/i"))
-    n: int = param(500, "points (train + test)", ge=10)
-    train_fraction: float = param(0.8, "fraction of points used for training", gt=0, lt=1)
-    loss: str = param("square", "training loss on the logits (the original code: mean squared "
-                      "error to one-hot targets)", choices=("square", "cross_entropy"))
-    steps: int = param(750, "Adam steps", ge=1)
-    batch_size: int = param(64, "minibatch size (distinct points, a fresh random subset every "
-                            "step, as the original code)", ge=1)
-    lr: float = param(0.003, "Adam learning rate", gt=0)
-
-    def check(self) -> None:
-        n_train = int(round(self.train_fraction * self.n))
-        if self.batch_size > n_train:
-            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
-                             f"training set ({n_train} points)")
-
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
