@@ -357,4 +357,4 @@ def test_end_to_end_images_judge_flat_snr_is_an_equivalence_test():
     rows = [e for e in falling.evidence if "fitted log10 change" in e.metric]
     assert [e.supports for e in rows] == [False, True] and falling.status == "not reproduced"
     assert e2e._fitted_change(e2e._snr(_e2e_table({1: 1e-3, 2: 1e-3, 3: 1e-3, 4: 1e-2}),
-                                       "decomposition", "estimate"))[0] == pytest.approx(0.9, abs=1e-9)
+                                       "decomposition", "estimate"))[2] == pytest.approx(0.9, abs=1e-9)
