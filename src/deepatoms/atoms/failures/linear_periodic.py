@@ -5,7 +5,7 @@ measures it. Targets y = cos(r·uᵀx), x ~ N(0, I_d), u a random unit vector. C
 random init the variance, across directions u, of the loss gradient falls as r grows, towards the
 sampling floor of its estimate; (b) a 30 → 100 → 100 → 1 ReLU net trained on
 x does not beat predicting the mean for r ≥ 5 (normalised MSE ≈ 1) while the same net fed only
-uᵀx (the "oracle") learns it (≤ 0.1); for r = 1 both learn. Budget: ~15 s default (3 seeds).
+uᵀx (the "oracle") learns it (≤ 0.1); for r = 1 both learn. Budget: ~25 s default (3 seeds).
 Measured (default, seeds 0–2): reproduced — Var/floor from r = 0.5 to 12: d = 2 21.2 → 1.10,
 d = 5 7.42 → 1.02, d = 30 1.35 → 1.01; normalised MSE r = 5: full 1.000, oracle 0.036; r = 1:
 full 0.001, oracle 0.002. The "at the floor at d = 30" row was dropped (no power: d = 30 is
@@ -283,5 +283,5 @@ ATOM = Atom(
     presets={"quick": dict(hidden=(64, 64), steps=1000, eval_every=250, eval_samples=500,
                            variance_dims=(2, 30), variance_freqs=(1.0, 5.0), variance_samples=256,
                            directions=50)},
-    runtime_s=8.8, default_seeds=3, settings=("d", "r"), index_columns=("part", "net"),
+    runtime_s=29, default_seeds=3, settings=("d", "r"), index_columns=("part", "net"),
 )

@@ -296,5 +296,5 @@ ATOM = Atom(
                            whitened_steps=200, cond_ns=(25, 50, 100), cond_curves=200,
                            eval_points=15),
              "paper": dict(fc_steps=50_000)},
-    runtime_s=9.3, settings=("n",), index_columns=("variant", "x", "curve"),
+    runtime_s=25, settings=("n",), index_columns=("variant", "x", "curve"),
 )
