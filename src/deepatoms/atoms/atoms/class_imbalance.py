@@ -278,5 +278,5 @@ ATOM = Atom(
     Params=ImbalanceParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(ratios=(1, 10, 100), hidden=(32, 32), steps=150)},
     settings=("ratio", "variant"), index_columns=("x1", "x2"),
-    runtime_s=82,
+    runtime_s=148,
 )

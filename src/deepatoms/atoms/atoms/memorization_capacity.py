@@ -210,5 +210,5 @@ ATOM = Atom(
     Params=MemoParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(sizes=(50, 150, 300), hidden=(64, 64, 64), steps=300, record_every=30)},
     settings=("labels", "n"),
-    runtime_s=95,
+    runtime_s=196,
 )

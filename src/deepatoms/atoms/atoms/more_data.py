@@ -265,5 +265,5 @@ ATOM = Atom(
     presets={"quick": dict(sizes=(20, 100, 500, 2000), net_epochs=10),
              "sklearn": dict(nets="sklearn", svm_gamma="auto")},
     settings=("learner", "n"),
-    runtime_s=21,
+    runtime_s=38,
 )
