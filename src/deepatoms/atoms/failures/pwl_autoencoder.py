@@ -3,8 +3,9 @@
 Claim: an autoencoder 100 → 500 → 100 → 6 → 100 → 100 → 100 (ReLU, linear output) trained on
 curves with 3 continuous kinks plateaus with its kinks rounded off: the squared error within 2
 grid points of a kink is several times the error far from kinks, while the whitened 3-tap
-convolution of pwl-conditioning, trained on the same curves, is near exact.
-Budget: ~25 s default (5 seeds, 2,000 steps), ~2 min at the code's 10,000 steps, ~2 s quick.
+convolution of pwl-conditioning (trained there, on its sparse-kink curves), applied to the same
+validation curves, is near exact.
+Budget: ~25 s default (5 seeds, 2,000 steps; one core), ~2 min at the code's 10,000 steps, ~2 s quick.
 """
 from __future__ import annotations
 
@@ -211,7 +212,8 @@ def judge(table: pd.DataFrame):
     finding = (f"After {steps} steps the autoencoder's squared error within {NEAR:g} grid points "
                f"of a kink is {np.median(ratio):.1f}× (median over seeds) its error elsewhere "
                f"(MSE {np.median(near):.3g} vs {np.median(far):.3g}); the whitened 3-tap "
-               f"convolution on the same curves has MSE {np.median(conv_near):.1e} near kinks (median; "
+               f"convolution of pwl-conditioning on the same validation curves has MSE "
+               f"{np.median(conv_near):.1e} near kinks (median; "
                f"≥ {10 ** CONV_GAP_DECADES:g}× below the autoencoder in {int(wins.sum())} of {len(wins)} seeds).")
     return decide(ev, finding)
 
