@@ -63,5 +63,8 @@ def test_every_atom_has_its_own_stream_unless_it_names_a_shared_protocol():
     for atom in atoms:
         streams.setdefault(atom.stream, []).append(atom.name)
     for stream, names in streams.items():
-        if len(names) > 1:  # shared on purpose: the stream is named explicitly by each of them
-            assert all(registry.get(n).data_stream == stream for n in names), names
+        if len(names) > 1:  # shared on purpose ("same data as X"): X owns it, the others name it
+            assert stream in names, (stream, names)
+            assert all(registry.get(n).data_stream == stream for n in names if n != stream), names
+    assert streams["loss-functions"] == ["initialization", "loss-functions"]  # CATALOG §10
+    assert sorted(streams["layer-convergence"]) == ["layer-convergence", "weight-regularization"]
