@@ -111,10 +111,7 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     if not isinstance(vary, dict) or len(vary) != 1:
         raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
     (key, values), = vary.items()
-    values = list(values)
-    if len(values) < 2 or len(set(map(str, values))) != len(values):
-        raise DeepatomsError(f"vary needs at least two distinct values of '{key}', got {values}")
     if store is not None and not isinstance(store, Store):
         store = Store(store)
-    return _probe(name, key, values, preset=preset, seeds=seeds, metric=metric, store=store,
+    return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)

@@ -60,11 +60,18 @@ def split_values(atom_name: str, key: str, text: str) -> list[str]:
         atom.params(**{key: text})  # raises the usual "unknown parameter ..., did you mean"
     sep = ";" if get_origin(types[key]) is tuple else ","
     values = [v.strip() for v in text.split(sep) if v.strip()]
-    if len(values) < 2:
-        raise ParamError(f"--vary {key}= needs at least two values separated by '{sep}', got {text!r}")
-    if len(set(values)) != len(values):
-        raise ParamError(f"--vary {key}= repeats a value: {text!r}")
+    check_values(key, values)
     return values
+
+
+def check_values(key: str, values: Sequence[Any]) -> None:
+    """A probe needs at least two distinct values of its parameter."""
+    texts = [str(v) for v in values]
+    if len(texts) < 2:
+        raise ParamError(f"probing '{key}' needs at least two values (separate them by ',', or by "
+                         f"';' for a list-valued parameter), got {texts}")
+    if len(set(texts)) != len(texts):
+        raise ParamError(f"probing '{key}' repeats a value: {texts}")
 
 
 def _key_row(outcome: "Outcome", metric: str | None) -> Any:
@@ -94,6 +101,7 @@ def probe(name: str, key: str, values: Sequence[str], *, preset: str = "default"
     """Run `name` once per value of parameter `key` (other parameters: preset + overrides)."""
     from . import api
     atom = registry.get(name)
+    check_values(key, values)
     if key in overrides:
         raise ParamError(f"parameter '{key}' is both varied (--vary) and set (--set); give it once")
     for value in values:  # validate every point before any training

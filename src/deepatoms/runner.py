@@ -131,10 +131,10 @@ class _Trials:
         return pd.concat([self.tables[s] for s in seeds], ignore_index=True)
 
 
-def _finish(trials: _Trials, seeds: tuple[int, ...], verdict: Verdict, preset: str,
-            overrides: dict | None, start: float) -> Execution:
+def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdict: Verdict,
+            preset: str, overrides: dict | None, start: float) -> Execution:
+    """Mark the verdict's scale, store the run record, and return the execution of `seeds`."""
     atom, store = trials.atom, trials.store
-    table = pd.concat([trials.tables[s] for s in seeds], ignore_index=True)
     verdict = verdict.at_scale(*_scale(atom, trials.params, preset))
     wall = time.perf_counter() - start
     command = reproduce_command(atom, preset, seeds, overrides or {})
@@ -156,8 +156,8 @@ def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str =
     (one population per batch) and stored, each batch in one transaction."""
     start = time.perf_counter()
     trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch)
-    verdict = atom.judge(trials.ensure(seeds))
-    return _finish(trials, seeds, verdict, preset, overrides, start)
+    table = trials.ensure(seeds)
+    return _finish(trials, seeds, table, atom.judge(table), preset, overrides, start)
 
 
 def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: str = "default",
@@ -187,7 +187,7 @@ def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: st
             f"seeds, each judged at {100 * level:.4g}% so the error rate holds under optional "
             f"stopping; looks: {'; '.join(history)})")
     verdict = dataclasses.replace(verdict, seeds_note=note)
-    return _finish(trials, seeds, verdict, preset, overrides, start)
+    return _finish(trials, seeds, table, verdict, preset, overrides, start)
 
 
 @dataclasses.dataclass(frozen=True)

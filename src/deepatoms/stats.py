@@ -200,7 +200,7 @@ def trend(metric: str, settings: Sequence[float], values: np.ndarray, increasing
         test = f"Page's L trend test (one-sided p {p_claim:.2g}); per-seed Spearman ρ, t {_pct()}% CI"
     else:
         signed = rhos if increasing else -rhos
-        s_est, s_lo, s_hi = mean_ci(signed)
+        _, s_lo, s_hi = mean_ci(signed)
         decision = _direction(signed, s_lo, s_hi, 0.0, True)
         test = f"per-seed Spearman ρ, t {_pct()}% CI of the mean"
     return Evidence(metric, est, lo, hi, len(rhos), test,
