@@ -12,7 +12,7 @@ import pandas as pd
 from . import registry
 from .atom import Atom
 from .params import Params
-from .runner import Execution, SeedPlan, execute, execute_adaptive, parse_seeds
+from .runner import Execution, SeedPlan, execute, execute_adaptive, is_auto, parse_seeds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,7 +82,7 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     from .store import Store
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
-    auto = isinstance(seeds, str) and seeds.strip() == "auto"
+    auto = is_auto(seeds)
     if max_seeds is not None and not auto:
         raise DeepatomsError("max_seeds (--max-seeds) goes with seeds='auto' (--seeds auto)")
     plan = seed_plan(atom, max_seeds) if auto else None

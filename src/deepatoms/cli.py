@@ -168,8 +168,8 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
 
 def _seeds(atom: Atom, seeds: str | None, max_seeds: int | None) -> tuple[Any, int | None]:
     from .api import seed_plan
-    from .runner import parse_seeds
-    if seeds is not None and seeds.strip() == "auto":
+    from .runner import is_auto, parse_seeds
+    if is_auto(seeds):
         seed_plan(atom, max_seeds)  # validates --max-seeds against the atom's starting seeds
         return "auto", max_seeds
     if max_seeds is not None:

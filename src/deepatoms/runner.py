@@ -19,6 +19,11 @@ from .store import Store
 from .verdict import Verdict
 
 
+def is_auto(seeds: object) -> bool:
+    """`seeds="auto"` (`--seeds auto`): adaptive seeds."""
+    return isinstance(seeds, str) and seeds.strip() == "auto"
+
+
 def parse_seeds(seeds: int | str | Sequence[int] | None, default: int) -> tuple[int, ...]:
     """`5` → seeds 0..4; `"7,8,9"` or `[7, 8, 9]` → those seeds."""
     if seeds is None:
