@@ -1,5 +1,6 @@
 """Shared machinery of the classification atoms of seed 003 (§6–§10): per-seed data splits on the
-device, the source's losses on logits, one population training loop, accuracy records, rows.
+device, the source's losses on logits, one population fit (through `engine.train`), accuracy
+records, rows.
 
 Shapes: S data sources (one per seed, or one per model), M models, N points, C = 2 classes.
 `source` (M,) maps each model to the data source it trains on.
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.gaussian import gaussian_pair_with_ceiling, split
-from ...engine import MLPPop, gather
+from ...engine import MLPPop, gather, train
 from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
@@ -145,29 +146,27 @@ class Curves:
 
 def fit(pop: MLPPop, opt, data: Splits, loss_fn: LossFn, steps: int, lab: Lab, *,
         record: Sequence[int], stream=None, description: str = "training") -> Curves:
-    """Train every model for `steps` updates; minibatches from `stream` ((S, B) indices per
-    step) or the full training set when `stream` is None. Accuracies are recorded after the
-    steps in `record` (and always after the last one), kept on the device and copied once at
-    the end (no per-step synchronisation)."""
+    """Train every model for `steps` updates with `engine.train`; minibatches from `stream` (a
+    sampler of (S, B) indices per step, one row per data source) or the full training set when
+    `stream` is None. Accuracies are recorded after the steps in `record` (and always after the
+    last one), kept on the device and copied once at the end (no per-step synchronisation)."""
     x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
     x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
-    marks, kept = {s for s in record if 1 <= s <= steps} | {steps}, []
-    for step in lab.steps(steps, description):
-        if stream is None:
-            xb, yb = x_tr, y_tr
-        else:
-            idx = stream.next()  # (S, B)
-            xb = data.per_model(gather(data.x_train, idx))
-            yb = data.per_model(gather(data.y_train, idx))
-        loss = loss_fn(pop(xb), yb)  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if step + 1 in marks:
-            with torch.no_grad():
-                kept.append(torch.stack([accuracy(pop(x_te), y_te), accuracy(pop(x_tr), y_tr)]))
-    acc = torch.stack(kept).cpu().numpy()  # (R, 2, M)
-    return Curves(sorted(marks), acc[:, 0], acc[:, 1])
+
+    def loss(idx, _step):
+        if idx is None:
+            return loss_fn(pop(x_tr), y_tr)  # (M,)
+        xb = data.per_model(gather(data.x_train, idx))
+        return loss_fn(pop(xb), data.per_model(gather(data.y_train, idx)))
+
+    def accuracies(_step):
+        with torch.no_grad():
+            return torch.stack([accuracy(pop(x_te), y_te), accuracy(pop(x_tr), y_tr)])
+
+    done = train(pop.params, loss, opt, steps, sampler=stream, record=accuracies,
+                 record_at=record, iterate=lambda n: lab.steps(n, description))
+    acc = torch.stack([kept for _, kept in done.records]).cpu().numpy()  # (R, 2, M)
+    return Curves([s for s, _ in done.records], acc[:, 0], acc[:, 1])
 
 
 def every(k: int, steps: int) -> list[int]:

@@ -18,9 +18,8 @@ from ... import stats
 from ...atom import Atom
 from ...data.gaussian import split
 from ...data.two_moons import two_moons
-from ...engine import ACTIVATIONS, MLPPop
+from ...engine import ACTIVATIONS, MLPPop, Sampler
 from ...engine.fused_adam import FusedAdam
-from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
@@ -93,8 +92,8 @@ def run(p: ActivationParams, lab: Lab) -> pd.DataFrame:
     pop = MLPPop([(2, *p.hidden_units, 2)] * len(combos),
                  [lab.torch_generator(s, "init") for _, _, s in combos],
                  activation=[c[0] for c in combos], init="xavier_uniform", device=lab.device)
-    stream = SubsetStream([lab.torch_generator(s, "batches") for s in lab.seeds],
-                          data.x_train.shape[1], p.batch_size, device=lab.device)
+    stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
+                     data.x_train.shape[1], p.batch_size, device=lab.device)
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES["cross_entropy"], p.steps,
                  lab, record=every(p.record_every, p.steps), stream=stream,
                  description="activation-functions")

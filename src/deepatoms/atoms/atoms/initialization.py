@@ -15,9 +15,8 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import MLPPop
+from ...engine import MLPPop, Sampler
 from ...engine.fused_adam import FusedAdam
-from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
@@ -111,8 +110,8 @@ def run(p: InitParams, lab: Lab) -> pd.DataFrame:
     pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(combos),
                  [lab.torch_generator(s, "init", spec) for spec, _, s in combos],
                  activation="sigmoid", init=specs, bias_init=specs, device=lab.device)
-    stream = SubsetStream([lab.torch_generator(s, "batches") for s in lab.seeds],
-                          data.x_train.shape[1], p.batch_size, device=lab.device)
+    stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
+                     data.x_train.shape[1], p.batch_size, device=lab.device)
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES[p.loss], p.steps, lab,
                  record=every(p.record_every, p.steps), stream=stream, description="initialization")
     models = [dict(seed=s, initializer=spec) for spec, _, s in combos]

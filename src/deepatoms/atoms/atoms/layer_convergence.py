@@ -17,8 +17,7 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import Adam, MLPPop, gather
-from ...engine.subset_batches import SubsetStream
+from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
@@ -58,24 +57,27 @@ def _tracked(pop: MLPPop, k: int) -> list[torch.Tensor]:
 
 def _train(p: LCParams, lab: Lab, pop: MLPPop, data) -> tuple[list, list, list]:
     """Train; return the tracked weights at every record (step 0 = init) and test accuracies."""
-    opt = Adam(pop.params, lr=p.lr)
-    stream = SubsetStream([lab.torch_generator(s, "batches") for s in lab.seeds],
-                          data.x_train.shape[1], p.batch_size, device=lab.device)
+    sampler = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
+                      data.x_train.shape[1], p.batch_size, device=lab.device)
     loss_fn, snaps, steps = LOSSES[p.loss], [_tracked(pop, p.tracked_weights)], [0]
     with torch.no_grad():
         accs = [accuracy(pop(data.x_test), data.y_test)]  # (M,) at init, then every stride
-    for step in lab.steps(p.steps, "layer-convergence"):
-        idx = stream.next()  # (M, B); one model per seed
-        loss = loss_fn(pop(gather(data.x_train, idx)), gather(data.y_train, idx))  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0:
-            snaps.append(_tracked(pop, p.tracked_weights))
-            steps.append(step + 1)
-            if len(snaps) % TRAJECTORY_STRIDE == 1:
-                with torch.no_grad():
-                    accs.append(accuracy(pop(data.x_test), data.y_test))
+
+    def loss(idx, _step):  # idx (M, B); one model per seed
+        return loss_fn(pop(gather(data.x_train, idx)), gather(data.y_train, idx))  # (M,)
+
+    def record(step: int) -> None:
+        if step % p.record_every:
+            return  # the last step, when it is not a record point
+        snaps.append(_tracked(pop, p.tracked_weights))
+        steps.append(step)
+        if len(snaps) % TRAJECTORY_STRIDE == 1:
+            with torch.no_grad():
+                accs.append(accuracy(pop(data.x_test), data.y_test))
+
+    train(pop.params, loss, Adam(pop.params, lr=p.lr), p.steps, sampler=sampler, record=record,
+          record_at=range(p.record_every, p.steps + 1, p.record_every),
+          iterate=lambda n: lab.steps(n, "layer-convergence"))
     return snaps, accs, steps
 
 

@@ -14,8 +14,7 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import Adam, MLPPop, gather
-from ...engine.subset_batches import SubsetStream
+from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
@@ -66,12 +65,15 @@ def _train(p: WRParams, lab: Lab, pop: MLPPop, data, combos) -> tuple[list, list
     strength = torch.tensor([s for _, pen, s in combos], device=lab.device)
     is_l1 = torch.tensor([pen == "L1" for _, pen, _ in combos], device=lab.device)
     l1, l2 = torch.where(is_l1, strength, 0.0), torch.where(is_l1, 0.0, strength)
-    opt = Adam(pop.params, lr=p.lr)
-    stream = SubsetStream([lab.torch_generator(s, "batches") for s, _, _ in combos],
-                          data.x_train.shape[1], p.batch_size, device=lab.device)
+    sampler = Sampler([lab.torch_generator(s, "batches") for s, _, _ in combos],
+                      data.x_train.shape[1], p.batch_size, device=lab.device)
     x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
     x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
     accs, tracks, steps = [], [], []
+
+    def loss(idx, _step):  # idx (M, B)
+        data_loss = LOSSES[p.loss](pop(gather(x_tr, idx)), gather(y_tr, idx))  # (M,)
+        return data_loss + penalty(pop.weights, l1, l2)
 
     def record(step: int) -> None:
         with torch.no_grad():
@@ -80,14 +82,9 @@ def _train(p: WRParams, lab: Lab, pop: MLPPop, data, combos) -> tuple[list, list
         steps.append(step)
 
     record(0)
-    for step in lab.steps(p.steps, "weight-regularization"):
-        idx = stream.next()  # (M, B)
-        loss = LOSSES[p.loss](pop(gather(x_tr, idx)), gather(y_tr, idx))  # (M,)
-        opt.zero_grad()
-        (loss + penalty(pop.weights, l1, l2)).sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
-            record(step + 1)
+    train(pop.params, loss, Adam(pop.params, lr=p.lr), p.steps, sampler=sampler, record=record,
+          record_at=range(p.record_every, p.steps + 1, p.record_every),
+          iterate=lambda n: lab.steps(n, "weight-regularization"))
     return accs, tracks, steps
 
 
