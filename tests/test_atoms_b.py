@@ -232,7 +232,7 @@ def test_batch_size_epoch_ends_and_first_crossing():
     ("pca-preprocessing", dict(pca_dims=(0, 1)), "fewer than 5"),
     ("pca-preprocessing", dict(mixings=("rotation",)), "standardised_control"),
     ("pca-preprocessing", dict(mixings=("uniform", "uniform")), "twice"),
-    ("batch-size", dict(batch_sizes=(64,)), "at least 2"),
+    ("batch-size", dict(batch_sizes=(64,)), "at least two"),
     ("batch-size", dict(epoch_basis="test"), "epoch_basis"),
 ])
 def test_impossible_parameters_rejected(name, overrides, match):

@@ -79,7 +79,10 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     it decided). `store`: a Store or a results directory (None: no caching, nothing written).
     """
     from .errors import DeepatomsError
-    from .store import Store
+    from .lab import resolve_device
+    from .validate import check_run_arguments, open_store
+    check_run_arguments(name=name, preset=preset, max_seeds=max_seeds, device=device, force=force,
+                        progress=progress, seeds_per_batch=seeds_per_batch, store=store)
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
     auto = is_auto(seeds)
@@ -87,8 +90,8 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
         raise DeepatomsError("max_seeds (--max-seeds) goes with seeds='auto' (--seeds auto)")
     plan = seed_plan(atom, max_seeds) if auto else None
     seed_tuple = () if auto else parse_seeds(seeds, atom.default_seeds)
-    if store is not None and not isinstance(store, Store):
-        store = Store(store)
+    resolve_device(device)
+    store = open_store(store)  # last: nothing is written unless every argument is valid
     common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
                   progress=progress, seeds_per_batch=seeds_per_batch)
     ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
@@ -107,11 +110,18 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     default the first row); `.figure()` draws it."""
     from .errors import DeepatomsError
     from .probing import probe as _probe
-    from .store import Store
+    from .validate import check_device, check_progress, check_text, open_store
     if not isinstance(vary, dict) or len(vary) != 1:
         raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
     (key, values), = vary.items()
-    if store is not None and not isinstance(store, Store):
-        store = Store(store)
+    check_text("the atom name", name)
+    check_text("the varied parameter", key)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
+    if metric is not None:
+        check_text("metric", metric)
+    check_device(device)
+    check_progress(progress)
+    store = open_store(store)
     return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)

@@ -136,6 +136,10 @@ def bounds(meta: Mapping[str, Any]) -> str:
     parts = [f"{word} {meta[key]}" for key, word in BOUND_WORDS if meta.get(key) is not None]
     if meta.get("choices") is not None:
         parts.append("one of " + ", ".join(map(str, meta["choices"])))
+    if meta.get("requires"):
+        parts.append("must include " + ", ".join(map(str, meta["requires"])))
+    if meta.get("min_len", 1) > 1:
+        parts.append(f"at least {meta['min_len']} values")
     return ", ".join(parts)
 
 

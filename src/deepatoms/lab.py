@@ -39,16 +39,29 @@ def derive_seed(seed: int, *tags: object) -> int:
 
 def resolve_device(device: str) -> torch.device:
     from .errors import DeviceError
+    if not isinstance(device, str):
+        raise DeviceError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r:.60}")
+    device = device.strip()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
-    if device.startswith("cuda"):
+    if device == "cuda" or device.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise DeviceError(f"--device {device} was asked but CUDA is not available "
                               f"(torch {torch.__version__}); use --device cpu or auto")
-        return torch.device(device)
+        return _cuda_device(device)
     raise DeviceError(f"unknown device '{device}'; allowed: auto, cpu, cuda")
+
+
+def _cuda_device(device: str) -> torch.device:
+    """`cuda` or `cuda:N` with N an existing GPU."""
+    from .errors import DeviceError
+    index = device.partition(":")[2]
+    count = torch.cuda.device_count()
+    if index and not (index.isdigit() and int(index) < count):
+        raise DeviceError(f"unknown device '{device}'; this machine has cuda:0 .. cuda:{count - 1}")
+    return torch.device(device)
 
 
 class Lab:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import typing
 from typing import Any, Literal, get_args, get_origin
 
@@ -16,9 +18,17 @@ from .errors import ParamError
 
 def param(default: Any, help: str = "", *, ge: float | None = None, gt: float | None = None,
           le: float | None = None, lt: float | None = None, choices: tuple | None = None,
-          nonempty: bool = True) -> Any:
-    """A parameter field: default, one-line help, and bounds checked on every element."""
-    meta = dict(help=help, ge=ge, gt=gt, le=le, lt=lt, choices=choices, nonempty=nonempty)
+          nonempty: bool = True, finite: bool = True, distinct: bool = True,
+          requires: tuple = (), min_len: int = 1) -> Any:
+    """A parameter field: default, one-line help, and bounds checked on every element.
+
+    Numbers must be finite unless `finite=False`. For list parameters: values must be distinct
+    unless `distinct=False` (layer widths may repeat, a sweep's settings may not), `requires`
+    names the reference arms the claim compares against (each must be listed), and `min_len`
+    the fewest values the claim needs (a trend needs two settings).
+    """
+    meta = dict(help=help, ge=ge, gt=gt, le=le, lt=lt, choices=choices, nonempty=nonempty,
+                finite=finite, distinct=distinct, requires=tuple(requires), min_len=min_len)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -83,11 +93,40 @@ def _check_type(name: str, value: Any, tp: Any) -> None:
         raise ParamError(f"parameter '{name}' must be {describe_type(tp)}, got {value!r}")
 
 
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+
+
+def _check_list(name: str, value: tuple, meta: Any) -> None:
+    """The list rules of `param()`: non-empty, distinct, reference arms present, long enough."""
+    if meta.get("nonempty", True) and not value:
+        raise ParamError(f"parameter '{name}' must not be empty")
+    if meta.get("distinct", True) and len(set(value)) != len(value):
+        twice = next(v for i, v in enumerate(value) if v in value[:i])
+        raise ParamError(f"parameter '{name}' must not repeat a value (lists {twice} twice), "
+                         f"got {_fmt(value)}")
+    missing = [r for r in meta.get("requires", ()) if r not in value]
+    if missing:
+        need = " and ".join(map(str, meta["requires"]))
+        need = f"both {need}" if len(meta["requires"]) == 2 else need
+        raise ParamError(f"parameter '{name}' must include {need} (the reference the claim "
+                         f"compares against), got {_fmt(value)}")
+    least = meta.get("min_len", 1)
+    if len(set(value)) < least:
+        raise ParamError(f"parameter '{name}' needs at least {_COUNT_WORDS.get(least, least)} "
+                         f"distinct values (the claim compares them), got {_fmt(value)}")
+
+
+def _fmt(value: tuple) -> str:
+    return ",".join(map(str, value))
+
+
 def _check_bounds(name: str, value: Any, meta: Any) -> None:
     values = value if isinstance(value, tuple) else (value,)
-    if isinstance(value, tuple) and meta.get("nonempty", True) and not value:
-        raise ParamError(f"parameter '{name}' must not be empty")
+    if isinstance(value, tuple):
+        _check_list(name, value, meta)
     for v in values:
+        if isinstance(v, float) and not math.isfinite(v) and meta.get("finite", True):
+            raise ParamError(f"parameter '{name}' must be a finite number, got {v!r}")
         for key, op, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
                               ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
             bound = meta.get(key)
@@ -144,7 +183,18 @@ def build(params_cls: type[Params], presets: dict[str, dict[str, Any]], preset: 
             raise ParamError(f"unknown parameter '{key}'{hint}; allowed: {', '.join(types)}")
         if isinstance(value, str) and types[key] is not str:
             value = parse_value(key, value, types[key])
-        elif isinstance(value, list):
+        elif isinstance(value, (list, range)) or type(value).__name__ == "ndarray":
             value = tuple(value)
-        values[key] = value
+        values[key] = _python_numbers(value)
     return params_cls(**values)
+
+
+def _python_numbers(value: Any) -> Any:
+    """NumPy integers and floats as Python ones (`hidden=np.arange(2, 5)` works like a list)."""
+    if isinstance(value, tuple):
+        return tuple(_python_numbers(v) for v in value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):
+        return float(value)
+    return value

@@ -36,6 +36,8 @@ def all_atoms() -> dict[str, Atom]:
 
 
 def get(name: str) -> Atom:
+    if not isinstance(name, str):
+        raise UnknownAtomError(f"an atom name is a string such as 'parity', got {name!r:.60}")
     atoms = all_atoms()
     if name in atoms:
         return atoms[name]

@@ -16,6 +16,7 @@ from .errors import DeepatomsError
 from .lab import Lab, Progress, resolve_device
 from .params import Params
 from .store import Store
+from .validate import is_integer, show
 from .verdict import Verdict
 
 
@@ -24,28 +25,52 @@ def is_auto(seeds: object) -> bool:
     return isinstance(seeds, str) and seeds.strip() == "auto"
 
 
+MAX_SEEDS = 10_000  # seeds per run: enough for any claim, and inside what one SQLite query holds
+SEED_LIMIT = 2**63  # seeds are 63-bit, as the derived generator seeds
+
+
 def parse_seeds(seeds: int | str | Sequence[int] | None, default: int) -> tuple[int, ...]:
-    """`5` → seeds 0..4; `"7,8,9"` or `[7, 8, 9]` → those seeds."""
+    """`5` → seeds 0..4; `"7,8,9"` or `[7, 8, 9]` → those seeds (distinct integers in
+    [0, 2**63), at most MAX_SEEDS of them; NumPy integers are accepted, floats and bools not)."""
     if seeds is None:
         seeds = default
     if isinstance(seeds, str):
-        text = seeds.strip()
-        try:
-            seeds = int(text) if "," not in text else [int(s) for s in text.split(",") if s.strip()]
-        except ValueError:
-            raise DeepatomsError(f"--seeds must be a count (5) or a list (7,8,9), got {text!r}") from None
-    if isinstance(seeds, bool):
-        raise DeepatomsError("seeds must be a count or a list of integers")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise DeepatomsError(f"the number of seeds must be >= 1, got {seeds}")
-        return tuple(range(seeds))
-    out = tuple(int(s) for s in seeds)
+        seeds = _seeds_from_text(seeds)
+    if is_integer(seeds):
+        count = int(seeds)
+        if not 1 <= count <= MAX_SEEDS:
+            raise DeepatomsError(f"the number of seeds must be between 1 and {MAX_SEEDS:,}, "
+                                 f"got {count}")
+        return tuple(range(count))
+    if isinstance(seeds, (bytes, dict, set, frozenset)) or not hasattr(seeds, "__iter__"):
+        raise DeepatomsError(f"seeds must be a count (5) or a list of integers (7,8,9), got "
+                             f"{show(seeds)}")
+    out = tuple(_one_seed(s) for s in seeds)
     if not out:
         raise DeepatomsError("the list of seeds must not be empty")
-    if any(s < 0 for s in out) or len(set(out)) != len(out):
-        raise DeepatomsError(f"seeds must be distinct non-negative integers, got {list(out)}")
+    if len(out) > MAX_SEEDS:
+        raise DeepatomsError(f"at most {MAX_SEEDS:,} seeds per run, got {len(out):,}")
+    if len(set(out)) != len(out):
+        raise DeepatomsError(f"seeds must be distinct, got {show(list(out))}")
     return out
+
+
+def _seeds_from_text(text: str) -> int | list[int]:
+    text = text.strip()
+    try:
+        return int(text) if "," not in text else [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise DeepatomsError(f"--seeds must be a count (5), a list (7,8,9) or auto, got "
+                             f"{show(text)}") from None
+
+
+def _one_seed(value: object) -> int:
+    if not is_integer(value):
+        raise DeepatomsError(f"each seed must be an integer, got {show(value)}")
+    seed = int(value)
+    if not 0 <= seed < SEED_LIMIT:
+        raise DeepatomsError(f"each seed must be in [0, 2**63), got {show(seed)}")
+    return seed
 
 
 def environment(device: torch.device) -> dict[str, Any]:

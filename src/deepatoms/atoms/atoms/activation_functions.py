@@ -41,15 +41,14 @@ class ActivationParams(Params):
                                          choices=tuple(ACTIVATIONS))
     n: int = param(500, "two-moons points, split 80% train / 20% test", ge=10)
     noise: float = param(0.1, "Gaussian noise on the moons", ge=0)
-    hidden_units: tuple[int, ...] = param((30, 30), "hidden-layer widths", ge=1, le=4096)
+    hidden_units: tuple[int, ...] = param((30, 30), "hidden-layer widths", ge=1, le=4096,
+                                          distinct=False)
     batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
     steps: int = param(800, "Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)
     record_every: int = param(80, "steps between recorded test accuracies", ge=1)
 
     def check(self) -> None:
-        if len(set(self.activations)) != len(self.activations):
-            raise ParamError(f"parameter 'activations' lists one twice: {self.activations}")
         if not any(a in NONLINEAR for a in self.activations):
             raise ParamError(f"parameter 'activations' needs at least one smooth non-linearity "
                              f"({', '.join(NONLINEAR)}) as the reference")

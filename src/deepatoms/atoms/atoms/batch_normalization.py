@@ -39,10 +39,14 @@ class BNParams(Params):
     class_seps: str = param("1/i", "class-mean offsets: '1' (μ_i = 1) or '1/i'", choices=("1", "1/i"))
     n: int = param(500, "points (train + test)", ge=10)
     train_fraction: float = param(0.8, "fraction of points used for training", gt=0, lt=1)
-    hidden: tuple[int, ...] = param((32,) * 6, "hidden-layer widths (the 'deeper' MLP)", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((32,) * 6, "hidden-layer widths (the 'deeper' MLP)", ge=1,
+                                    le=4096, distinct=False)
     activations: tuple[str, ...] = param(("sigmoid", "relu"), "hidden activations",
-                                         choices=("sigmoid", "relu", "tanh"))
-    lrs: tuple[float, ...] = param((1e-4, 1e-3, 1e-2, 1e-1), "Adam learning rates", gt=0)
+                                         choices=("sigmoid", "relu", "tanh"),
+                                         requires=("sigmoid", "relu"))
+    lrs: tuple[float, ...] = param((1e-4, 1e-3, 1e-2, 1e-1), "Adam learning rates (the speed "
+                                   f"comparison at {SPEED_LR:g})", gt=0, requires=(SPEED_LR,),
+                                   min_len=2)
     steps: int = param(300, "Adam steps", ge=1)
     batch_size: int = param(32, "random minibatch size (drawn with replacement)", ge=2)
     record_every: int = param(25, "steps between test-accuracy records", ge=1)
@@ -52,15 +56,8 @@ class BNParams(Params):
         if self.batch_size > n_train:
             raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed the "
                              f"training set ({n_train} points)")
-        if len(set(self.lrs)) != len(self.lrs) or len(set(self.activations)) != len(self.activations):
-            raise ParamError("parameters 'lrs' and 'activations' must not repeat values")
         if self.record_every > self.steps:
             raise ParamError("parameter 'record_every' must not exceed 'steps'")
-        if not {"sigmoid", "relu"} <= set(self.activations):
-            raise ParamError("parameter 'activations' needs sigmoid and relu (the claim is about both)")
-        if SPEED_LR not in self.lrs or len(self.lrs) < 2:
-            raise ParamError(f"parameter 'lrs' needs {SPEED_LR:g} (the speed comparison) and at least "
-                             "one other rate (the range)")
 
 
 def models(p: BNParams, seeds: tuple[int, ...]) -> list[tuple[int, str, int, float]]:

@@ -33,13 +33,15 @@ TRAIN_FRACTION = 0.8
 
 @dataclass(frozen=True)
 class BatchSizeParams(Params):
-    batch_sizes: tuple[int, ...] = param((1, 4, 16, 64, 256, 400), "minibatch sizes", ge=1)
+    batch_sizes: tuple[int, ...] = param((1, 4, 16, 64, 256, 400), "minibatch sizes", ge=1,
+                                        min_len=2)
     epochs: int = param(150, "passes over the training set (updates = epochs · n_train / batch)",
                         ge=1)
     d: int = param(12, "dimension of the Gaussian pair", ge=1)
     class_seps: str = param("1", "class mean μ_i", choices=("1", "1/i"))
     n: int = param(500, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
+    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
+                                          distinct=False)
     lr: float = param(0.003, "Adam learning rate (the same for every batch size)", gt=0)
     target_accuracy: float = param(0.8, "accuracy whose first crossing is timed (training set, "
                                    "as the source's plot; the test-set crossing is reported too)",
@@ -53,11 +55,6 @@ class BatchSizeParams(Params):
         if max(self.batch_sizes) > n_train:
             raise ParamError(f"parameter 'batch_sizes' ({max(self.batch_sizes)}) must not exceed "
                              f"the training set ({n_train})")
-        if len(self.batch_sizes) < 2:
-            raise ParamError("parameter 'batch_sizes' needs at least 2 sizes: the claim is a trend "
-                             "over batch sizes")
-        if len(set(self.batch_sizes)) != len(self.batch_sizes):
-            raise ParamError(f"parameter 'batch_sizes' lists one twice: {self.batch_sizes}")
 
 
 def epoch_ends(epochs: int, n_train: int, batch: int) -> list[int]:

@@ -46,9 +46,10 @@ class BSLRParams(Params):
     class_seps: str = param("1", "class-mean offsets: '1' (μ_i = 1) or '1/i'", choices=("1", "1/i"))
     n: int = param(500, "points (train + test)", ge=10)
     train_fraction: float = param(0.8, "fraction of points used for training", gt=0, lt=1)
-    hidden: tuple[int, ...] = param((100, 100), "hidden-layer widths", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((100, 100), "hidden-layer widths", ge=1, le=4096,
+                                    distinct=False)
     batch_sizes: tuple[int, ...] = param((8, 32, 128, 400), "batch sizes (the smallest is the "
-                                         "reference of the scaling rules)", ge=1)
+                                         "reference of the scaling rules)", ge=1, min_len=2)
     sgd_lrs: tuple[float, ...] = param((0.03, 0.1, 0.3, 1.0, 3.0), "plain-SGD base learning "
                                        "rates tried at the smallest batch: the one with the lowest "
                                        "mean final training loss there is the tuned base", gt=0)
@@ -60,10 +61,6 @@ class BSLRParams(Params):
         if max(self.batch_sizes) > n_train:
             raise ParamError(f"parameter 'batch_sizes' ({max(self.batch_sizes)}) must not exceed "
                              f"the training set ({n_train} points)")
-        if len(set(self.batch_sizes)) < 2 or len(set(self.batch_sizes)) != len(self.batch_sizes):
-            raise ParamError("parameter 'batch_sizes' needs at least two distinct values")
-        if len(set(self.sgd_lrs)) != len(self.sgd_lrs):
-            raise ParamError("parameter 'sgd_lrs' must not repeat values")
 
 
 def learning_rate(base: float, batch: int, smallest: int, rule: str) -> float:

@@ -32,14 +32,16 @@ GRID = np.arange(0.0, 1.02, 0.02)  # decision-boundary grid on the normalised sq
 
 @dataclass(frozen=True)
 class ImbalanceParams(Params):
-    ratios: tuple[int, ...] = param((1, 2, 5, 10, 20, 50, 100), "class ratios r (majority:minority = r:1)",
-                                    ge=1, le=10_000)
+    ratios: tuple[int, ...] = param((1, 2, 5, 10, 20, 50, 100), "class ratios r (majority:minority "
+                                    "= r:1; 1 is the balanced reference)", ge=1, le=10_000,
+                                    requires=(1,), min_len=2)
     n_train: int = param(1_200, "training points (minority: int(n/(r+1)))", ge=4)
     n_test: int = param(300, "balanced test points", ge=2)
     d: int = param(2, "input dimension of the Gaussian pair", ge=1, le=1000)
     class_seps: str = param("1/i", "class-1 mean μ_i: '1/i' or '1'", choices=("1/i", "1"))
     covariance_scale: float = param(1.0, "s in C = s·U[0,1]^{d×d}, Σ = CᵀC", gt=0)
-    hidden: tuple[int, ...] = param((100, 100), "hidden-layer widths", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((100, 100), "hidden-layer widths", ge=1, le=4096,
+                                    distinct=False)
     steps: int = param(500, "full-batch Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)
     normalisation: str = param("train", "min-max scaling: 'train' (fit on the training set) or "
@@ -47,11 +49,6 @@ class ImbalanceParams(Params):
                                choices=("train", "per-set"))
 
     def check(self) -> None:
-        if 1 not in self.ratios or len(set(self.ratios)) < 2:
-            raise ParamError(f"parameter 'ratios' {list(self.ratios)} must include 1 (the balanced "
-                             f"reference the claim starts from) and at least one other ratio")
-        if len(set(self.ratios)) != len(self.ratios):
-            raise ParamError(f"parameter 'ratios' must not repeat a value, got {list(self.ratios)}")
         if self.n_train // (max(self.ratios) + 1) < 1:
             raise ParamError(f"parameter 'ratios' (max {max(self.ratios)}) leaves no minority point in "
                              f"'n_train' ({self.n_train}); need n_train >= ratio + 1")

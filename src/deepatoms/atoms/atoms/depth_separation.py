@@ -32,7 +32,8 @@ GRID_POINTS = 161  # x values in [0, 1) where the learned score is recorded for 
 
 @dataclass(frozen=True)
 class DepthParams(Params):
-    depths: tuple[int, ...] = param((1, 2, 3), "times L the shared hidden layer is applied", ge=1, le=8)
+    depths: tuple[int, ...] = param((1, 2, 3), "times L the shared hidden layer is applied",
+                                    ge=1, le=8, min_len=2)
     n_points: int = param(16, "alternating points x_j = j/n, j = 0..n-1", ge=2, le=1024)
     width: int = param(10, "units of every hidden layer", ge=1, le=256)
     steps: int = param(15_000, "Adam steps", ge=1)
@@ -42,11 +43,6 @@ class DepthParams(Params):
     record_every: int = param(500, "steps between recorded training accuracies", ge=1)
 
     def check(self) -> None:
-        if len(set(self.depths)) != len(self.depths):
-            raise ParamError(f"parameter 'depths' must not repeat a value, got {list(self.depths)}")
-        if len(self.depths) < 2:
-            raise ParamError(f"parameter 'depths' {list(self.depths)} needs at least 2 depths: the "
-                             f"claim is a trend over depth")
         if self.batch_size > self.n_points:
             raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed "
                              f"'n_points' ({self.n_points})")

@@ -59,17 +59,14 @@ def _check_init(spec: str) -> None:
 @dataclass(frozen=True)
 class InitParams(GaussianMLPParams):
     initializers: tuple[str, ...] = param(("xavier_uniform", "zeros", "ones", "normal:0.01",
-                                           "normal:1"), "initialisers of weights and biases")
+                                           "normal:1"), "initialisers of weights and biases",
+                                         requires=(REFERENCE,))
     loss: str = param("square", "training loss (the source's code uses MSE on the logits)",
                       choices=tuple(LOSSES))
 
     def check(self) -> None:
         for spec in self.initializers:
             _check_init(spec)
-        if len(set(self.initializers)) != len(self.initializers):
-            raise ParamError(f"parameter 'initializers' lists one twice: {self.initializers}")
-        if REFERENCE not in self.initializers:
-            raise ParamError(f"parameter 'initializers' must include {REFERENCE} (the reference)")
         super().check()
 
 

@@ -38,7 +38,8 @@ TRAJECTORY_STRIDE = 5  # keep every 5th record of the tracked weights in the tab
 
 @dataclass(frozen=True)
 class LCParams(WeightStudyParams):
-    hidden: tuple[int, ...] = param((50, 50, 50), "hidden-layer widths", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((50, 50, 50), "hidden-layer widths", ge=1, le=4096,
+                                    distinct=False)
     record_every: int = param(2, "steps between weight records", ge=1)
     tracked_weights: int = param(50, "last weights of each matrix that are recorded", ge=1)
 

@@ -46,14 +46,7 @@ SIMILAR = 0.05
 @dataclass(frozen=True)
 class LossParams(GaussianMLPParams):
     losses: tuple[str, ...] = param(tuple(LOSSES), "losses on the two logits (constant = 0 × MSE)",
-                                    choices=tuple(LOSSES))
-
-    def check(self) -> None:
-        super().check()
-        if len(set(self.losses)) != len(self.losses):
-            raise ParamError(f"parameter 'losses' lists a loss twice: {self.losses}")
-        if REFERENCE not in self.losses:
-            raise ParamError(f"parameter 'losses' must include {REFERENCE} (the reference)")
+                                    choices=tuple(LOSSES), requires=(REFERENCE,))
 
 
 def run(p: LossParams, lab: Lab) -> pd.DataFrame:

@@ -37,13 +37,14 @@ TRUE_GAP = 0.05
 @dataclass(frozen=True)
 class MemoParams(Params):
     sizes: tuple[int, ...] = param((50, 100, 150, 200, 250, 300), "training-set sizes n", ge=2,
-                                   le=100_000)
+                                   le=100_000, min_len=2)
     curve_size: int = param(150, "n whose accuracy per checkpoint compares true vs random labels",
                             ge=2)
     d: int = param(6, "input dimension of the Gaussian pair", ge=1, le=1000)
     class_seps: str = param("1", "class-1 mean μ_i: '1' or '1/i'", choices=("1", "1/i"))
     covariance_scale: float = param(1.0, "s in C = s·U[0,1]^{d×d}, Σ = CᵀC", gt=0)
-    hidden: tuple[int, ...] = param((200, 200, 200), "hidden-layer widths", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((200, 200, 200), "hidden-layer widths", ge=1, le=4096,
+                                    distinct=False)
     steps: int = param(2_500, "Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)
     batch_size: int = param(64, "points per step, distinct (all n points when n < batch_size)", ge=1)
@@ -53,8 +54,6 @@ class MemoParams(Params):
         if self.curve_size not in self.sizes:
             raise ParamError(f"parameter 'curve_size' ({self.curve_size}) must be one of 'sizes' "
                              f"{list(self.sizes)}")
-        if len(set(self.sizes)) != len(self.sizes):
-            raise ParamError(f"parameter 'sizes' must not repeat a value, got {list(self.sizes)}")
 
 
 def make_data(p: MemoParams, lab: Lab, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:

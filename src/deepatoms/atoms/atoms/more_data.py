@@ -37,15 +37,18 @@ SATURATED_GAP = 0.02
 @dataclass(frozen=True)
 class MoreDataParams(Params):
     sizes: tuple[int, ...] = param((20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
-                                   "data-set sizes n (80 % train)", ge=5, le=1_000_000)
+                                   "data-set sizes n (80 % train)", ge=5, le=1_000_000,
+                                   min_len=2)
     learners: tuple[str, ...] = param(LEARNERS, "learners to compare", choices=LEARNERS)
     d: int = param(12, "input dimension of the Gaussian pair", ge=1, le=1000)
     class_seps: str = param("1/i", "class-1 mean μ_i: '1/i' or '1'", choices=("1/i", "1"))
     covariance_scale: float = param(1.0, "s in C = s·U[0,1]^{d×d}, Σ = CᵀC", gt=0)
     test_fraction: float = param(0.2, "share of the largest data set held out as the test set",
                                  gt=0, lt=1)
-    shallow_hidden: tuple[int, ...] = param((100,), "hidden widths of the shallow net", ge=1, le=4096)
-    deep_hidden: tuple[int, ...] = param((100, 100), "hidden widths of the deep net", ge=1, le=4096)
+    shallow_hidden: tuple[int, ...] = param((100,), "hidden widths of the shallow net", ge=1,
+                                            le=4096, distinct=False)
+    deep_hidden: tuple[int, ...] = param((100, 100), "hidden widths of the deep net", ge=1,
+                                         le=4096, distinct=False)
     activation: str = param("relu", "hidden activation of the nets (scikit-learn's default: relu)",
                             choices=("relu", "sigmoid", "tanh"))
     net_epochs: int = param(100, "training epochs of the nets", ge=1)
@@ -60,8 +63,6 @@ class MoreDataParams(Params):
                            choices=("scale", "auto"))
 
     def check(self) -> None:
-        if len(set(self.learners)) != len(self.learners):
-            raise ParamError(f"parameter 'learners' must not repeat a learner, got {list(self.learners)}")
         if any(int(n * (1 - self.test_fraction)) < 2 for n in self.sizes):
             raise ParamError(f"parameter 'sizes' (min {min(self.sizes)}) leaves fewer than 2 training "
                              f"points at test_fraction {self.test_fraction}")

@@ -46,7 +46,8 @@ class PCAParams(Params):
     dummy_dims: tuple[int, ...] = param((1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
                                         "numbers k of appended U[0, noise_scale] dimensions", ge=0,
                                         le=100_000)
-    pca_dims: tuple[int, ...] = param((0, 10, 5, 1), "PCA output dimensions (0 = no PCA)", ge=0)
+    pca_dims: tuple[int, ...] = param((0, 10, 5, 1), "PCA output dimensions (0 = no PCA, the "
+                                      "reference)", ge=0, requires=(0,))
     d: int = param(10, "dimension of the Gaussian pair", ge=1)
     class_seps: str = param("1", "class mean μ_i", choices=("1", "1/i"))
     covariance_scale: float = param(0.2, "s in Σ = CᵀC, C = s·U[0,1]", gt=0)
@@ -58,7 +59,8 @@ class PCAParams(Params):
                                        "(training mean and sd per input) of the U[0,1]-mixed "
                                        "inputs: does the collapse survive standardisation?")
     n: int = param(100, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096)
+    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
+                                          distinct=False)
     steps: int = param(500, "full-batch Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)
 
@@ -68,13 +70,6 @@ class PCAParams(Params):
         if max(self.pca_dims) > limit:
             raise ParamError(f"parameter 'pca_dims' ({max(self.pca_dims)}) must not exceed "
                              f"min(d + smallest k, training points) = {limit}")
-        for name in ("dummy_dims", "pca_dims", "mixings"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ParamError(f"parameter '{name}' lists a value twice: {values}")
-        if 0 not in self.pca_dims:
-            raise ParamError("parameter 'pca_dims' must include 0 (no PCA): the claim is that the "
-                             "raw inputs collapse")
         if any(0 < x < KEPT_PCA for x in self.pca_dims) and max(self.pca_dims) < KEPT_PCA:
             raise ParamError(f"parameter 'pca_dims': PCA to fewer than {KEPT_PCA} dimensions is "
                              f"judged against a PCA to ≥ {KEPT_PCA} dimensions; include one")

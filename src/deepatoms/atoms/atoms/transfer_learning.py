@@ -33,33 +33,28 @@ COLUMNS = ("seed", "shots", "arm", "step", "metric", "value")
 
 @dataclass(frozen=True)
 class TLParams(Params):
-    source_classes: tuple[int, ...] = param((0, 1, 2, 3, 4), "digits of the pre-training task", ge=0, le=9)
-    target_classes: tuple[int, ...] = param((5, 6, 7, 8, 9), "digits of the target task", ge=0, le=9)
+    source_classes: tuple[int, ...] = param((0, 1, 2, 3, 4), "digits of the pre-training task",
+                                            ge=0, le=9, min_len=2)
+    target_classes: tuple[int, ...] = param((5, 6, 7, 8, 9), "digits of the target task",
+                                            ge=0, le=9, min_len=2)
     shots: tuple[int, ...] = param((1, 2, 5, 10, 20, 50), "labelled target images per class "
-                                   "(≤ 100: every digit keeps ≥ 121 training images)", ge=1, le=100)
-    hidden: tuple[int, ...] = param((64, 64), "hidden-layer widths", ge=1, le=4096)
+                                   "(≤ 100: every digit keeps ≥ 121 training images)", ge=1,
+                                   le=100, min_len=2)
+    hidden: tuple[int, ...] = param((64, 64), "hidden-layer widths", ge=1, le=4096, distinct=False)
     activation: str = param("sigmoid", "hidden activation", choices=("sigmoid", "relu", "tanh"))
     pretrain_steps: int = param(500, "Adam steps on the source task", ge=1)
     finetune_steps: int = param(200, "Adam steps on the target task", ge=1)
     batch_size: int = param(32, "minibatch size (drawn with replacement from each model's data)", ge=1)
     arms: tuple[str, ...] = param(ARMS, "networks trained on the target task: pre-trained and "
                                   "fine-tuned entirely, pre-trained with only the new output layer "
-                                  "trained (a linear probe), or from scratch", choices=ARMS)
+                                  "trained (a linear probe), or from scratch", choices=ARMS,
+                                  requires=("fine-tuned", "scratch"))
     lr: float = param(0.003, "Adam learning rate", gt=0)
     record_every: int = param(20, "fine-tuning steps between test-accuracy records", ge=1)
 
     def check(self) -> None:
-        for name in ("source_classes", "target_classes"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values) or len(values) < 2:
-                raise ParamError(f"parameter '{name}' needs at least two distinct digits")
         if set(self.source_classes) & set(self.target_classes):
             raise ParamError("parameters 'source_classes' and 'target_classes' must not overlap")
-        if len(set(self.shots)) != len(self.shots) or len(self.shots) < 2:
-            raise ParamError("parameter 'shots' needs at least two distinct values (the claim is "
-                             "about how the gain changes with them)")
-        if not {"fine-tuned", "scratch"} <= set(self.arms) or len(set(self.arms)) != len(self.arms):
-            raise ParamError("parameter 'arms' must include 'fine-tuned' and 'scratch', each once")
 
 
 @dataclass

@@ -39,7 +39,8 @@ TARGETS = {
 class UAParams(Params):
     functions: tuple[str, ...] = param(("sin", "poly", "abs"), "target functions",
                                        choices=tuple(TARGETS))
-    hidden_units: tuple[int, ...] = param((2, 4, 16), "hidden-layer widths to sweep", ge=1, le=4096)
+    hidden_units: tuple[int, ...] = param((2, 4, 16), "hidden-layer widths to sweep", ge=1, le=4096,
+                                          min_len=2)
     n_points: int = param(100, "points evenly spaced in [-1, 1]", ge=2)
     steps: int = param(10_000, "full-batch Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)

@@ -15,7 +15,6 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...engine import Adam, MLPPop, Sampler, gather, train
-from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import param
@@ -30,20 +29,13 @@ TRAJECTORY_STRIDE = 5  # keep every 5th record of the 50 tracked weights in the 
 
 @dataclass(frozen=True)
 class WRParams(WeightStudyParams):
-    hidden: tuple[int, ...] = param((50, 50), "hidden-layer widths", ge=1, le=4096)
-    penalties: tuple[str, ...] = param(("L1", "L2"), "penalty types", choices=("L1", "L2"))
-    strengths: tuple[float, ...] = param((0.0, 0.1, 1.0), "penalty strengths λ (0 = none)", ge=0)
+    hidden: tuple[int, ...] = param((50, 50), "hidden-layer widths", ge=1, le=4096, distinct=False)
+    penalties: tuple[str, ...] = param(("L1", "L2"), "penalty types", choices=("L1", "L2"),
+                                       requires=("L1", "L2"))
+    strengths: tuple[float, ...] = param((0.0, 0.1, 1.0), "penalty strengths λ (0 = none, the "
+                                         "baseline)", ge=0, requires=(0.0,), min_len=2)
     record_every: int = param(2, "steps between records of accuracy and tracked weights", ge=1)
     tracked_weights: int = param(50, "last weights of the first matrix that are recorded", ge=1)
-
-    def check(self) -> None:
-        super().check()
-        if len(set(self.penalties)) != len(self.penalties) or len(set(self.strengths)) != len(self.strengths):
-            raise ParamError("parameters 'penalties' and 'strengths' must not repeat values")
-        if set(self.penalties) != {"L1", "L2"}:
-            raise ParamError("parameter 'penalties' needs both L1 and L2 (the claim compares them)")
-        if max(self.strengths) <= 0 or 0 not in self.strengths:
-            raise ParamError("parameter 'strengths' needs 0 (the baseline) and a positive value")
 
 
 def settings(p: WRParams) -> list[tuple[str, float]]:

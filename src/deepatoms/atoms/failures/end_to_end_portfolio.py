@@ -22,7 +22,6 @@ from ... import stats
 from ...atom import Atom
 from ...data.portfolio import PortfolioStream, best_assets
 from ...engine import init_tensor
-from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -46,10 +45,6 @@ class PortfolioParams(Params):
     batch_size: int = param(100, "fresh samples per step", ge=1)
     lr: float = param(0.1, "Adam learning rate", gt=0)
     eval_every: int = param(50, "steps between exact expected-loss evaluations", ge=1)
-
-    def check(self) -> None:
-        if len(set(self.ks)) != len(self.ks):
-            raise ParamError(f"parameter 'ks' must not repeat a value, got {list(self.ks)}")
 
 
 def _expected_loss(w: torch.Tensor, b: torch.Tensor, best: torch.Tensor) -> torch.Tensor:

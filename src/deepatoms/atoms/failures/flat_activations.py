@@ -29,7 +29,6 @@ from ...data.step_targets import LEVEL_OFFSETS, FlatTask, jump_distance, round_d
 from ...engine import Adam, MLPPop
 from ...engine.scalar_head import forward_scalar
 from ...engine.straight_through import straight_through
-from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -49,7 +48,8 @@ LINEAR = ("non-flat", "non-flat-b0", "forward-only")  # linear models: w, b comp
 
 @dataclass(frozen=True)
 class FlatParams(Params):
-    methods: tuple[str, ...] = param(METHODS, "methods to compare", choices=METHODS)
+    methods: tuple[str, ...] = param(METHODS, "methods to compare", choices=METHODS,
+                                    min_len=2)
     dim: int = param(100, "input dimension", ge=1, le=10_000)
     hidden: int = param(100, "width of the MLPs' hidden layers", ge=1, le=4096)
     steps: int = param(10_000, "Adam steps of the non-flat approximations", ge=1)
@@ -62,11 +62,6 @@ class FlatParams(Params):
     test_samples: int = param(4000, "held-out samples for the test error", ge=10)
     near_jump: float = param(0.005, "distance in r counted as 'near a jump'", gt=0)
     plot_samples: int = param(300, "test points per seed kept for the figure", ge=1)
-
-    def check(self) -> None:
-        if len(set(self.methods)) != len(self.methods) or len(self.methods) < 2:
-            raise ParamError(f"parameter 'methods' must name at least two distinct methods (the claim "
-                             f"compares them), got {', '.join(self.methods)}")
 
 
 @dataclass

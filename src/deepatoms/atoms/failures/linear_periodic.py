@@ -26,7 +26,6 @@ from ...data.periodic import GaussianStream, cosine_target, unit_directions
 from ...engine import Adam, MLPPop
 from ...engine.gradient_gram import gradient_gram
 from ...engine.scalar_head import forward_scalar
-from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -45,7 +44,7 @@ LEARNED_NMSE = 0.1     # ... and the oracle at every r: normalised MSE below 0.1
 @dataclass(frozen=True)
 class LPParams(Params):
     d: int = param(30, "input dimension of the learning experiment", ge=2, le=1000)
-    hidden: tuple[int, ...] = param((100, 100), "hidden ReLU widths", ge=1, le=4096)
+    hidden: tuple[int, ...] = param((100, 100), "hidden ReLU widths", ge=1, le=4096, distinct=False)
     learn_freqs: tuple[float, ...] = param((1.0, 5.0), "frequencies r of the learning experiment", gt=0)
     steps: int = param(5000, "Adam steps, each on a fresh batch", ge=1)
     batch_size: int = param(128, "fresh samples per step", ge=1)
@@ -59,12 +58,6 @@ class LPParams(Params):
     variance_samples: int = param(1024, "samples x estimating each gradient (sets the floor)",
                                   ge=16, le=4096)
     directions: int = param(300, "random directions u for the variance", ge=2)
-
-    def check(self) -> None:
-        for name in ("learn_freqs", "variance_dims", "variance_freqs"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ParamError(f"parameter '{name}' must not repeat a value, got {list(values)}")
 
 
 def _variance_rows(p: LPParams, lab: Lab, d: int) -> list[dict]:

@@ -75,10 +75,6 @@ class ParityParams(Params):
                                            "d values for the exact gradient variance (Theorem 1)", ge=1)
 
     def check(self) -> None:
-        for name in ("dims", "variance_dims"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ParamError(f"parameter '{name}' must not repeat a value, got {list(values)}")
         if self.subset_size > min(self.dims):
             raise ParamError(f"parameter 'subset_size' ({self.subset_size}) must not exceed the "
                              f"smallest d in 'dims' ({min(self.dims)})")

@@ -41,9 +41,11 @@ class PWLAEParams(Params):
     kinks: int = param(3, "kinks per curve (θ ~ U(0, n), slope change ~ U[−1, 1])", ge=1, le=20)
     n_train: int = param(10_000, "training curves (fixed set, minibatches with replacement)", ge=10)
     n_val: int = param(1_000, "validation curves", ge=2)
-    encoder: tuple[int, ...] = param((500, 100), "encoder hidden widths (ReLU)", ge=1, le=4096)
+    encoder: tuple[int, ...] = param((500, 100), "encoder hidden widths (ReLU)", ge=1, le=4096,
+                                     distinct=False)
     code: int = param(6, "code width (ReLU, as in the code; 2 × kinks)", ge=1, le=1000)
-    decoder: tuple[int, ...] = param((100, 100), "decoder hidden widths (ReLU)", ge=1, le=4096)
+    decoder: tuple[int, ...] = param((100, 100), "decoder hidden widths (ReLU)", ge=1, le=4096,
+                                     distinct=False)
     steps: int = param(2_000, "Adam steps (the code: 10,000; the caption: 50,000)", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0)
     batch: int = param(100, "minibatch size", ge=1)

@@ -52,15 +52,12 @@ class PWLCondParams(Params):
     batch: int = param(100, "minibatch size (FC and plain convolution)", ge=1)
     whitened_batch: int = param(10, "minibatch size (whitened convolution)", ge=1)
     cond_ns: tuple[int, ...] = param((25, 50, 100, 200, 400), "curve lengths for the condition numbers",
-                                     ge=MIN_N, le=MAX_COND_N)
+                                     ge=MIN_N, le=MAX_COND_N, min_len=2)
     cond_curves: int = param(2_000, "curves per n for the empirical patch covariance", ge=10)
     eval_points: int = param(50, "log-spaced evaluation steps per run", ge=2)
 
     def check(self) -> None:
         from ...errors import ParamError
-        if len(set(self.cond_ns)) < 2:
-            raise ParamError(f"parameter 'cond_ns' needs at least 2 distinct lengths to fit a slope, "
-                             f"got {self.cond_ns}")
         for name in ("batch", "whitened_batch"):
             if getattr(self, name) > self.n_train:
                 raise ParamError(f"parameter '{name}' ({getattr(self, name)}) must not exceed "
