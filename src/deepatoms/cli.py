@@ -205,8 +205,9 @@ def list_atoms(
 
     The runtime is the estimate for the default preset with its default seeds on a 2-core CPU.
     """
+    from .atom_index import family as summaries
     from .cli_render import catalog_rows, catalog_table
-    atoms = registry.family(family) if family else list(registry.all_atoms().values())
+    atoms = summaries(family)  # read from the atoms' source: listing does not import torch
     latest = open_store(store, create=False).latest_runs() if (store / DB_NAME).is_file() else {}
     rows = catalog_rows(atoms, latest)
     if json_out:
