@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import shlex
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -101,6 +104,15 @@ def open_store(location: Path, *, create: bool) -> Store:
         raise StoreError(f"no results in '{location}' (no {DB_NAME}); run `deepatoms run ...` "
                          "first, or pass --store / DEEPATOMS_STORE pointing at a results directory")
     return Store(location)
+
+
+def store_flag(store: Path) -> str:
+    """` --store DIR` for a footer's next command, when the store is not the one it would find
+    by default (DEEPATOMS_STORE, else ./deepatoms-runs); empty otherwise."""
+    default = Path(os.environ.get("DEEPATOMS_STORE") or DEFAULT_DIR)
+    if store.resolve() == default.resolve():
+        return ""
+    return f" --store {shlex.quote(str(store))}"
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
@@ -289,6 +301,7 @@ def run(
     """
     from .cli_render import RichProgress, verdict_table
     from .lab import resolve_device
+    from .planning import RunClock
     overrides = parse_sets(sets)
     plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
                              fallback=bool(all_ or family), max_seeds=max_seeds)
@@ -297,15 +310,15 @@ def run(
     err = _stderr()
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    with RichProgress(err) as bar:
+    with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
         results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
                    for plan in plans]
     if json_out:
         _print_json([r.to_dict() for r in results])
     else:
         _stdout().print(verdict_table(results))
-        _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` renders it as HTML)",
-                        soft_wrap=True, highlight=False)
+        _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report{store_flag(store)}` "
+                        "renders it as HTML)", soft_wrap=True, highlight=False)
     if any(r.crashed for r in results):
         raise typer.Exit(1)
     if any(r.error for r in results):
@@ -319,21 +332,32 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
     from .cli_render import AtomResult, fmt_seeds
     name = plan.atom.name
     bar.atom = name
-    bar.console.print(f"running [bold]{name}[/] (preset {plan.preset}, seeds "
-                      f"{fmt_seeds(plan.seeds)})", highlight=False)
+    bar.atom_started(name, f"preset {plan.preset}, seeds {fmt_seeds(plan.seeds)}")
+    start = time.perf_counter()
     try:
         out = api.run(name, plan.preset, plan.seeds, max_seeds=plan.max_seeds, device=device,
                       store=store, force=force, progress=bar, seeds_per_batch=seeds_per_batch,
                       **overrides)
+        bar.atom_finished(name, out.verdict.label, out.wall_s, out.computed_s)
         return AtomResult(name, plan.atom.family, out)
     except DeepatomsError as exc:
         bar.console.print(f"[bold red]error:[/] {name}: {escape(_one_line(exc))}", soft_wrap=True)
-        return AtomResult(name, plan.atom.family, error=_one_line(exc))
+        result = AtomResult(name, plan.atom.family, error=_one_line(exc))
     except Exception as exc:  # a bug in one atom must not lose the results of the others
         bar.console.print(f"[bold red]{name} crashed:[/]")
         bar.console.print_exception(max_frames=8)
-        return AtomResult(name, plan.atom.family, error=f"{type(exc).__name__}: {_one_line(exc)}",
-                          crashed=True)
+        result = AtomResult(name, plan.atom.family,
+                            error=f"{type(exc).__name__}: {_one_line(exc)}", crashed=True)
+    elapsed = time.perf_counter() - start
+    bar.atom_finished(name, "crashed" if result.crashed else "failed", elapsed, elapsed)
+    return result
+
+
+def plan_estimate(plan: Plan) -> float:
+    """Estimated seconds of one planned atom (its starting seeds under --seeds auto)."""
+    from .planning import estimate_s
+    n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
+    return estimate_s(plan.atom, plan.params, n)
 
 
 @app.command()
@@ -379,8 +403,8 @@ def probe(
         _print_json(result.to_dict())
         return
     _stdout().print(probe_table(result.to_dict()))
-    _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` draws the probe on the "
-                    f"atom's page)", soft_wrap=True, highlight=False)
+    _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report{store_flag(store)}` draws "
+                    "the probe on the atom's page)", soft_wrap=True, highlight=False)
 
 
 @app.command()
