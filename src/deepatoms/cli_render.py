@@ -198,16 +198,36 @@ def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[di
 
 
 def catalog_table(rows: list[dict[str, Any]]) -> Table:
+    """Name and title in one cell (the title wraps in whatever width is left), so the table
+    reads at 80 columns."""
     table = Table(title="deepatoms catalog", title_justify="left")
-    for col in ("atom", "family", "title", "est. runtime", "last verdict"):
-        table.add_column(col, no_wrap=col in ("atom", "est. runtime"))
+    table.add_column("atom · title", ratio=1)
+    table.add_column("family", no_wrap=True)
+    table.add_column("est.", no_wrap=True, justify="right")
+    table.add_column("last verdict")
     for r in rows:
         last = r["last_run"]
         verdict = status_text(None if last is None else last["label"])
         if last is not None:
-            verdict.append(f" ({last['preset']}, {len(last['seeds'])} seeds)", style="dim")
-        table.add_row(r["name"], r["family"], r["title"], fmt_seconds(r["runtime_s"]), verdict)
+            verdict.append(f"\n{last['preset']}, {len(last['seeds'])} seeds", style="dim")
+        cell = Text(r["name"], style="bold")
+        cell.append("\n" + r["title"], style="dim")
+        table.add_row(cell, r["family"], fmt_seconds(r["runtime_s"]), verdict)
     return table
+
+
+def catalog_tsv(rows: list[dict[str, Any]]) -> str:
+    """One header line and one tab-separated line per atom (`list --format tsv`)."""
+    head = ("name", "family", "title", "runtime_s", "presets", "last_verdict", "last_preset",
+            "last_seeds")
+    lines = ["\t".join(head)]
+    for r in rows:
+        last = r["last_run"] or {}
+        cells = (r["name"], r["family"], r["title"], f"{r['runtime_s']:g}", ",".join(r["presets"]),
+                 last.get("label", ""), last.get("preset", ""),
+                 ",".join(map(str, last.get("seeds", []))))
+        lines.append("\t".join(" ".join(str(c).split()) for c in cells))
+    return "\n".join(lines)
 
 
 def param_rows(atom: "Atom") -> list[dict[str, Any]]:
@@ -257,6 +277,22 @@ def verdict_table(results: list[AtomResult]) -> Table:
         cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
         table.add_row(cell, status_text(o.verdict.label), fmt_seeds(o.seeds),
                       fmt_seconds(o.wall_s), cached)
+    return table
+
+
+def dry_run_table(rows: list[dict[str, Any]]) -> Table:
+    """`run --dry-run`: one row per planned atom (`planning.plan_row` dicts)."""
+    table = Table(title="plan (nothing is run)", title_justify="left")
+    table.add_column("atom · parameters changed from the default", ratio=1)
+    for col in ("preset", "seeds", "cached", "to compute", "estimate"):
+        table.add_column(col, no_wrap=True, justify="left" if col == "preset" else "right")
+    for r in rows:
+        cell = Text(r["atom"], style="bold")
+        changed = ", ".join(f"{k}={fmt_value(v)}" for k, v in r["changed"].items())
+        cell.append("\n" + (changed or "(defaults)"), style="dim")
+        seeds = fmt_seeds(r["seeds"]) + (" (auto: more if undecided)" if r["auto"] else "")
+        table.add_row(cell, r["preset"], seeds, str(len(r["cached_seeds"])), str(r["to_compute"]),
+                      fmt_seconds(r["estimate_s"]) if r["to_compute"] else "—")
     return table
 
 
