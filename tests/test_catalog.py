@@ -68,6 +68,29 @@ def test_quick_run_table_verdict_and_figures(name, quick_runs):
         assert any(ax.lines or ax.collections or ax.images or ax.patches for ax in fig.axes)
 
 
+def _artists(fig):
+    return sum(len(ax.lines) + len(ax.collections) + len(ax.images) + len(ax.patches)
+               for ax in fig.axes)
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_figures_draw_on_given_axes(name, quick_runs):
+    """`figures(table, axes=...)` draws each named figure onto the caller's axes, the same
+    artists as on its own Figure, and returns the caller's figures."""
+    from matplotlib.figure import Figure
+    from deepatoms.figures import figure_grid
+    outcome, _ = quick_runs(name)
+    own = outcome.figures()
+    given = {key: Figure().subplots(*figure_grid(fig), squeeze=False) for key, fig in own.items()}
+    drawn = outcome.figures(axes=given)
+    assert set(drawn) == set(own)
+    for key, fig in drawn.items():
+        grid = list(given[key].flat)
+        assert fig is grid[0].figure and fig is not own[key]
+        assert all(ax.has_data() or ax.images for ax in grid if ax.get_visible())
+        assert _artists(fig) == _artists(own[key]) > 0, key
+
+
 @pytest.mark.parametrize("name", ATOMS)
 def test_same_seed_same_table_different_seed_different_values(name, quick_runs):
     outcome, _ = quick_runs(name)

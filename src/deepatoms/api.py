@@ -29,8 +29,9 @@ class Outcome(Execution):
     preset: str
     seeds: tuple[int, ...]
 
-    def figures(self) -> "dict[str, Figure]":
-        return self.atom.figures(self.table)
+    def figures(self, axes: "dict[str, Any] | None" = None) -> "dict[str, Figure]":
+        """The atom's figures by name; `axes` maps a figure's name to axes to draw it onto."""
+        return self.atom.figures(self.table, axes=axes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"atom": self.atom.name, "family": self.atom.family, "preset": self.preset,

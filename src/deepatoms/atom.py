@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 RunFn = Callable[[Any, "Lab"], pd.DataFrame]
 JudgeFn = Callable[[pd.DataFrame], Verdict]
-FiguresFn = Callable[[pd.DataFrame], "dict[str, Figure]"]
+FiguresFn = Callable[..., "dict[str, Figure]"]  # figures(table, axes=None)
 
 TABLE_COLUMNS = ("seed", "metric", "value")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

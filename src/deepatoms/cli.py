@@ -10,17 +10,20 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import shlex
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__, registry
 from .atom import Atom
-from .errors import DeepatomsError, MissingDependencyError, StoreError
+from .errors import DeepatomsError, MissingDependencyError, StoreError, did_you_mean
 from .params import Params
 from .store import DB_NAME, DEFAULT_DIR, Store
 
@@ -43,8 +46,25 @@ EXAMPLES = """Examples:
 """
 
 
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    """Boolean flags take no value: show no `<bool>` type beside them in --help (typer's rich
+    help would)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+
 class _Group(TyperGroup):
     """The one place where bad input (any DeepatomsError) becomes `error: ...` and exit code 2."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -67,7 +87,8 @@ def _stdout() -> Console:
     return Console()
 
 
-app = typer.Typer(cls=_Group, name="deepatoms", no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=_Group, name="deepatoms", no_args_is_help=True, add_completion=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   rich_markup_mode="markdown",
                   pretty_exceptions_show_locals=False, epilog=EXAMPLES,
                   help="Atomic experiments in deep learning: published claims about how neural "
@@ -101,6 +122,15 @@ def open_store(location: Path, *, create: bool) -> Store:
         raise StoreError(f"no results in '{location}' (no {DB_NAME}); run `deepatoms run ...` "
                          "first, or pass --store / DEEPATOMS_STORE pointing at a results directory")
     return Store(location)
+
+
+def store_flag(store: Path) -> str:
+    """` --store DIR` for a footer's next command, when the store is not the one it would find
+    by default (DEEPATOMS_STORE, else ./deepatoms-runs); empty otherwise."""
+    default = Path(os.environ.get("DEEPATOMS_STORE") or DEFAULT_DIR)
+    if store.resolve() == default.resolve():
+        return ""
+    return f" --store {shlex.quote(str(store))}"
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
@@ -154,7 +184,8 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
     catalog_presets = (p for a in registry.all_atoms().values() for p in a.presets)
     known = sorted({*STANDARD_PRESETS, *catalog_presets})
     if preset not in known:
-        raise DeepatomsError(f"unknown preset '{preset}'; allowed: {', '.join(known)}")
+        raise DeepatomsError(f"unknown preset '{preset}'{did_you_mean(preset, known)}; "
+                             f"allowed: {', '.join(known)}")
     plans, notes = [], []
     for atom in atoms:
         used = preset
@@ -194,28 +225,38 @@ def _print_json(payload: Any) -> None:
 
 # ---------------------------------------------------------------- commands
 
-@app.command("list")
+@app.command("list", cls=_Command)
 def list_atoms(
     family: Annotated[Optional[str], typer.Option(
         "--family", "-f", help=f"Only this family: {', '.join(registry.FAMILIES)}.")] = None,
     store: StoreOpt = Path(DEFAULT_DIR),
-    json_out: JsonOpt = False,
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="table|tsv|json", help="table (for reading), tsv (one line per "
+        "atom, for scripts) or json.")] = "table",
 ) -> None:
     """List the atoms: name, family, title, estimated runtime and the last verdict in the store.
 
     The runtime is the estimate for the default preset with its default seeds on a 2-core CPU.
     """
-    from .cli_render import catalog_rows, catalog_table
-    atoms = registry.family(family) if family else list(registry.all_atoms().values())
+    from .atom_index import family as summaries
+    from .cli_render import catalog_rows, catalog_table, catalog_tsv
+    formats = ("table", "tsv", "json")
+    if fmt not in formats:
+        raise DeepatomsError(f"unknown --format '{fmt}'{did_you_mean(fmt, formats)}; "
+                             f"allowed: {', '.join(formats)}")
+    atoms = summaries(family)  # read from the atoms' source: listing does not import torch
     latest = open_store(store, create=False).latest_runs() if (store / DB_NAME).is_file() else {}
     rows = catalog_rows(atoms, latest)
-    if json_out:
+    if json_out or fmt == "json":
         _print_json(rows)
+    elif fmt == "tsv":
+        typer.echo(catalog_tsv(rows))
     else:
         _stdout().print(catalog_table(rows))
 
 
-@app.command()
+@app.command(cls=_Command)
 def show(
     name: Annotated[str, typer.Argument(help="Atom name, e.g. universal-approximation.")],
     json_out: JsonOpt = False,
@@ -244,7 +285,7 @@ def show(
     out.print(param_table(atom))
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     names: Annotated[Optional[list[str]], typer.Argument(
         help="Atoms to run (see `deepatoms list`).", show_default=False)] = None,
@@ -279,6 +320,9 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help=(
         "Print a JSON list on stdout, one object per atom (verdict status, finding, evidence, "
         "params, seeds, wall time); bars and notes stay on stderr."))] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan (atoms × parameters × seeds, cached and to compute, "
+        "estimated time) and run nothing; the store is not created or changed.")] = False,
 ) -> None:
     """Run atoms and judge their claims across seeds.
 
@@ -288,27 +332,49 @@ def run(
     """
     from .cli_render import RichProgress, verdict_table
     from .lab import resolve_device
+    from .planning import RunClock
     overrides = parse_sets(sets)
     plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
-    st = open_store(store, create=True)
     err = _stderr()
+    if dry_run:
+        for note in notes:
+            err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
+        return _dry_run(plans, store, force, json_out)
+    st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    with RichProgress(err) as bar:
+    with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
         results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
                    for plan in plans]
     if json_out:
         _print_json([r.to_dict() for r in results])
     else:
         _stdout().print(verdict_table(results))
-        _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` renders it as HTML)",
-                        soft_wrap=True, highlight=False)
+        _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report{store_flag(store)}` "
+                        "renders it as HTML)", soft_wrap=True, highlight=False)
     if any(r.crashed for r in results):
         raise typer.Exit(1)
     if any(r.error for r in results):
         raise typer.Exit(2)
+
+
+def _dry_run(plans: list[Plan], store: Path, force: bool, json_out: bool) -> None:
+    """What `run` would do: per atom its parameters, seeds, cached and to compute, estimate."""
+    from .cli_render import dry_run_table, fmt_seconds
+    from .planning import plan_row
+    st = open_store(store, create=False) if (store / DB_NAME).is_file() else None
+    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force) for p in plans]
+    if json_out:
+        _print_json(rows)
+        return
+    _stdout().print(dry_run_table(rows))
+    todo, total = sum(r["to_compute"] for r in rows), sum(len(r["seeds"]) for r in rows)
+    eta = fmt_seconds(sum(r["estimate_s"] for r in rows))
+    _stdout().print(f"{len(rows)} atom(s), {todo} of {total} seed(s) to compute, "
+                    f"{total - todo} cached; about {eta} on a 2-core CPU. Nothing was run "
+                    "(--dry-run).", soft_wrap=True, highlight=False)
 
 
 def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
@@ -318,24 +384,35 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
     from .cli_render import AtomResult, fmt_seeds
     name = plan.atom.name
     bar.atom = name
-    bar.console.print(f"running [bold]{name}[/] (preset {plan.preset}, seeds "
-                      f"{fmt_seeds(plan.seeds)})", highlight=False)
+    bar.atom_started(name, f"preset {plan.preset}, seeds {fmt_seeds(plan.seeds)}")
+    start = time.perf_counter()
     try:
         out = api.run(name, plan.preset, plan.seeds, max_seeds=plan.max_seeds, device=device,
                       store=store, force=force, progress=bar, seeds_per_batch=seeds_per_batch,
                       **overrides)
+        bar.atom_finished(name, out.verdict.label, out.wall_s, out.computed_s)
         return AtomResult(name, plan.atom.family, out)
     except DeepatomsError as exc:
         bar.console.print(f"[bold red]error:[/] {name}: {escape(_one_line(exc))}", soft_wrap=True)
-        return AtomResult(name, plan.atom.family, error=_one_line(exc))
+        result = AtomResult(name, plan.atom.family, error=_one_line(exc))
     except Exception as exc:  # a bug in one atom must not lose the results of the others
         bar.console.print(f"[bold red]{name} crashed:[/]")
         bar.console.print_exception(max_frames=8)
-        return AtomResult(name, plan.atom.family, error=f"{type(exc).__name__}: {_one_line(exc)}",
-                          crashed=True)
+        result = AtomResult(name, plan.atom.family,
+                            error=f"{type(exc).__name__}: {_one_line(exc)}", crashed=True)
+    elapsed = time.perf_counter() - start
+    bar.atom_finished(name, "crashed" if result.crashed else "failed", elapsed, elapsed)
+    return result
 
 
-@app.command()
+def plan_estimate(plan: Plan) -> float:
+    """Estimated seconds of one planned atom (its starting seeds under --seeds auto)."""
+    from .planning import estimate_s
+    n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
+    return estimate_s(plan.atom, plan.params, n)
+
+
+@app.command(cls=_Command)
 def probe(
     name: Annotated[str, typer.Argument(help="Atom name, e.g. parity.")],
     vary: Annotated[str, typer.Option(
@@ -378,15 +455,16 @@ def probe(
         _print_json(result.to_dict())
         return
     _stdout().print(probe_table(result.to_dict()))
-    _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report` draws the probe on the "
-                    f"atom's page)", soft_wrap=True, highlight=False)
+    _stdout().print(f"store: {st.root.resolve()}  (`deepatoms report{store_flag(store)}` draws "
+                    "the probe on the atom's page)", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     store: StoreOpt = Path(DEFAULT_DIR),
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Directory for the HTML site (default: <store>/report).",
+        "--out", help="Directory for the HTML site (default: the store's report/ folder, "
+        "STORE/report).",
         show_default=False)] = None,
 ) -> None:
     """Render the store as a self-contained HTML report (no training; works offline)."""
@@ -400,7 +478,7 @@ def report(
     _stdout().print(f"report: {Path(index).resolve()}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def bench(
     json_out: JsonOpt = False,
     quick: Annotated[bool, typer.Option(
@@ -429,7 +507,7 @@ def bench(
     _stdout().print(pairs_table("deepatoms bench" + (" (quick)" if quick else ""), rows))
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
     path: Annotated[Path, typer.Argument(help="Output file ending in .csv or .parquet.")],
     store: StoreOpt = Path(DEFAULT_DIR),

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from .params import describe_type, field_types
+from .planning import RunClock
 
 if TYPE_CHECKING:
     from .api import Outcome
@@ -45,16 +48,23 @@ class RichProgress:
     """`deepatoms.lab.Progress` drawn as rich bars: one bar per training loop, named by the atom.
 
     Use as a context manager; set `.atom` to the name of the atom about to run. Loops may nest
-    (begin/end pair up like a stack).
+    (begin/end pair up like a stack). Off a terminal (a log file, CI) there are no bars: a line
+    when each atom starts and ends (`atom_started` / `atom_finished`, with the elapsed time and
+    an estimate of what is left), and a line every `heartbeat_s` seconds inside a long loop.
     """
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, clock: RunClock | None = None,
+                 heartbeat_s: float = 60.0):
         self.atom = ""
         self.console = console
+        self.clock = clock or RunClock([])
+        self.heartbeat_s = heartbeat_s
         self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                               TextColumn("steps"), TimeElapsedColumn(), console=console,
                               transient=True, disable=not console.is_terminal)
         self._tasks: list[Any] = []
+        self._loops: list[list[Any]] = []  # [label, done, total, start] per open loop
+        self._last_line = time.monotonic()
 
     def __enter__(self) -> "RichProgress":
         self._bars.start()
@@ -66,14 +76,47 @@ class RichProgress:
     def begin(self, description: str, total: int) -> None:
         label = self.atom if description in ("", self.atom) else f"{self.atom} · {description}"
         self._tasks.append(self._bars.add_task(label or description, total=max(int(total), 1)))
+        self._loops.append([label or description, 0, max(int(total), 1), time.monotonic()])
 
     def advance(self, n: int) -> None:
         if self._tasks:
             self._bars.advance(self._tasks[-1], n)
+            self._loops[-1][1] += n
+            quiet = time.monotonic() - self._last_line
+            if not self.console.is_terminal and quiet >= self.heartbeat_s:
+                label, done, total, start = self._loops[-1]
+                self._line(f"  {label}: {done}/{total} steps, "
+                           f"{fmt_seconds(time.monotonic() - start)}")
 
     def end(self) -> None:
         if self._tasks:
             self._bars.remove_task(self._tasks.pop())
+            self._loops.pop()
+
+    def _line(self, text: str) -> None:
+        self._last_line = time.monotonic()
+        self.console.print(text, highlight=False, soft_wrap=True)
+
+    def _counter(self) -> str:
+        total = len(self.clock.estimates)
+        return f"[{self.clock.done + 1}/{total}] " if total > 1 else ""
+
+    def atom_started(self, name: str, detail: str) -> None:
+        """`[i/N] running NAME (detail; estimate ...)`."""
+        i = self.clock.done
+        estimate = self.clock.estimates[i] if i < len(self.clock.estimates) else None
+        guess = f"; estimate {fmt_seconds(estimate)}" if estimate else ""
+        self._line(f"{self._counter()}running {escape(name)} ({escape(detail)}{guess})")
+
+    def atom_finished(self, name: str, label: str, wall_s: float, computed_s: float) -> None:
+        """`[i/N] NAME: label in 12 s · elapsed 3.0 min · about 5.0 min left`."""
+        counter = self._counter()
+        self.clock.finish(wall_s, computed_s)
+        left = self.clock.left_s
+        tail = (f" · about {fmt_seconds(left)} left" if self.clock.done < len(self.clock.estimates)
+                else "")
+        self._line(f"{counter}{escape(name)}: {escape(label)} in {fmt_seconds(wall_s)} · elapsed "
+                   f"{fmt_seconds(self.clock.elapsed_s)}{tail}")
 
 
 def jsonable(obj: Any) -> Any:
@@ -159,16 +202,36 @@ def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[di
 
 
 def catalog_table(rows: list[dict[str, Any]]) -> Table:
+    """Name and title in one cell (the title wraps in whatever width is left), so the table
+    reads at 80 columns."""
     table = Table(title="deepatoms catalog", title_justify="left")
-    for col in ("atom", "family", "title", "est. runtime", "last verdict"):
-        table.add_column(col, no_wrap=col in ("atom", "est. runtime"))
+    table.add_column("atom · title", ratio=1)
+    table.add_column("family", no_wrap=True)
+    table.add_column("est.", no_wrap=True, justify="right")
+    table.add_column("last verdict")
     for r in rows:
         last = r["last_run"]
         verdict = status_text(None if last is None else last["label"])
         if last is not None:
-            verdict.append(f" ({last['preset']}, {len(last['seeds'])} seeds)", style="dim")
-        table.add_row(r["name"], r["family"], r["title"], fmt_seconds(r["runtime_s"]), verdict)
+            verdict.append(f"\n{last['preset']}, {len(last['seeds'])} seeds", style="dim")
+        cell = Text(r["name"], style="bold")
+        cell.append("\n" + r["title"], style="dim")
+        table.add_row(cell, r["family"], fmt_seconds(r["runtime_s"]), verdict)
     return table
+
+
+def catalog_tsv(rows: list[dict[str, Any]]) -> str:
+    """One header line and one tab-separated line per atom (`list --format tsv`)."""
+    head = ("name", "family", "title", "runtime_s", "presets", "last_verdict", "last_preset",
+            "last_seeds")
+    lines = ["\t".join(head)]
+    for r in rows:
+        last = r["last_run"] or {}
+        cells = (r["name"], r["family"], r["title"], f"{r['runtime_s']:g}", ",".join(r["presets"]),
+                 last.get("label", ""), last.get("preset", ""),
+                 ",".join(map(str, last.get("seeds", []))))
+        lines.append("\t".join(" ".join(str(c).split()) for c in cells))
+    return "\n".join(lines)
 
 
 def param_rows(atom: "Atom") -> list[dict[str, Any]]:
@@ -218,6 +281,22 @@ def verdict_table(results: list[AtomResult]) -> Table:
         cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
         table.add_row(cell, status_text(o.verdict.label), fmt_seeds(o.seeds),
                       fmt_seconds(o.wall_s), cached)
+    return table
+
+
+def dry_run_table(rows: list[dict[str, Any]]) -> Table:
+    """`run --dry-run`: one row per planned atom (`planning.plan_row` dicts)."""
+    table = Table(title="plan (nothing is run)", title_justify="left")
+    table.add_column("atom · parameters changed from the default", ratio=1)
+    for col in ("preset", "seeds", "cached", "to compute", "estimate"):
+        table.add_column(col, no_wrap=True, justify="left" if col == "preset" else "right")
+    for r in rows:
+        cell = Text(r["atom"], style="bold")
+        changed = ", ".join(f"{k}={fmt_value(v)}" for k, v in r["changed"].items())
+        cell.append("\n" + (changed or "(defaults)"), style="dim")
+        seeds = fmt_seeds(r["seeds"]) + (" (auto: more if undecided)" if r["auto"] else "")
+        table.add_row(cell, r["preset"], seeds, str(len(r["cached_seeds"])), str(r["to_compute"]),
+                      fmt_seconds(r["estimate_s"]) if r["to_compute"] else "—")
     return table
 
 

@@ -23,3 +23,10 @@ class DeviceError(DeepatomsError):
 
 class MissingDependencyError(DeepatomsError):
     pass
+
+
+def did_you_mean(word: str, options: "list[str] | tuple[str, ...]") -> str:
+    """`" (did you mean quick?)"` when `word` is close to one of `options`, else ''."""
+    import difflib
+    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""

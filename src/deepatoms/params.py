@@ -13,7 +13,7 @@ import numbers
 import typing
 from typing import Any, Literal, get_args, get_origin
 
-from .errors import ParamError
+from .errors import ParamError, did_you_mean
 
 
 def param(default: Any, help: str = "", *, ge: float | None = None, gt: float | None = None,
@@ -172,7 +172,8 @@ def build(params_cls: type[Params], presets: dict[str, dict[str, Any]], preset: 
     """Defaults, then the preset's overrides, then the user's (text values are parsed)."""
     if preset != "default" and preset not in presets:
         allowed = ", ".join(["default", *presets])
-        raise ParamError(f"unknown preset '{preset}'; allowed: {allowed}")
+        hint = did_you_mean(preset, ["default", *presets])
+        raise ParamError(f"unknown preset '{preset}'{hint}; allowed: {allowed}")
     types = field_types(params_cls)
     values: dict[str, Any] = dict(presets.get(preset, {}))
     for key, value in (overrides or {}).items():

@@ -128,17 +128,18 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     names = list(pd.unique(table.activation.dropna()))
-    fig, axes = new_figure(1, len(names), width=1.9, height=1.9, squeeze=False)
+    fig, panels = new_figure(1, len(names), width=1.9, height=1.9, squeeze=False,
+                             name="activations", axes=axes)
     z = torch.linspace(-3, 3, 201)
-    for ax, a in zip(axes[0], names):
+    for ax, a in zip(panels[0], names):
         ax.plot(z.numpy(), ACTIVATIONS[a](z).numpy(), lw=2)
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_title("x²" if a == "square" else a, fontsize=9)
     curve = table[table.metric == "test_accuracy_curve"]
-    fig2, ax2 = new_figure(1, 1, width=5.5, height=3.6)
+    fig2, ax2 = new_figure(1, 1, width=5.5, height=3.6, name="accuracy-curves", axes=axes)
     curves_by_group(ax2, curve, "activation", names)
     ax2.axhline(seed_ceilings(table).mean(), color="k", ls="--", lw=0.8,
                 label="oracle (Bayes rule, mean)")

@@ -162,12 +162,13 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     final = table[table.metric == "test_accuracy"]
     ceiling = ceilings(table).mean()
     acts = sorted(final.activation.unique())
-    fig, axes = new_figure(1, len(acts), width=3.8, height=3.0, squeeze=False, sharey=True)
-    for ax, act in zip(axes[0], acts):
+    fig, panels = new_figure(1, len(acts), width=3.8, height=3.0, squeeze=False, sharey=True,
+                             name="accuracy-vs-lr", axes=axes)
+    for ax, act in zip(panels[0], acts):
         for bn, g in final[final.activation == act].groupby("batch_norm"):
             piv = g.pivot_table(index="seed", columns="lr", values="value")
             m, sd = piv.mean(), piv.std(ddof=0)
@@ -179,7 +180,8 @@ def figures(table: pd.DataFrame):
         ax.legend(fontsize=8)
     curve = table[table.metric == "test_accuracy_curve"]
     lrs = sorted(curve.lr.unique())
-    fig2, axes2 = new_figure(len(acts), len(lrs), width=2.6, height=2.2, squeeze=False, sharey=True)
+    fig2, axes2 = new_figure(len(acts), len(lrs), width=2.6, height=2.2, squeeze=False, sharey=True,
+                             name="training-curves", axes=axes)
     for r, act in enumerate(acts):
         for c, lr in enumerate(lrs):
             ax = axes2[r][c]

@@ -153,25 +153,27 @@ def _fmt_updates(x: float) -> str:
     return "never" if np.isnan(x) else str(int(x))
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     sizes = sorted(table.batch_size.dropna().unique())
-    fig, axes = new_figure(1, 2, width=4.4, height=3.4, sharey=True)
-    for ax, metric, title in ((axes[0], "train_accuracy_curve", "Training set (the source's plot)"),
-                              (axes[1], "test_accuracy_curve", "Test set")):
+    fig, panels = new_figure(1, 2, width=4.4, height=3.4, sharey=True,
+                             name="accuracy-per-epoch", axes=axes)
+    for ax, metric, title in ((panels[0], "train_accuracy_curve",
+                               "Training set (the source's plot)"),
+                              (panels[1], "test_accuracy_curve", "Test set")):
         curve = table[table.metric == metric]
         for b in sizes:
             m = curve[curve.batch_size == b].groupby("epoch").value.mean()
             ax.plot(m.index, m.values, lw=1.2, label=f"batch {int(b)}")
         ax.set(xlabel="epoch", title=title)
-    axes[0].set_ylabel("accuracy (mean over seeds)")
-    axes[1].axhline(seed_ceilings(table).mean(), color="k", ls="--", lw=0.8,
-                    label="Bayes ceiling (mean)")
-    axes[1].legend(fontsize=7)
-    return {"accuracy-per-epoch": fig, "time-and-accuracy": _time_and_accuracy(table)}
+    panels[0].set_ylabel("accuracy (mean over seeds)")
+    panels[1].axhline(seed_ceilings(table).mean(), color="k", ls="--", lw=0.8,
+                      label="Bayes ceiling (mean)")
+    panels[1].legend(fontsize=7)
+    return {"accuracy-per-epoch": fig, "time-and-accuracy": _time_and_accuracy(table, axes=axes)}
 
 
-def _time_and_accuracy(table: pd.DataFrame):
-    fig, axes = new_figure(1, 2, width=4.0, height=3.2)
+def _time_and_accuracy(table: pd.DataFrame, axes=None):
+    fig, axes = new_figure(1, 2, width=4.0, height=3.2, name="time-and-accuracy", axes=axes)
     for metric, label in (("updates", "all updates"),
                           ("updates_to_target", "updates to target (training set)")):
         wide = per_seed(table, metric, "batch_size")

@@ -230,10 +230,11 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     ceiling = table[table.metric == "bayes_ceiling"].value.mean()
-    fig, axes = new_figure(1, 3, width=4.0, height=3.2, squeeze=False)
-    for ax, optimizer in zip(axes[0], OPTIMIZERS):
+    fig, panels = new_figure(1, 3, width=4.0, height=3.2, squeeze=False,
+                             name="accuracy-vs-batch", axes=axes)
+    for ax, optimizer in zip(panels[0], OPTIMIZERS):
         acc = final_accuracy(table, optimizer)
         for rule in RULES:
             sizes = sorted(b for r, b in acc.columns if r == rule)
@@ -244,7 +245,7 @@ def figures(table: pd.DataFrame):
         ax.set(xlabel="batch size", ylabel="final test accuracy (mean ± sd)",
                title=f"{optimizer}, base lr {_base_text(tuned_bases(table, optimizer))}")
         ax.legend(fontsize=7)
-    ax = axes[0][2]
+    ax = panels[0][2]
     loss = table[(table.metric == "train_loss") & (table.optimizer == "sgd")]
     loss = loss[loss.batch_size == loss.batch_size.min()]
     for seed, g in loss.groupby("seed"):
@@ -252,7 +253,8 @@ def figures(table: pd.DataFrame):
     ax.set(xscale="log", yscale="log", xlabel="SGD base learning rate",
            ylabel="final training loss (per seed)", title="SGD tuning at the smallest batch")
     curve = table[(table.metric == "test_accuracy_curve")]
-    fig2, axes2 = new_figure(1, 2, width=3.6, height=2.8, squeeze=False, sharey=True)
+    fig2, axes2 = new_figure(1, 2, width=3.6, height=2.8, squeeze=False, sharey=True,
+                             name="accuracy-per-epoch", axes=axes)
     for a, optimizer in zip(axes2[0], OPTIMIZERS):
         rule, base = JUDGED[optimizer], tuned_bases(table, optimizer)
         sel = curve[(curve.optimizer == optimizer) & np.isclose(curve.base_lr, curve.seed.map(base))

@@ -198,9 +198,9 @@ def _finding(table: pd.DataFrame, piv: dict[str, pd.DataFrame], ratios: list) ->
     return text + "."
 
 
-def figures(table: pd.DataFrame) -> dict[str, Figure]:
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     acc = table[table.metric == "test_accuracy"]
-    fig, ax = new_figure()
+    fig, ax = new_figure(name="accuracy-vs-ratio", axes=axes)
     for v, label in zip(VARIANTS, ("without resampling", "with oversampling")):
         a = acc[acc.variant == v].pivot_table(index="seed", columns="ratio", values="value")
         mean_sd_line(ax, list(a.columns), a.to_numpy(), label=label)
@@ -217,7 +217,7 @@ def figures(table: pd.DataFrame) -> dict[str, Figure]:
     ax.legend(fontsize=8)
     out = {"accuracy-vs-ratio": fig}
     if (table.metric == "grid_p1").any():
-        out["decision-boundaries"] = _boundaries(table)
+        out["decision-boundaries"] = _boundaries(table, axes=axes)
     return out
 
 
@@ -229,12 +229,13 @@ def _showcase_seed(table: pd.DataFrame) -> int:
     return int(gain.idxmax()) if len(gain) else int(table.seed.min())
 
 
-def _boundaries(table: pd.DataFrame) -> Figure:
+def _boundaries(table: pd.DataFrame, axes=None) -> Figure:
     """2×2: rows = no resampling / oversampling, columns = training / test points, for the seed
     where oversampling gains most at the largest ratio (the source's picture; first such seed)."""
     seed = _showcase_seed(table)
     t = table[table.seed == seed]
-    fig, axes = new_figure(2, 2, width=3.4, height=3.2, squeeze=False)
+    fig, axes = new_figure(2, 2, width=3.4, height=3.2, squeeze=False,
+                           name="decision-boundaries", axes=axes)
     for i, v in enumerate(VARIANTS):
         g = t[(t.metric == "grid_p1") & (t.variant == v)]
         z = g.value.to_numpy().reshape(len(GRID), len(GRID))

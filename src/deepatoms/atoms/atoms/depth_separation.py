@@ -123,14 +123,15 @@ def judge(table: pd.DataFrame) -> Verdict:
     return decide(ev, finding)
 
 
-def figures(table: pd.DataFrame) -> dict[str, Figure]:
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     sc = table[table.metric == "score"]
     depths = sorted(sc.depth.unique())
-    fig, axes = new_figure(1, len(depths), width=3.4, height=2.8, squeeze=False)
+    fig, panels = new_figure(1, len(depths), width=3.4, height=2.8, squeeze=False,
+                             name="scores", axes=axes)
     acc = table[table.metric == "train_accuracy"].pivot_table(index="seed", columns="depth",
                                                                values="value")
     first = acc.index.min()
-    for ax, L in zip(axes[0], depths):
+    for ax, L in zip(panels[0], depths):
         for s, g in sc[sc.depth == L].groupby("seed"):
             style = dict(color="k", ls="--", lw=1.4) if s == first else dict(color="0.6", lw=0.6, alpha=0.5)
             ax.plot(g.x, g.value, **style)
@@ -139,7 +140,7 @@ def figures(table: pd.DataFrame) -> dict[str, Figure]:
         ax.set(title=f"L = {L}: seed {first} acc {acc.loc[first, L]:.2f} (mean {acc[L].mean():.2f})",
                xlabel="x", ylabel="score (logit₁ − logit₀)")
         ax.title.set_fontsize(9)
-    fig2, ax2 = new_figure()
+    fig2, ax2 = new_figure(name="accuracy-vs-depth", axes=axes)
     mean_sd_line(ax2, list(acc.columns), acc.to_numpy())
     ax2.set(xlabel="depth L (shared-layer applications)", ylabel="training accuracy",
             title="accuracy at a fixed parameter count", xticks=list(acc.columns))

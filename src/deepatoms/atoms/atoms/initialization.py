@@ -176,9 +176,9 @@ def _symmetry_text(table: pd.DataFrame) -> str:
     return "After training, " + "; ".join(parts) + f" — {verdict}."
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     curve = table[table.metric == "test_accuracy_curve"]
-    fig, ax = new_figure(1, 1, width=5.5, height=3.6)
+    fig, ax = new_figure(1, 1, width=5.5, height=3.6, name="accuracy-curves", axes=axes)
     curves_by_group(ax, curve, "initializer")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ceiling = seed_ceilings(table)

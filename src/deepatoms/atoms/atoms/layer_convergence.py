@@ -196,23 +196,24 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     w = table[table.metric == "weight"]
     seed = w.seed.min()
     layers = sorted(w.layer.unique())
-    fig, axes = new_figure(1, len(layers), width=3.2, height=2.8, squeeze=False)
-    for ax, l in zip(axes[0], layers):
+    fig, panels = new_figure(1, len(layers), width=3.2, height=2.8, squeeze=False,
+                             name="weights", axes=axes)
+    for ax, l in zip(panels[0], layers):
         sub = w[(w.seed == seed) & (w.layer == l)]
         for _, g in sub.groupby("weight_index"):
             ax.plot(g.step, g.value, lw=0.8)
         ax.set(title=f"layer {l} (seed {seed})", xlabel="step", ylabel="weight value")
-    return {"weights": fig, "change": _change_figure(table)}
+    return {"weights": fig, "change": _change_figure(table, axes=axes)}
 
 
-def _change_figure(table: pd.DataFrame):
+def _change_figure(table: pd.DataFrame, axes=None):
     ch = table[table.metric == "weight_change"]
     settle, censored = settle_table(table)
-    fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2)
+    fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2, name="change", axes=axes)
     for l, g in ch.groupby("layer"):
         curves = [smoothed_ratio(gs.sort_values("step").value.to_numpy())
                   for _, gs in g.groupby("seed")]

@@ -105,9 +105,9 @@ def judge(table: pd.DataFrame):
     return decide([_row(loss, acc, ceiling) for loss in names], finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     curve = table[table.metric == "test_accuracy_curve"]
-    fig, ax = new_figure(1, 1, width=5.5, height=3.6)
+    fig, ax = new_figure(1, 1, width=5.5, height=3.6, name="accuracy-curves", axes=axes)
     curves_by_group(ax, curve, "loss")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ceiling = seed_ceilings(table)
@@ -116,7 +116,7 @@ def figures(table: pd.DataFrame):
     ax.set(xlabel="step", ylabel="test accuracy (mean ± sd over seeds)", title="Accuracy per loss")
     ax.legend(fontsize=8)
     acc = per_seed(table, "test_accuracy", "loss")
-    fig2, ax2 = new_figure(1, 1, width=5.5, height=3.2)
+    fig2, ax2 = new_figure(1, 1, width=5.5, height=3.2, name="final-accuracy", axes=axes)
     names = list(pd.unique(table[table.metric == "test_accuracy"].loss))
     for j, loss in enumerate(names):
         vals = acc[loss].to_numpy()

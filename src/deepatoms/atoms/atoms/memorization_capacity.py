@@ -160,8 +160,8 @@ def _finding(acc: dict[str, pd.DataFrame], sizes: list[int], speed: pd.DataFrame
             f"{speed['random'].mean():.2f} (random).")
 
 
-def figures(table: pd.DataFrame) -> dict[str, Figure]:
-    fig, (ax1, ax2) = new_figure(1, 2, width=4.4)
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
+    fig, (ax1, ax2) = new_figure(1, 2, width=4.4, name="capacity-and-speed", axes=axes)
     final = table[table.metric == "train_accuracy"]
     curve = table[table.metric == "train_accuracy_curve"]
     n_curve = _curve_size(table)

@@ -219,9 +219,9 @@ def _finding(piv: dict[str, pd.DataFrame], sizes: list[int], ceiling: pd.Series 
             f"shallow ≈ 1.0, deep 1.0, on one draw); {win_text}.")
 
 
-def figures(table: pd.DataFrame) -> dict[str, Figure]:
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     acc = table[table.metric == "test_accuracy"]
-    fig, ax = new_figure(width=5.0, height=3.6)
+    fig, ax = new_figure(width=5.0, height=3.6, name="accuracy-vs-n", axes=axes)
     for k in [k for k in LEARNERS if k in set(acc.learner)]:
         a = acc[acc.learner == k].pivot_table(index="seed", columns="n", values="value")
         mean_sd_line(ax, list(a.columns), a.to_numpy(), label=k)

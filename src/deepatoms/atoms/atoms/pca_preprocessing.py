@@ -285,11 +285,12 @@ def _label(dims: int) -> str:
     return "no PCA" if dims == 0 else f"PCA to {dims}"
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     final = table[table.metric == "test_accuracy"]
     mixings = [m for m in MIXINGS if m in set(final.mixing.dropna())]
     titles = {"uniform": "U[0,1] mixing (original code)", "rotation": "true rotation"}
-    fig, axes = new_figure(1, len(mixings), width=4.6, height=3.6, squeeze=False, sharey=True)
+    fig, axes = new_figure(1, len(mixings), width=4.6, height=3.6, squeeze=False, sharey=True,
+                           name="accuracy-vs-dummy-dims", axes=axes)
     fig.suptitle("Accuracy vs useless dimensions", fontsize=10)
     ceiling = seed_ceilings(table).mean()
     for ax, m in zip(axes[0], mixings):

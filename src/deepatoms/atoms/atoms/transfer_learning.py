@@ -218,9 +218,9 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     final = table[table.metric == "test_accuracy"]
-    fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2)
+    fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2, name="accuracy-vs-shots", axes=axes)
     for arm in [a for a in ARMS if a in set(final.arm)]:
         piv = final[final.arm == arm].pivot_table(index="seed", columns="shots", values="value")
         mean_sd_line(ax, list(piv.columns), piv.to_numpy(), label=arm)

@@ -145,13 +145,14 @@ def _finding(table: pd.DataFrame, pivot: pd.DataFrame, funcs, widths) -> str:
             f"{'/'.join(map(str, widths))} units: {'; '.join(parts)}.")
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     pred = table[table.metric == "prediction"]
     funcs, hs = list(pred.function.unique()), sorted(pred.hidden_units.unique())
-    fig, axes = new_figure(len(funcs), len(hs), width=3.0, height=2.4, squeeze=False)
+    fig, panels = new_figure(len(funcs), len(hs), width=3.0, height=2.4, squeeze=False,
+                             name="fits", axes=axes)
     for i, f in enumerate(funcs):
         for j, h in enumerate(hs):
-            ax = axes[i][j]
+            ax = panels[i][j]
             sub = pred[(pred.function == f) & (pred.hidden_units == h)]
             xs = np.sort(sub.x.unique())
             ax.plot(xs, TARGETS[f](xs), color="k", lw=2, label="target")
@@ -159,7 +160,7 @@ def figures(table: pd.DataFrame):
                 ax.plot(g.x, g.value, lw=1, alpha=0.7)
             ax.set_title(f"{f}, {h} units", fontsize=9)
     curve = table[table.metric == "train_mse_curve"]
-    fig2, axes2 = new_figure(1, len(funcs), squeeze=False)
+    fig2, axes2 = new_figure(1, len(funcs), squeeze=False, name="training-mse", axes=axes)
     for ax, f in zip(axes2[0], funcs):
         for h, g in curve[curve.function == f].groupby("hidden_units"):
             m = g.groupby("step").value.median()
@@ -167,7 +168,7 @@ def figures(table: pd.DataFrame):
         ax.set(title=f, xlabel="step", ylabel="training MSE (median over seeds)")
         ax.legend(fontsize=8)
     esc = escaped(table)
-    fig3, ax3 = new_figure(width=4.4, height=3.2)
+    fig3, ax3 = new_figure(width=4.4, height=3.2, name="escaped-plateau", axes=axes)
     for f, g in esc.groupby("function", sort=False):
         g = g.sort_values("hidden_units")
         ax3.plot(g.hidden_units, g.escaped / g.seeds, marker="o", label=f)

@@ -168,7 +168,7 @@ def _finding(size, sparse, acc, top: float, ceiling: pd.Series) -> str:
             "accuracy, ≈ .71 at L1 = 1).")
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     w = table[table.metric == "weight"]
     acc = table[table.metric == "test_accuracy_curve"]
     seed = int(w.seed.min())
@@ -176,7 +176,7 @@ def figures(table: pd.DataFrame):
     lams = sorted(w.strength.unique())
     ceiling = ceilings(table)
     fig, axes = new_figure(2 * len(pens), len(lams), width=3.2, height=2.4, squeeze=False,
-                           sharey="row")
+                           sharey="row", name="weights-and-accuracy", axes=axes)
     for r, pen in enumerate(pens):
         for c, lam in enumerate(lams):
             key = ("none", 0.0) if lam == 0 else (pen, lam)

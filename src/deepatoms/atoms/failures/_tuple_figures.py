@@ -12,15 +12,16 @@ COLORS = {"end-to-end": "tab:red", "decomposition": "tab:blue"}
 PAPER_CEILING = {1: 0.95, 2: 0.92, 3: 0.87, 4: 0.84}  # the paper's decomposition accuracy (Fig. 3)
 
 
-def figures(table: pd.DataFrame):
-    return {"sample-images": _fig_samples(), "accuracy": _fig_accuracy(table),
-            "snr": _fig_snr(table)}
+def figures(table: pd.DataFrame, axes=None):
+    return {"sample-images": _fig_samples(axes=axes), "accuracy": _fig_accuracy(table, axes=axes),
+            "snr": _fig_snr(table, axes=axes)}
 
 
-def _fig_samples(per_row: int = 6):
+def _fig_samples(per_row: int = 6, axes=None):
     """Fig. 2: images with label +1 (top) and −1 (bottom), from a fixed illustration stream."""
     x, y, _ = line_images(torch.Generator().manual_seed(2017), 64)
-    fig, axes = new_figure(2, per_row, width=1.3, height=1.45, squeeze=False)
+    fig, axes = new_figure(2, per_row, width=1.3, height=1.45, squeeze=False,
+                           name="sample-images", axes=axes)
     for r, label in enumerate((1.0, -1.0)):
         idx = (y == label).nonzero()[:per_row, 0].tolist()
         for c, i in enumerate(idx):
@@ -32,12 +33,13 @@ def _fig_samples(per_row: int = 6):
     return fig
 
 
-def _fig_accuracy(table: pd.DataFrame):
+def _fig_accuracy(table: pd.DataFrame, axes=None):
     """Fig. 3: primary (parity) 0-1 accuracy on the fixed test set vs step, one panel per k;
     dashed: the paper's decomposition ceiling."""
     sub = table[table.metric == "test_accuracy"]
     ks = sorted(sub.k.unique())
-    fig, axes = new_figure(1, len(ks), width=3.0, height=2.6, squeeze=False)
+    fig, axes = new_figure(1, len(ks), width=3.0, height=2.6, squeeze=False,
+                           name="accuracy", axes=axes)
     for ax, k in zip(axes[0], ks):
         for method, g in sub[sub.k == k].groupby("method"):
             piv = g.pivot_table(index="step", columns="seed", values="value")
@@ -51,9 +53,9 @@ def _fig_accuracy(table: pd.DataFrame):
     return fig
 
 
-def _fig_snr(table: pd.DataFrame):
+def _fig_snr(table: pd.DataFrame, axes=None):
     """Fig. 5: SNR vs k (log scale); unresolved values drawn as upper bounds (▽)."""
-    fig, ax = new_figure(1, 1, width=5.0, height=4.0)
+    fig, ax = new_figure(1, 1, width=5.0, height=4.0, name="snr", axes=axes)
     piv = table[table.metric.str.startswith("snr_")].pivot_table(
         index=["method", "k", "seed"], columns="metric", values="value").reset_index()
     for j, (method, g) in enumerate(piv.groupby("method")):

@@ -181,20 +181,21 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     ks = sorted(table.k.unique())
-    fig, axes = new_figure(1, len(ks), width=3.3, height=2.9, squeeze=False)
-    for ax, k in zip(axes[0], ks):
+    fig, panels = new_figure(1, len(ks), width=3.3, height=2.9, squeeze=False,
+                             name="loss", axes=axes)
+    for ax, k in zip(panels[0], ks):
         for method, color in zip(METHODS, ("tab:red", "tab:blue")):
             curve = _per_seed(table, k, method)
             ax.plot(curve.index, curve.to_numpy(), color=color, lw=0.7, alpha=0.4)
             ax.plot(curve.index, curve.mean(axis=1), color=color, lw=2, label=method)
         ax.set(title=f"k = {k}",
                xlabel="training iterations", ylabel="expected loss −E[zᵀp]", ylim=(-1.05, 0.02))
-    axes[0][0].legend(fontsize=8)
+    panels[0][0].legend(fontsize=8)
     mom = table[table.metric == "grad_second_moment"].pivot_table(index="k", columns="method",
                                                                   values="value")
-    fig2, ax2 = new_figure(1, 1, width=4.2, height=3.3)
+    fig2, ax2 = new_figure(1, 1, width=4.2, height=3.3, name="gradient-moment", axes=axes)
     for method, color in zip(METHODS, ("tab:red", "tab:blue")):
         ax2.loglog(mom.index, mom[method], "o-", color=color, label=method)
     ax2.loglog(mom.index, mom[METHODS[1]] * mom.index, "k--", lw=1, label="decomposition × k")

@@ -301,15 +301,16 @@ def _fit_panel(ax, table: pd.DataFrame, method: str, seed: int) -> None:
     ax.set(xlim=(b - 0.3, b + 0.3), ylim=(low, high), title=LABELS[method], xlabel="r")
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     methods = [m for m in METHODS if (table.method == m).any()]
     seed = int(table.seed.min())
-    fig, axes = new_figure(1, len(methods), width=3.0, height=2.8, squeeze=False)
-    for ax, m in zip(axes[0], methods):
+    fig, panels = new_figure(1, len(methods), width=3.0, height=2.8, squeeze=False,
+                             name="fits", axes=axes)
+    for ax, m in zip(panels[0], methods):
         _fit_panel(ax, table, m, seed)
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel("output")
-    fig2, (ax2, ax3) = new_figure(1, 2, width=4.4, height=3.4)
+    panels[0][0].legend(fontsize=7, loc="lower right")
+    panels[0][0].set_ylabel("output")
+    fig2, (ax2, ax3) = new_figure(1, 2, width=4.4, height=3.4, name="test-error", axes=axes)
     for ax, metric, ylabel in ((ax2, "test_nmse", "normalised test MSE"),
                                (ax3, "level_errors", "wrong-level test points")):
         curves = table[table.metric == metric]

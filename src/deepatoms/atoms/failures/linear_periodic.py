@@ -203,9 +203,9 @@ def judge(table: pd.DataFrame):
     return decide(ev_a + ev_b, finding)
 
 
-def _variance_figure(table: pd.DataFrame):
+def _variance_figure(table: pd.DataFrame, axes=None):
     v = table[table.part == "variance"]
-    fig, (ax1, ax2) = new_figure(1, 2, width=4.2, height=3.3)
+    fig, (ax1, ax2) = new_figure(1, 2, width=4.2, height=3.3, name="gradient-variance", axes=axes)
     for i, (d, g) in enumerate(v.groupby("d")):
         color = f"C{i}"
         m = g.pivot_table(index="r", columns="metric", values="value")  # mean over seeds
@@ -223,10 +223,11 @@ def _variance_figure(table: pd.DataFrame):
     return fig
 
 
-def _learning_figure(table: pd.DataFrame):
+def _learning_figure(table: pd.DataFrame, axes=None):
     learn = table[table.part == "learning"]
     freqs = sorted(learn.r.unique())
-    fig, axes = new_figure(1, len(freqs), width=3.4, height=2.9, squeeze=False)
+    fig, axes = new_figure(1, len(freqs), width=3.4, height=2.9, squeeze=False,
+                           name="learning", axes=axes)
     for ax, r in zip(axes[0], freqs):
         for net, color in (("full", "tab:red"), ("oracle", "tab:blue")):
             sub = learn[(learn.r == r) & (learn.net == net)]
@@ -241,8 +242,9 @@ def _learning_figure(table: pd.DataFrame):
     return fig
 
 
-def figures(table: pd.DataFrame):
-    return {"gradient-variance": _variance_figure(table), "learning": _learning_figure(table)}
+def figures(table: pd.DataFrame, axes=None):
+    return {"gradient-variance": _variance_figure(table, axes=axes),
+            "learning": _learning_figure(table, axes=axes)}
 
 
 ATOM = Atom(

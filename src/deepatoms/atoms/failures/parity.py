@@ -262,13 +262,14 @@ def judge(table: pd.DataFrame):
     return decide(evidence + var_evidence, finding)
 
 
-def figures(table: pd.DataFrame):
+def figures(table: pd.DataFrame, axes=None):
     acc = table[table.metric == "test_accuracy"]
     dims = sorted(int(d) for d in acc.d.unique())
     learned, chance = learnability_limits(*_budget(table))
     zone = lambda d: "learned" if d <= learned else ("chance" if d >= chance else "no prediction")  # noqa: E731
-    fig, axes = new_figure(1, len(dims), width=3.2, height=2.8, squeeze=False)
-    for ax, d in zip(axes[0], dims):
+    fig, panels = new_figure(1, len(dims), width=3.2, height=2.8, squeeze=False,
+                             name="accuracy", axes=axes)
+    for ax, d in zip(panels[0], dims):
         sub = acc[acc.d == d]
         for _, g in sub.groupby("seed"):
             ax.plot(g.step, g.value, lw=0.8, alpha=0.6)
@@ -276,10 +277,10 @@ def figures(table: pd.DataFrame):
         ax.plot(mean.index, mean.values, color="k", lw=2, label="mean over seeds")
         ax.axhline(0.5, color="grey", ls=":", lw=1)
         ax.set(title=f"d = {d} (claim: {zone(d)})", xlabel="training iterations", ylabel="test accuracy", ylim=(0.4, 1.02))
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    panels[0][0].legend(fontsize=8, loc="lower right")
     ratio = _log2_ratio(table)
     dims_v = ratio.columns.to_numpy(float)
-    fig2, ax2 = new_figure(1, 1, width=4.4, height=3.4)
+    fig2, ax2 = new_figure(1, 1, width=4.4, height=3.4, name="gradient-variance", axes=axes)
     for _, row in ratio.iterrows():
         ax2.plot(dims_v, row.to_numpy(), "o", ms=3, alpha=0.6, color="tab:blue")
     ax2.plot(dims_v, ratio.mean().to_numpy(), color="tab:blue", label="measured (exact, per seed)")

@@ -220,11 +220,12 @@ def judge(table: pd.DataFrame):
     return decide(ev, finding)
 
 
-def figures(table: pd.DataFrame):
-    return {"decoded-curves": _fig_decoded(table), "training": _fig_training(table)}
+def figures(table: pd.DataFrame, axes=None):
+    return {"decoded-curves": _fig_decoded(table, axes=axes),
+            "training": _fig_training(table, axes=axes)}
 
 
-def _fig_decoded(table: pd.DataFrame):
+def _fig_decoded(table: pd.DataFrame, axes=None):
     """Fig. 6 d: two validation curves (blue) and the autoencoder's output (red) at checkpoints,
     plus the whitened convolution's output; kinks marked by ticks."""
     near = table[(table.metric == "near_kink_mse") & (table.model == "autoencoder")]
@@ -234,7 +235,8 @@ def _fig_decoded(table: pd.DataFrame):
     panels = [(f"autoencoder, step {int(st)} (seed {seed})", dec[dec.step == st])
               for st in sorted(dec.step.unique())]
     panels.append((f"whitened conv (pwl-conditioning), seed {seed}", sub[sub.metric == "conv_decoded"]))
-    fig, axes = new_figure(1, len(panels), width=3.0, height=2.6, squeeze=False)
+    fig, axes = new_figure(1, len(panels), width=3.0, height=2.6, squeeze=False,
+                           name="decoded-curves", axes=axes)
     truth, kinks = sub[sub.metric == "curve"], sub[sub.metric == "kink"]
     for ax, (title, out) in zip(axes[0], panels):
         for c, g in truth.groupby("curve"):
@@ -247,8 +249,8 @@ def _fig_decoded(table: pd.DataFrame):
     return fig
 
 
-def _fig_training(table: pd.DataFrame):
-    fig, axes = new_figure(1, 2, width=4.0)
+def _fig_training(table: pd.DataFrame, axes=None):
+    fig, axes = new_figure(1, 2, width=4.0, name="training", axes=axes)
     curve = table[table.metric == "val_mse_curve"]
     piv = curve.pivot_table(index="step", columns="seed", values="value")
     axes[0].semilogy(piv.index, piv.to_numpy(), color="tab:red", lw=0.7, alpha=0.5)

@@ -209,15 +209,16 @@ def _fmt_steps(reach: np.ndarray, run_len: float) -> str:
     return text + (f" ({never} of {reach.size} seeds not within {run_len:.0f})" if never else "")
 
 
-def figures(table: pd.DataFrame):
-    return {"decoded-curves": _fig_decoded(table), "convergence": _fig_convergence(table),
-            "condition-number": _fig_condition(table)}
+def figures(table: pd.DataFrame, axes=None):
+    return {"decoded-curves": _fig_decoded(table, axes=axes),
+            "convergence": _fig_convergence(table, axes=axes),
+            "condition-number": _fig_condition(table, axes=axes)}
 
 
-def _fig_decoded(table: pd.DataFrame):
+def _fig_decoded(table: pd.DataFrame, axes=None):
     seed = table.seed.min()
     fig, axes = new_figure(len(VARIANTS), len(SNAPSHOT_FRACTIONS), width=3.0, height=2.2,
-                           squeeze=False)
+                           squeeze=False, name="decoded-curves", axes=axes)
     for r, variant in enumerate(VARIANTS):
         sub = table[(table.seed == seed) & (table.variant == variant)]
         truth, dec = sub[sub.metric == "curve"], sub[sub.metric == "decoded"]
@@ -231,8 +232,8 @@ def _fig_decoded(table: pd.DataFrame):
     return fig
 
 
-def _fig_convergence(table: pd.DataFrame):
-    fig, axes = new_figure(1, 2, width=4.2)
+def _fig_convergence(table: pd.DataFrame, axes=None):
+    fig, axes = new_figure(1, 2, width=4.2, name="convergence", axes=axes)
     for ax, metric, label in ((axes[0], "rel_p_error", "relative p-error (validation)"),
                               (axes[1], "filter_error", "max |filter − [1, −2, 1]|")):
         for variant in VARIANTS if metric == "rel_p_error" else VARIANTS[1:]:
@@ -247,8 +248,8 @@ def _fig_convergence(table: pd.DataFrame):
     return fig
 
 
-def _fig_condition(table: pd.DataFrame):
-    fig, ax = new_figure(1, 1, width=4.5)
+def _fig_condition(table: pd.DataFrame, axes=None):
+    fig, ax = new_figure(1, 1, width=4.5, name="condition-number", axes=axes)
     for metric, label in (("condition_fc", "FC: κ(WᵀW)"), ("condition_conv", "conv: κ(3×3 covariance)")):
         med = table[table.metric == metric].groupby("n").value.median()
         ax.loglog(med.index, med.values, "o-", label=label)

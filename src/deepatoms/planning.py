@@ -1,0 +1,101 @@
+"""Time estimates and the dry-run plan: what `deepatoms run` would compute, without training.
+
+An atom declares `runtime_s`, its default preset's wall time with its default seeds on a 2-core
+CPU. A run of other parameters is estimated by scaling that by the seeds and by the scale
+parameters (steps, epochs, samples, ...: the same rule as `Atom.scale_reasons`) relative to the
+defaults; cached seeds cost nothing. Estimates are rough: the progress lines correct them by the
+speed measured so far.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .atom import SCALE_NAME_RE
+
+# Per atom, whatever the scale: building the table, judging, storing (seconds on 2 cores).
+OVERHEAD_S = 1.0
+
+if TYPE_CHECKING:
+    from .atom import Atom
+    from .params import Params
+    from .store import Store
+
+
+def scale_ratio(atom: "Atom", params: "Params") -> float:
+    """Π value / default over the scale parameters that the run changes (1.0: default scale)."""
+    defaults, ratio = atom.Params(), 1.0
+    for field in dataclasses.fields(params):
+        value, default = getattr(params, field.name), getattr(defaults, field.name)
+        is_scale = field.name in atom.minimum_scale or SCALE_NAME_RE.search(field.name)
+        if is_scale and type(value) is int and type(default) is int and default > 0:
+            ratio *= value / default
+    return ratio
+
+
+def estimate_s(atom: "Atom", params: "Params", n_seeds: int) -> float:
+    """Estimated wall time of computing `n_seeds` seeds of `atom` at `params` (2-core CPU)."""
+    if n_seeds <= 0:
+        return 0.0
+    scaled = atom.runtime_s * n_seeds / max(atom.default_seeds, 1) * scale_ratio(atom, params)
+    return OVERHEAD_S + scaled
+
+
+def cached_seeds(atom: "Atom", params: "Params", seeds: Sequence[int],
+                 store: "Store | None") -> tuple[int, ...]:
+    """The seeds whose trials the store already holds for this atom, parameters and code."""
+    if store is None or not seeds:
+        return ()
+    found = store.load_trials(atom.name, params.canonical(), atom.code_version, tuple(seeds))
+    return tuple(s for s in seeds if s in found)
+
+
+def plan_row(atom: "Atom", preset: str, params: "Params", seeds: Any, store: "Store | None",
+             force: bool = False) -> dict[str, Any]:
+    """One atom of a dry run: its parameters, seeds, which are cached and the time to compute.
+    `seeds="auto"` plans the starting seeds (more may follow while the verdict is undecided)."""
+    planned = tuple(range(atom.default_seeds)) if seeds == "auto" else tuple(seeds)
+    cached = () if force else cached_seeds(atom, params, planned, store)
+    todo = len(planned) - len(cached)
+    return {"atom": atom.name, "preset": preset, "params": params.to_dict(),
+            "changed": _changed(atom, params), "seeds": list(planned), "auto": seeds == "auto",
+            "cached_seeds": list(cached), "to_compute": todo,
+            "estimate_s": round(estimate_s(atom, params, todo), 1)}
+
+
+def _changed(atom: "Atom", params: "Params") -> dict[str, Any]:
+    """The parameters that differ from the atom's defaults (what the preset and --set change)."""
+    defaults = atom.Params()
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
+            if getattr(params, f.name) != getattr(defaults, f.name)}
+
+
+@dataclasses.dataclass
+class RunClock:
+    """Elapsed time and an estimate of what is left while planned atoms run one after another.
+
+    The estimates of the atoms still to run are multiplied by the measured speed: the time the
+    computed atoms took over their estimates (cached atoms do not count)."""
+    estimates: list[float]
+    done: int = 0
+    elapsed_s: float = 0.0
+    _measured: float = 0.0
+    _expected: float = 0.0
+
+    def finish(self, wall_s: float, computed_s: float) -> None:
+        estimate = self.estimates[self.done] if self.done < len(self.estimates) else 0.0
+        self.done += 1
+        self.elapsed_s += wall_s
+        if computed_s > 0 and estimate > 0:
+            self._measured += computed_s
+            self._expected += estimate
+
+    @property
+    def speed(self) -> float:
+        return self._measured / self._expected if self._expected > 0 else 1.0
+
+    @property
+    def left_s(self) -> float:
+        left = sum(self.estimates[self.done:]) * self.speed
+        return left if math.isfinite(left) else float("nan")
