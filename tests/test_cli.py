@@ -147,7 +147,7 @@ BAD_RUNS = [
     (["run", ATOM, *FAST, "--set", "lr=fast"], "parameter 'lr' must be a number"),
     (["run", ATOM, *FAST, "--set", "hidden_units=-4"], "'hidden_units' must be >= 1"),
     (["run", ATOM, *FAST, "--set", "hidden_units="], "'hidden_units' must not be empty"),
-    (["run", ATOM, "--preset", "quick", "--seeds", "0"], "number of seeds must be >= 1"),
+    (["run", ATOM, "--preset", "quick", "--seeds", "0"], "number of seeds must be between 1 and 10,000"),
     (["run", ATOM, "--preset", "quick", "--seeds", "a,b"], "--seeds must be a count"),
     (["run", ATOM, "--preset", "paper", "--seeds", "1"], "unknown preset 'paper'"),
     (["run", ATOM, "--preset", "fast", "--seeds", "1"], "unknown preset 'fast'"),

@@ -122,7 +122,7 @@ def _fmt(value: tuple) -> str:
 
 def _check_bounds(name: str, value: Any, meta: Any) -> None:
     values = value if isinstance(value, tuple) else (value,)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not value:
         _check_list(name, value, meta)
     for v in values:
         if isinstance(v, float) and not math.isfinite(v) and meta.get("finite", True):
@@ -136,6 +136,8 @@ def _check_bounds(name: str, value: Any, meta: Any) -> None:
         if choices is not None and v not in choices:
             allowed = ", ".join(map(str, choices))
             raise ParamError(f"parameter '{name}' must be one of {allowed}; got {v!r}")
+    if isinstance(value, tuple):
+        _check_list(name, value, meta)  # after the values: a bad value is named first
 
 
 def parse_value(name: str, text: str, tp: Any) -> Any:
