@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import torch
 
-
-def gather(data: torch.Tensor, idx: torch.Tensor, shared: bool = False) -> torch.Tensor:
-    """Minibatch rows. idx (M, B); data per model (M, N, ...) or, with `shared`, one (N, ...)
-    for all models. Returns (M, B, ...)."""
-    if shared:
-        return data[idx]
-    rows = torch.arange(idx.shape[0], device=idx.device).unsqueeze(1)
-    return data[rows, idx]
+from .sampler import gather  # noqa: F401  (one gather for both samplers)
 
 
 class BatchStream:
