@@ -57,3 +57,54 @@ def test_quick_bench_result_keys_and_values():
     # one peak per device, shared by both population cases
     assert result["atom_scale"]["cpu"]["flops"]["peak_flops_per_s"] == flops["peak_flops_per_s"]
     assert any(k == "[cpu, atom scale] speed-up" for k, _ in rows)
+
+
+def test_quick_bench_flop_bound_load_and_workers_fields():
+    result = run_bench(quick=True, families=("atoms",), only=("universal-approximation",))
+    fam = result["families"]["atoms"]
+    ua = fam["atoms"]["universal-approximation"]
+    for key in ("flops", "bound_s", "ratio", "cpu_s", "flops_per_s_on_shapes"):
+        assert _positive(ua[key]), key
+    assert ua["layouts_timed"] >= 1 and ua["op_calls"] >= ua["layouts"] >= ua["layouts_timed"]
+    assert fam["bound_s"] == ua["bound_s"] and fam["ratio"] == fam["total_s"] / fam["bound_s"]
+    cases = result["under_load"]["cases"]
+    assert [c["threads"] for c in cases] == [1, 2]
+    assert all(_positive(c["slowdown"]) and c["slowdown"] == c["loaded_s"] / c["idle_s"]
+               for c in cases)
+    assert "skipped" in result["workers"] or _positive(result["workers"]["ratio"])
+    labels = [k for k, _ in format_rows(result)]
+    assert "under load, 1 thread" in labels and "  universal-approximation" in labels
+
+
+def test_recorder_counts_exact_matmul_flops_and_bound_is_positive():
+    from deepatoms.bench.flops import count_and_bound
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 32, 16, generator=gen, requires_grad=True)
+    b = torch.rand(4, 16, 8, generator=gen)
+
+    def work():
+        for _ in range(3):
+            (a @ b).sum().backward()   # forward bmm + one backward bmm (b needs no grad)
+
+    out = count_and_bound(work, gen)
+    assert out["flops"] == 3 * 2 * (2 * 4 * 32 * 16 * 8)
+    assert out["op_calls"] == 6 and out["layouts"] == 2 == out["layouts_timed"]
+    assert _positive(out["bound_s"]) and out["bound_s"] < 1.0
+
+
+def test_under_load_reports_both_thread_counts():
+    from deepatoms.bench.load import busy_processes, under_load
+    with busy_processes(1) as procs:
+        assert all(p.poll() is None for p in procs)   # spinning
+    assert all(p.poll() is not None for p in procs)  # and stopped afterwards
+    out = under_load(lambda: sum(range(20000)), busy=1, threads=(1,))
+    assert out["busy_processes"] == 1 and len(out["cases"]) == 1
+
+
+def test_bench_refuses_unknown_names_before_running():
+    import pytest
+    from deepatoms.errors import DeepatomsError
+    with pytest.raises(DeepatomsError, match="unknown family 'nope'"):
+        run_bench(quick=True, families=("nope",))
+    with pytest.raises(DeepatomsError, match="unknown atom 'nope'"):
+        run_bench(quick=True, only=("nope",))

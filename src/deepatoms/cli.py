@@ -487,10 +487,20 @@ def bench(
         "--device", help="Where the family timings run: cpu, auto or cuda. The population vs "
         "one-by-one comparison always runs on the CPU, and also on the GPU when CUDA is "
         "available.")] = "cpu",
+    family: Annotated[Optional[list[str]], typer.Option(
+        "--family", help="Time this family (repeatable; default: atoms and failures).")] = None,
+    atom: Annotated[Optional[list[str]], typer.Option(
+        "--atom", help="Time only this atom (repeatable).")] = None,
+    no_flops: Annotated[bool, typer.Option(
+        "--no-flops", help="Skip the FLOP-counting pass (halves the family time).")] = False,
+    no_load: Annotated[bool, typer.Option(
+        "--no-load", help="Skip the under-load measurement.")] = False,
 ) -> None:
-    """Measure speed: population vs one-by-one training, each family's wall time, FLOP/s.
+    """Measure speed: population vs one-by-one training, each family's wall time, FLOPs and
+    FLOP bound, the slow-down beside busy processes, and 1 vs 2 worker processes.
 
-    Wall times depend on whatever else the machine is doing; run it on an idle machine.
+    Wall times depend on whatever else the machine is doing; the result records the load average
+    and says when the machine was busy.
     """
     from .cli_render import RichProgress, pairs_table
     from .lab import resolve_device
@@ -498,7 +508,9 @@ def bench(
     bench_mod = _import_optional("deepatoms.bench", "the benchmark")
     with RichProgress(_stderr()) as bar:
         bar.atom = "bench"
-        result = bench_mod.run_bench(quick=quick, device=device, progress=bar)
+        result = bench_mod.run_bench(
+            quick=quick, device=device, progress=bar, only=atom or None, flops=not no_flops,
+            load=not no_load, families=tuple(family or ("atoms", "failures")))
     if json_out:
         _print_json(result)
         return

@@ -1,17 +1,8 @@
-"""`deepatoms bench`: how fast is the populations engine, and how long does each family take?
-
-Measured in one run on one machine:
-(a) a population of small tanh MLPs (12 → 100 → 100 → 2, minibatch 64, Adam) trained with
-    MLPPop + engine.Adam vs the same models trained one by one in a plain PyTorch loop
-    (nn.Sequential + torch.optim.Adam) on the same minibatches; the final weights must agree
-    (checked, and the max |Δw| reported). The one-by-one loop is timed on a subset of the
-    models and extrapolated linearly (said so in the result);
-(b) wall time of each family (default preset, each atom's default seeds; per-atom times too);
-(c) achieved FLOP/s of the population training step against the measured peak of a large
-    float32 matmul;
-(d) (a) and (c) again on the GPU when CUDA is available.
-Wall times depend on whatever else runs on the machine: the result records threads and device.
-Library code: returns data, never prints.
+"""(a) and (c): a population of small tanh MLPs trained with MLPPop + engine.Adam vs the same
+models trained one by one in a plain PyTorch loop (nn.Sequential + torch.optim.Adam) on the same
+minibatches; the final weights must agree (checked, and the max |Δw| reported). The one-by-one
+loop is timed on a subset of the models and extrapolated linearly (said so in the result).
+Achieved FLOP/s of the population step against the measured peak of a large float32 matmul.
 """
 from __future__ import annotations
 
@@ -19,16 +10,15 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import registry
-from .data.gaussian import gaussian_pair
-from .engine import Adam, BatchStream, MLPPop, gather
-from .lab import Lab, NoProgress, Progress, resolve_device
+from ..data.gaussian import gaussian_pair
+from ..engine import Adam, MLPPop, Sampler, gather
+from ..lab import Lab, NoProgress, Progress
 
 # tanh, not ReLU: with ReLU a float32 round-off difference (batched vs single matmul) can flip a
 # pre-activation across the kink, after which two correct trainings part ways (measured: one of 64
@@ -77,7 +67,7 @@ def _data(cfg: PopConfig, lab: Lab) -> tuple[torch.Tensor, torch.Tensor]:
 def _indices(cfg: PopConfig, lab: Lab) -> torch.Tensor:
     """Minibatch indices (steps, M, B), one stream per model, drawn before any timing."""
     gens = [lab.torch_generator(0, "bench", "batches", i) for i in range(cfg.models)]
-    stream = BatchStream(gens, cfg.n_data, cfg.batch, "random", chunk=cfg.steps, device=lab.device)
+    stream = Sampler(gens, cfg.n_data, cfg.batch, "replacement", chunk=cfg.steps, device=lab.device)
     return torch.stack([stream.next() for _ in range(cfg.steps)])
 
 
@@ -220,41 +210,10 @@ def measure_peak(cfg: PopConfig, device: torch.device) -> dict[str, Any]:
                 matmul_n=cfg.matmul_n, matmul_reps=cfg.matmul_reps)
 
 
-def _label(progress: Progress, text: str) -> None:
-    # the CLI's progress bar names its bars after an `atom` attribute when it has one
+def label(progress: Progress, text: str) -> None:
+    """Name the CLI's progress bar (it names its bars after an `atom` attribute when it has one)."""
     if hasattr(progress, "atom"):
         progress.atom = text  # type: ignore[attr-defined]
-
-
-def bench_families(families: Sequence[str], quick: bool, device: str, progress: Progress,
-                   only: Sequence[str] | None = None) -> dict[str, Any]:
-    """(b): wall time of every atom of each family (default preset and seeds; quick: the quick
-    preset with 2 seeds of each family's fastest atom). Families with no atoms are reported as
-    skipped."""
-    from .api import run
-    out: dict[str, Any] = {}
-    for family in families:
-        registered = registry.family(family)
-        atoms = [a for a in registered if only is None or a.name in only]
-        if quick and only is None:  # a smoke run: the family's fastest atom stands for it
-            atoms = sorted(atoms, key=lambda a: a.runtime_s)[:1]
-        if not atoms:
-            out[family] = dict(skipped="no atoms selected" if registered else "no atoms registered")
-            continue
-        per_atom: dict[str, Any] = {}
-        for atom in atoms:
-            _label(progress, atom.name)
-            start = time.perf_counter()
-            try:
-                outcome = run(atom.name, preset="quick" if quick else "default",
-                              seeds=2 if quick else None, device=device, progress=progress)
-                per_atom[atom.name] = dict(wall_s=time.perf_counter() - start,
-                                           seeds=len(outcome.seeds), status=outcome.verdict.status)
-            except Exception as exc:  # one broken atom must not lose the others' timings
-                per_atom[atom.name] = dict(wall_s=time.perf_counter() - start,
-                                           error=f"{type(exc).__name__}: {exc}")
-        out[family] = dict(total_s=sum(a["wall_s"] for a in per_atom.values()), atoms=per_atom)
-    return out
 
 
 def machine(device: torch.device) -> dict[str, Any]:
@@ -269,104 +228,23 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 def _engine_part(cfg: PopConfig, device: torch.device, progress: Progress,
                  peak: dict[str, Any]) -> dict[str, Any]:
-    _label(progress, f"bench {device.type}")
+    label(progress, f"bench {device.type}")
     population = bench_population(cfg, device, progress)
     return dict(population=population, flops=bench_flops(cfg, population, device, peak))
 
 
-def _both_devices(cfg: PopConfig, progress: Progress,
+def both_devices(cfg: PopConfig, progress: Progress,
                   peaks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """(a) and (c) on the CPU, and on the GPU when CUDA is available (else None)."""
     return {dev: (_engine_part(cfg, torch.device(dev), progress, peak) if peak else None)
             for dev, peak in peaks.items()}
 
 
-def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | None = None,
-              families: Sequence[str] = ("atoms", "failures"), *,
-              only: Sequence[str] | None = None, config: PopConfig | None = None) -> dict[str, Any]:
-    """Run every measurement; returns a JSON-serialisable dict (see the module docstring).
-
-    device: where the families run ("cpu", "cuda" or "auto"); the engine part (a, c) always runs
-    on the CPU and, when CUDA is available, on the GPU too (d). `only`: restrict (b) to these
-    atoms. `config`: the population benchmark (default PopConfig(), quick: QUICK)."""
-    progress = progress or NoProgress()
-    cfg = config or (QUICK if quick else PopConfig())
-    dev = resolve_device(device)
-    start = time.perf_counter()
-    result: dict[str, Any] = dict(quick=quick, machine=machine(dev), config=asdict(cfg))
-    peaks = {"cpu": measure_peak(cfg, torch.device("cpu")),
-             "cuda": measure_peak(cfg, torch.device("cuda")) if torch.cuda.is_available() else None}
-    result.update(_both_devices(cfg, progress, peaks))
-    tiny = QUICK_ATOM_SCALE if quick else ATOM_SCALE
-    result["atom_scale"] = dict(config=asdict(tiny), **_both_devices(tiny, progress, peaks))
-    result["families"] = bench_families(families, quick, dev.type, progress, only)
-    result["total_s"] = time.perf_counter() - start
-    result["notes"] = [
-        f"one-by-one time measured on {result['cpu']['population']['one_by_one_models_timed']} of "
-        f"{cfg.models} models and extrapolated linearly" if cfg.one_by_one_models < cfg.models
-        else "one-by-one time measured on every model",
-        "FLOPs count matmuls only: forward 2·M·B·Σ in·out, backward 2× that",
-        "wall times depend on other load on this machine",
-    ]
-    return result
 
 
-def _seconds(x: float) -> str:
-    return f"{x:.3g} s" if x < 100 else f"{x:.0f} s"
-
-
-def _flops(x: float) -> str:
-    return f"{x / 1e9:.3g} GFLOP/s" if x < 1e12 else f"{x / 1e12:.3g} TFLOP/s"
-
-
-def _engine_rows(part: dict[str, Any], tag: str = "") -> list[tuple[str, str]]:
-    p, f = part["population"], part["flops"]
-    dev = p["device"] + tag
-    alone = _seconds(p["one_by_one_s"])
-    if p["extrapolated"]:
-        alone += (f" (extrapolated from {p['one_by_one_models_timed']} models: "
-                  f"{_seconds(p['one_by_one_measured_s'])})")
-    shape = "→".join(map(str, p["sizes"]))
-    return [
-        (f"[{dev}] population",
-         f"{p['models']} MLPs {shape}, batch {p['batch']}, {p['steps']} Adam steps"),
-        (f"[{dev}] population wall", _seconds(p["population_s"])),
-        (f"[{dev}] one-by-one wall", alone),
-        (f"[{dev}] speed-up", f"{p['speedup']:.3g}×"),
-        (f"[{dev}] max |Δw| vs one-by-one", f"{p['max_abs_diff']:.2g}"),
-        (f"[{dev}] achieved (matmul FLOPs)", f"{_flops(f['achieved_flops_per_s'])} "
-                                             f"= {100 * f['fraction_of_peak']:.3g}% of peak"),
-        (f"[{dev}] peak ({f['matmul_n']}² float32 matmul)", _flops(f["peak_flops_per_s"])),
-    ]
-
-
-def _family_rows(families: dict[str, Any]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for name, fam in families.items():
-        if "skipped" in fam:
-            rows.append((f"family {name}", f"skipped ({fam['skipped']})"))
-            continue
-        rows.append((f"family {name}", f"{_seconds(fam['total_s'])} ({len(fam['atoms'])} atoms)"))
-        for atom, a in fam["atoms"].items():
-            what = a.get("status") or a.get("error", "")
-            rows.append((f"  {atom}", f"{_seconds(a['wall_s'])} — {what}"))
-    return rows
-
-
-def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) pairs for the CLI to print, in reading order."""
-    m = result["machine"]
-    gpu = f", {m['gpu']}" if m.get("gpu") else ""
-    rows = [("machine", f"{m['processor'] or m['platform']}, {m['cpu_count']} CPUs, "
-                        f"{m['torch_threads']} torch threads{gpu}"),
-            ("torch", m["torch"])]
-    rows += _engine_rows(result["cpu"])
-    rows += _engine_rows(result["cuda"]) if result.get("cuda") else [("cuda", "not available")]
-    scale = result.get("atom_scale") or {}
-    for dev in ("cpu", "cuda"):
-        if scale.get(dev):
-            rows += _engine_rows(scale[dev], ", atom scale")
-    rows += _family_rows(result["families"])
-    rows.append(("total", _seconds(result["total_s"])))
-    rows += [("note", n) for n in result["notes"]]
-    return rows
+def population_work(cfg: PopConfig, device: torch.device) -> Callable[[], float]:
+    """A callable that trains a fresh population of `cfg` (data and batches drawn once, here)."""
+    lab = Lab((0,), device)
+    x, y = _data(cfg, lab)
+    idx = _indices(cfg, lab)
+    return lambda: _train_population(_population(cfg, lab), cfg, x, y, idx, NoProgress())

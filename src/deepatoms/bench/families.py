@@ -1,0 +1,113 @@
+"""(b) Wall time of each family's atoms, with CPU seconds, load average, FLOPs and FLOP bound.
+
+Each atom runs at its default preset and default seeds with no store (nothing cached), in this
+process. With `flops`, a second, untimed run of the same atom under `flops.OpRecorder` counts its
+FLOPs and records the layouts of its matmuls, which are then replayed to give the atom's FLOP
+bound on its own shapes; `ratio` = wall / bound (1.0 would be a run that does nothing but matmuls
+at the best speed this machine reaches on them).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from typing import Any, Sequence
+
+from .. import registry
+from ..lab import NoProgress, Progress
+from .flops import count_and_bound
+from .population import label
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _run_kwargs(quick: bool, device: str, workers: int | None) -> dict[str, Any]:
+    kw: dict[str, Any] = dict(preset="quick" if quick else "default", seeds=2 if quick else None,
+                              device=device)
+    if workers is not None:
+        kw["workers"] = workers
+    return kw
+
+
+def time_atom(name: str, quick: bool, device: str, progress: Progress,
+              workers: int | None = None) -> dict[str, Any]:
+    """One timed run: wall and CPU seconds, load average before it, seeds and verdict."""
+    from ..api import run
+    load, cpu0, start = load_average(), cpu_seconds(), time.perf_counter()
+    try:
+        outcome = run(name, progress=progress, **_run_kwargs(quick, device, workers))
+    except Exception as exc:  # one broken atom must not lose the others' timings
+        return dict(wall_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+    return dict(wall_s=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu0, load_before=load,
+                seeds=len(outcome.seeds), status=outcome.verdict.status)
+
+
+def flop_bound(name: str, quick: bool, device: str) -> dict[str, Any]:
+    """FLOPs and FLOP bound of the same run as `time_atom`, measured in a separate pass."""
+    from ..api import run
+    from ..lab import Lab
+    gen = Lab((0,), "cpu").torch_generator(0, "bench", "replay")
+    kw = _run_kwargs(quick, device, None)
+    return count_and_bound(lambda: run(name, progress=NoProgress(), **kw), gen)
+
+
+def _atoms(family: str, quick: bool, only: Sequence[str] | None) -> list:
+    atoms = [a for a in registry.family(family) if only is None or a.name in only]
+    if quick and only is None:  # a smoke run: the family's fastest atom stands for it
+        atoms = sorted(atoms, key=lambda a: a.runtime_s)[:1]
+    return atoms
+
+
+def _one_atom(name: str, quick: bool, device: str, progress: Progress, flops: bool,
+              workers: int | None) -> dict[str, Any]:
+    label(progress, name)
+    row = time_atom(name, quick, device, progress, workers)
+    if flops and "error" not in row:
+        label(progress, f"{name} (counting FLOPs)")
+        row.update(flop_bound(name, quick, device))
+        row["ratio"] = row["wall_s"] / row["bound_s"] if row["bound_s"] > 0 else None
+    return row
+
+
+def bench_families(families: Sequence[str], quick: bool, device: str, progress: Progress,
+                   only: Sequence[str] | None = None, flops: bool = True,
+                   workers: int | None = None) -> dict[str, Any]:
+    """Per family: each atom's row (see `time_atom`, plus FLOPs/bound/ratio with `flops`), the
+    family's total wall and CPU seconds, bound, and the load average at its start."""
+    out: dict[str, Any] = {}
+    for family in families:
+        atoms = _atoms(family, quick, only)
+        if not atoms:
+            registered = registry.family(family)
+            out[family] = dict(skipped="no atoms selected" if registered else "no atoms registered")
+            continue
+        load = load_average()
+        rows = {a.name: _one_atom(a.name, quick, device, progress, flops, workers) for a in atoms}
+        fam: dict[str, Any] = dict(total_s=sum(r["wall_s"] for r in rows.values()),
+                                   cpu_s=sum(r.get("cpu_s", 0.0) for r in rows.values()),
+                                   load_before=load, atoms=rows)
+        if flops and all("bound_s" in r for r in rows.values()):
+            fam["flops"] = sum(r["flops"] for r in rows.values())
+            fam["bound_s"] = sum(r["bound_s"] for r in rows.values())
+            fam["ratio"] = fam["total_s"] / fam["bound_s"] if fam["bound_s"] else None
+        out[family] = fam
+    return out
+
+
+def family_wall(family: str, quick: bool, device: str, workers: int) -> dict[str, Any]:
+    """Wall time of a whole family run as one `run --family` would, with `workers` processes."""
+    from ..api import run
+    start, load = time.perf_counter(), load_average()
+    for atom in _atoms(family, quick, None):
+        run(atom.name, progress=NoProgress(), **_run_kwargs(quick, device, workers))
+    return dict(family=family, workers=workers, wall_s=time.perf_counter() - start,
+                load_before=load)

@@ -1,0 +1,107 @@
+"""Rows of `deepatoms bench`'s table: (label, value) pairs in reading order."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.3g} s" if x < 100 else f"{x:.0f} s"
+
+
+def _flops(x: float) -> str:
+    return f"{x / 1e9:.3g} GFLOP/s" if x < 1e12 else f"{x / 1e12:.3g} TFLOP/s"
+
+
+def _engine_rows(part: dict[str, Any], tag: str = "") -> list[tuple[str, str]]:
+    p, f = part["population"], part["flops"]
+    dev = p["device"] + tag
+    alone = _seconds(p["one_by_one_s"])
+    if p["extrapolated"]:
+        alone += (f" (extrapolated from {p['one_by_one_models_timed']} models: "
+                  f"{_seconds(p['one_by_one_measured_s'])})")
+    shape = "→".join(map(str, p["sizes"]))
+    return [
+        (f"[{dev}] population",
+         f"{p['models']} MLPs {shape}, batch {p['batch']}, {p['steps']} Adam steps"),
+        (f"[{dev}] population wall", _seconds(p["population_s"])),
+        (f"[{dev}] one-by-one wall", alone),
+        (f"[{dev}] speed-up", f"{p['speedup']:.3g}×"),
+        (f"[{dev}] max |Δw| vs one-by-one", f"{p['max_abs_diff']:.2g}"),
+        (f"[{dev}] achieved (matmul FLOPs)", f"{_flops(f['achieved_flops_per_s'])} "
+                                             f"= {100 * f['fraction_of_peak']:.3g}% of peak"),
+        (f"[{dev}] peak ({f['matmul_n']}² float32 matmul)", _flops(f["peak_flops_per_s"])),
+    ]
+
+
+def _family_rows(families: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for name, fam in families.items():
+        if "skipped" in fam:
+            rows.append((f"family {name}", f"skipped ({fam['skipped']})"))
+            continue
+        rows.append((f"family {name}", _family_line(fam)))
+        for atom, a in fam["atoms"].items():
+            rows.append((f"  {atom}", _atom_line(a)))
+    return rows
+
+
+def _bound(row: dict[str, Any]) -> str:
+    if row.get("bound_s") is None:
+        return ""
+    ratio = f" = {row['ratio']:.2g}× bound" if row.get("ratio") else ""
+    return f", {row['flops'] / 1e12:.3g} TFLOP, bound {_seconds(row['bound_s'])}{ratio}"
+
+
+def _family_line(fam: dict[str, Any]) -> str:
+    return (f"{_seconds(fam['total_s'])} wall, {_seconds(fam['cpu_s'])} CPU "
+            f"({len(fam['atoms'])} atoms, load {fam['load_before']:.1f} at start){_bound(fam)}")
+
+
+def _atom_line(a: dict[str, Any]) -> str:
+    if "error" in a:
+        return f"{_seconds(a['wall_s'])} — {a['error']}"
+    rate = (f", {_flops(a['flops_per_s_on_shapes'])} on its shapes"
+            if a.get("flops_per_s_on_shapes") == a.get("flops_per_s_on_shapes") and
+            a.get("flops_per_s_on_shapes") else "")
+    return (f"{_seconds(a['wall_s'])} ({a['seeds']} seeds, {_seconds(a['cpu_s'])} CPU)"
+            f"{_bound(a)}{rate} — {a['status']}")
+
+
+def _load_rows(load: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not load:
+        return []
+    return [(f"under load, {c['threads']} thread{'s' if c['threads'] > 1 else ''}",
+             f"{_seconds(c['idle_s'])} idle, {_seconds(c['loaded_s'])} beside "
+             f"{load['busy_processes']} busy processes → {c['slowdown']:.2g}× slower "
+             f"({load['work']})") for c in load["cases"]]
+
+
+def _worker_rows(w: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not w:
+        return []
+    if "skipped" in w:
+        return [("workers 2 vs 1", f"skipped ({w['skipped']})")]
+    return [(f"family {w['family']}, workers 2 vs 1",
+             f"{_seconds(w['two']['wall_s'])} vs {_seconds(w['one']['wall_s'])} → "
+             f"{w['ratio']:.2g}× the wall time")]
+
+
+def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs for the CLI to print, in reading order."""
+    m = result["machine"]
+    gpu = f", {m['gpu']}" if m.get("gpu") else ""
+    rows = [("machine", f"{m['processor'] or m['platform']}, {m['cpu_count']} CPUs, "
+                        f"{m['torch_threads']} torch threads{gpu}"),
+            ("torch", m["torch"])]
+    rows += _engine_rows(result["cpu"])
+    rows += _engine_rows(result["cuda"]) if result.get("cuda") else [("cuda", "not available")]
+    scale = result.get("atom_scale") or {}
+    for dev in ("cpu", "cuda"):
+        if scale.get(dev):
+            rows += _engine_rows(scale[dev], ", atom scale")
+    rows += _family_rows(result["families"])
+    rows += _load_rows(result.get("under_load"))
+    rows += _worker_rows(result.get("workers"))
+    rows.append(("total", _seconds(result["total_s"])))
+    rows += [("note", n) for n in result["notes"]]
+    return rows
