@@ -1,0 +1,1 @@
+"""Family `generalization`: memorisation, loss surfaces, minima, compression, forgetting, evaluation."""
