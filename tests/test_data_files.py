@@ -91,3 +91,19 @@ def test_cifar_malformed_and_wrong_labels(tmp_path):
     _cifar(tmp_path, labels_max=99)
     with pytest.raises(DataFileError, match="CIFAR-100"):
         load_cifar10(tmp_path, "test")
+
+
+def test_digits_split_fixed_stratified_and_standardised():
+    from deepatoms.data.digits_split import digits_split
+    a, b = digits_split(), digits_split()
+    assert np.array_equal(a.train_index, b.train_index)          # fixed: the same every call
+    assert len(a.y_train) + len(a.y_test) == 1797
+    assert not set(a.train_index) & set(a.test_index)
+    counts = np.bincount(a.y_train, minlength=10) / np.bincount(np.r_[a.y_train, a.y_test])
+    assert np.all(np.abs(counts - 0.7) < 0.01)                   # 70/30 in every class
+    assert np.allclose(a.x_train.mean(axis=0), 0, atol=1e-5)
+    other = digits_split(np.random.default_rng(1))
+    assert not np.array_equal(other.train_index, a.train_index)
+    unit = digits_split(unit=True)
+    assert unit.x_train.min() >= 0 and unit.x_train.max() <= 1
+    assert a.images().shape == (len(a.y_train), 1, 8, 8)
