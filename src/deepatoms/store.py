@@ -89,7 +89,9 @@ class Store:
         conn.backup(memory)  # an older store is read through an upgraded copy in memory
         conn.close()
         memory.execute("BEGIN")
-        schema.upgrade(memory, version)
+        # the same id at every read-only open of this file (an MLflow export skips runs by it)
+        stable_id = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:32]
+        schema.upgrade(memory, version, stable_id)
         memory.execute("COMMIT")
         return memory
 

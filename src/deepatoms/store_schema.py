@@ -97,14 +97,14 @@ def _is_v1(found: dict[str, tuple[str, ...]]) -> bool:
             and all(optional.get(k) == v for k, v in extra.items()))
 
 
-def create(conn: sqlite3.Connection) -> None:
+def create(conn: sqlite3.Connection, store_id: str | None = None) -> None:
     """The current schema in an empty database (inside the caller's transaction)."""
     conn.execute(TRIALS_V2)
     for statement in V1_DDL.split(";"):
         if "TABLE IF NOT EXISTS trials" not in statement and statement.strip():
             conn.execute(statement)
     _add_run_columns(conn)
-    _finish_v2(conn)
+    _finish_v2(conn, store_id)
 
 
 def _add_run_columns(conn: sqlite3.Connection) -> None:
@@ -112,15 +112,15 @@ def _add_run_columns(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN dtype TEXT NOT NULL DEFAULT 'float32'")
 
 
-def _finish_v2(conn: sqlite3.Connection) -> None:
+def _finish_v2(conn: sqlite3.Connection, store_id: str | None = None) -> None:
     conn.execute(META)
     conn.execute(RUNS_INDEX)
-    conn.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+    conn.execute("INSERT INTO meta VALUES ('store_id', ?)", (store_id or uuid.uuid4().hex,))
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {CURRENT}")
 
 
-def migrate_1_to_2(conn: sqlite3.Connection) -> None:
+def migrate_1_to_2(conn: sqlite3.Connection, store_id: str | None = None) -> None:
     """v1 → v2 inside the caller's transaction: trials gain device and dtype in their key (v1
     computed in float32 only) and torch/threads (unknown: NULL); runs gain device (from their
     recorded environment) and dtype."""
@@ -134,7 +134,7 @@ def migrate_1_to_2(conn: sqlite3.Connection) -> None:
     _add_run_columns(conn)
     for run_id, env in conn.execute("SELECT id, env FROM runs").fetchall():
         conn.execute("UPDATE runs SET device=? WHERE id=?", (_env_device(env), run_id))
-    _finish_v2(conn)
+    _finish_v2(conn, store_id)
 
 
 def _env_device(env: str) -> str:
@@ -144,16 +144,17 @@ def _env_device(env: str) -> str:
         return ""
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[..., None]] = {1: migrate_1_to_2}
 
 
-def upgrade(conn: sqlite3.Connection, version: int) -> None:
-    """Bring a database at `version` (0: empty) to CURRENT, inside the caller's transaction."""
+def upgrade(conn: sqlite3.Connection, version: int, store_id: str | None = None) -> None:
+    """Bring a database at `version` (0: empty) to CURRENT, inside the caller's transaction
+    (`store_id`: the id a new meta table gets; default a random one)."""
     if version == 0:
-        create(conn)
+        create(conn, store_id)
         return
     while version < CURRENT:
-        MIGRATIONS[version](conn)
+        MIGRATIONS[version](conn, store_id)
         version += 1
 
 
