@@ -128,3 +128,28 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     store = open_store(store)
     return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)
+
+
+def history(name: str, store: "Store | str | None" = None) -> pd.DataFrame:
+    """Every stored run of atom `name` (oldest first): id, created, preset, seeds, device,
+    dtype, status, verdict, wall_s, code_version. `store`: a Store or a results directory
+    (default: DEEPATOMS_STORE, else ./deepatoms-runs), opened read-only."""
+    from .run_history import history_rows
+    return pd.DataFrame(history_rows(_read_store(store), name))
+
+
+def diff(run_a: int, run_b: int, store: "Store | str | None" = None) -> dict[str, Any]:
+    """Two stored runs side by side (see `deepatoms diff`): runs, params (those that differ),
+    evidence (matched by setting and metric, with B − A) and numbers (metric means)."""
+    from .run_history import diff_runs
+    return diff_runs(_read_store(store), run_a, run_b)
+
+
+def _read_store(store: "Store | str | None") -> "Store":
+    from .store import Store, default_location
+    from .validate import check_store_location
+    if isinstance(store, Store):
+        return store
+    if store is not None:
+        check_store_location(store)
+    return Store(store if store is not None else default_location(), readonly=True)

@@ -94,7 +94,7 @@ def history(
 ) -> None:
     """Every stored run of one atom: id, time, preset, seeds, device, status and verdict.
     Compare two of them with `deepatoms diff RUN_A RUN_B`."""
-    from .history import history_rows
+    from .run_history import history_rows
     rows = history_rows(open_store(store, create=False), name)
     if json_out:
         _print_json(rows)
@@ -112,7 +112,7 @@ def diff(
     """Two runs side by side: metadata (device, seeds, code version), the parameters that
     differ, verdicts, evidence rows and key numbers (CPU vs GPU, seeds 0–4 vs 100–104, before
     vs after a code change)."""
-    from .history import diff_runs
+    from .run_history import diff_runs
     result = diff_runs(open_store(store, create=False), run_a, run_b)
     if json_out:
         _print_json(result)
