@@ -398,3 +398,14 @@ def test_mlflow_missing_is_one_line(two_runs, tmp_path, monkeypatch):
     result = _cli("export", "--mlflow", str(tmp_path / "mlruns"), "--store", str(two_runs))
     _one_error_line(result, "MLflow export needs mlflow")
     assert not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.parametrize("command", ["history", "diff", "export"])
+def test_store_commands_have_help(command):
+    result = _cli(command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.stdout, result.output
+    assert "--store" in result.stdout and len(result.stdout.split()) > 25
+
+
+def test_export_needs_a_file_or_mlflow(two_runs):
+    _one_error_line(_cli("export", "--store", str(two_runs)), "an output file")

@@ -75,6 +75,9 @@ class Atom:
                 raise ValueError(f"atom {self.name}: '{key}' must be callable")
         if not (isinstance(self.Params, type) and issubclass(self.Params, Params)):
             raise ValueError(f"atom {self.name}: Params must subclass deepatoms.params.Params")
+        if not (isinstance(self.figure_metrics, tuple)
+                and all(isinstance(m, str) for m in self.figure_metrics)):
+            raise ValueError(f"atom {self.name}: figure_metrics must be a tuple of metric names")
         if "quick" not in self.presets:
             raise ValueError(f"atom {self.name}: needs a 'quick' preset")
         if "default" in self.presets:
