@@ -129,7 +129,7 @@ def _exported_keys(client: Any, experiment_id: str, store_id: str) -> set[str]:
 
 
 def _log_run(client: Any, experiment_id: str, store: "Store", run: dict[str, Any]) -> str:
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     start = int(datetime.fromisoformat(run["created"]).timestamp() * 1000)
     tags = run_tags(run, store.store_id)
     created = client.create_run(experiment_id, start_time=start, tags=tags,
