@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow]'
 	touch $(STAMP)
 
 run: install

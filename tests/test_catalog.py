@@ -121,7 +121,19 @@ def test_store_round_trip_and_cache(name, quick_runs):
     pd.testing.assert_frame_equal(outcome.table, cached.table)
     assert cached.verdict == outcome.verdict
     run = store.latest_runs()[name]
-    pd.testing.assert_frame_equal(store.run_table(run), outcome.table)
+    pd.testing.assert_frame_equal(store.run_table(run), outcome.rows)
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_figure_data_is_not_needed_by_the_judge(name, quick_runs):
+    """`figure_metrics` rows (Outcome.figure_data) are only drawn: the judge decides the same
+    from the measurements (Outcome.table) alone, and the two together are every row."""
+    atom = registry.get(name)
+    outcome, _ = quick_runs(name)
+    assert set(outcome.figure_data.metric) <= set(atom.figure_metrics)
+    assert not set(outcome.table.metric) & set(atom.figure_metrics)
+    assert len(outcome.table) + len(outcome.figure_data) == len(outcome.rows)
+    assert atom.judge(outcome.table).to_dict() == atom.judge(outcome.rows).to_dict()
 
 
 @pytest.mark.parametrize("name", ATOMS)

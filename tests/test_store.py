@@ -93,10 +93,10 @@ def test_api_cache_hits_and_misses(tmp_path):
 
 def test_a_failed_write_leaves_nothing(tmp_path):
     store = Store(tmp_path)
-    good = ("a", "k", "v", 0, "{}", "{}", 1.0, "cpu", "now")
-    bad = ("a", "k", "v", 1, "{}", None, 1.0, "cpu", "now")  # rows NOT NULL
+    good = ("a", "k", "v", "cpu", "float32", 0, "{}", "{}", 1.0, "2", 1, "now")
+    bad = ("a", "k", "v", "cpu", "float32", 1, "{}", None, 1.0, "2", 1, "now")  # rows NOT NULL
     with pytest.raises(sqlite3.IntegrityError):
-        store._write("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?)", [good, bad])
+        store._write("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [good, bad])
     assert store._conn.execute("SELECT COUNT(*) FROM trials").fetchone() == (0,)
     store.save_trials("a", "{}", "v", {0: _table(0)}, 1.0, "cpu")  # the connection still works
     assert Store(tmp_path).load_trials("a", "{}", "v", [0])
@@ -226,20 +226,21 @@ def test_unwritable_path_is_a_store_error(tmp_path):
 def stored_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     outcome = deepatoms.run(ATOM, preset="quick", seeds=2, device="cpu", store=root, steps=60)
-    return Store(root), outcome.table.assign(atom=ATOM)
+    return Store(root), outcome.table
 
 
 def test_export_csv_round_trips(stored_run, tmp_path):
     store, expected = stored_run
     back = pd.read_csv(store.export(tmp_path / "all.csv"))
-    pd.testing.assert_frame_equal(back, expected)
+    pd.testing.assert_frame_equal(back[list(expected.columns)], expected)
     assert np.array_equal(back.value.to_numpy(), expected.value.to_numpy())  # exact floats
+    assert set(back.atom) == {ATOM} and back.run_id.nunique() == 1
 
 
 def test_export_parquet_round_trips(stored_run, tmp_path):
     pytest.importorskip("pyarrow")
     store, expected = stored_run
-    back = pd.read_parquet(store.export(tmp_path / "all.parquet"))
+    back = pd.read_parquet(store.export(tmp_path / "all.parquet"))[list(expected.columns)]
     pd.testing.assert_frame_equal(back, expected, check_dtype=False)
     assert list(back.dtypes) == [expected[c].dtype if expected[c].dtype != object else back[c].dtype
                                  for c in expected.columns]
@@ -256,4 +257,4 @@ def test_run_table_rebuilt_from_the_store(stored_run):
     run = store.latest_runs()[ATOM]
     assert run["seeds"] == [0, 1] and run["verdict"]["status"] in ("reproduced", "not reproduced",
                                                                    "inconclusive")
-    pd.testing.assert_frame_equal(store.run_table(run), expected.drop(columns="atom"))
+    pd.testing.assert_frame_equal(store.run_table(run), expected)

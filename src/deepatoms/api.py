@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from .store import Store
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class Outcome(Execution):
-    """The result of running one atom: what the runner measured (tidy table, verdict, timing,
-    environment, command) plus what was asked (atom, parameters, preset, seeds)."""
+    """The result of running one atom: what the runner measured (`table`: the measurements,
+    `figure_data`: the rows only drawn, `rows`: both as the atom returned them; verdict, timing,
+    environment, command, `run_id` in the store) plus what was asked (atom, parameters, preset,
+    seeds)."""
     atom: Atom
     params: Params
     preset: str
@@ -31,14 +33,14 @@ class Outcome(Execution):
 
     def figures(self, axes: "dict[str, Any] | None" = None) -> "dict[str, Figure]":
         """The atom's figures by name; `axes` maps a figure's name to axes to draw it onto."""
-        return self.atom.figures(self.table, axes=axes)
+        return self.atom.figures(self.rows, axes=axes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"atom": self.atom.name, "family": self.atom.family, "preset": self.preset,
                 "params": self.params.to_dict(), "seeds": list(self.seeds),
                 **self.verdict.to_dict(), "wall_s": round(self.wall_s, 3),
                 "computed_s": round(self.computed_s, 3), "cached_seeds": list(self.cached_seeds),
-                "env": self.env, "command": self.command}
+                "env": self.env, "command": self.command, "run_id": self.run_id}
 
     def _repr_html_(self) -> str:
         from .report.html import evidence_html
@@ -97,7 +99,7 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
                   progress=progress, seeds_per_batch=seeds_per_batch)
     ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
           else execute(atom, params, seed_tuple, **common))
-    used = tuple(int(s) for s in dict.fromkeys(ex.table.seed)) if plan is not None else seed_tuple
+    used = tuple(int(s) for s in dict.fromkeys(ex.rows.seed)) if plan is not None else seed_tuple
     return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=used)
 
 
@@ -126,3 +128,28 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     store = open_store(store)
     return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)
+
+
+def history(name: str, store: "Store | str | None" = None) -> pd.DataFrame:
+    """Every stored run of atom `name` (oldest first): id, created, preset, seeds, device,
+    dtype, status, verdict, wall_s, code_version. `store`: a Store or a results directory
+    (default: DEEPATOMS_STORE, else ./deepatoms-runs), opened read-only."""
+    from .run_history import history_rows
+    return pd.DataFrame(history_rows(_read_store(store), name))
+
+
+def diff(run_a: int, run_b: int, store: "Store | str | None" = None) -> dict[str, Any]:
+    """Two stored runs side by side (see `deepatoms diff`): runs, params (those that differ),
+    evidence (matched by setting and metric, with B − A) and numbers (metric means)."""
+    from .run_history import diff_runs
+    return diff_runs(_read_store(store), run_a, run_b)
+
+
+def _read_store(store: "Store | str | None") -> "Store":
+    from .store import Store, default_location
+    from .validate import check_store_location
+    if isinstance(store, Store):
+        return store
+    if store is not None:
+        check_store_location(store)
+    return Store(store if store is not None else default_location(), readonly=True)

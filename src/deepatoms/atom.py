@@ -6,17 +6,13 @@ a source, a method, or a judge.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import inspect
 import re
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
 
 from . import __version__
+from .code_version import atom_digest
 from .params import Params, build
 from .verdict import Verdict
 
@@ -61,6 +57,10 @@ class Atom:
     # Name of the random streams (data, init, batches): the atom's own name unless it shares a
     # protocol with another atom ("same data as layer-convergence").
     data_stream: str = ""
+    # Metrics that are drawing data rather than measurements (decision-surface grids, point
+    # clouds, predictions along x, weight traces): `Outcome.figure_data`, not `Outcome.table`.
+    # The judge and the figures still read every row.
+    figure_metrics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -75,6 +75,9 @@ class Atom:
                 raise ValueError(f"atom {self.name}: '{key}' must be callable")
         if not (isinstance(self.Params, type) and issubclass(self.Params, Params)):
             raise ValueError(f"atom {self.name}: Params must subclass deepatoms.params.Params")
+        if not (isinstance(self.figure_metrics, tuple)
+                and all(isinstance(m, str) for m in self.figure_metrics)):
+            raise ValueError(f"atom {self.name}: figure_metrics must be a tuple of metric names")
         if "quick" not in self.presets:
             raise ValueError(f"atom {self.name}: needs a 'quick' preset")
         if "default" in self.presets:
@@ -107,18 +110,15 @@ class Atom:
 
     @property
     def code_version(self) -> str:
-        """Package version + hash of the code a trial depends on: the atom's file, its family's
-        private helpers (`_*.py`), the engine and the data generators. Editing any of them
-        invalidates the cached trials."""
-        module = sys.modules.get(self.run.__module__)
-        source = inspect.getsource(module) if module else ""
-        digest = hashlib.sha256((source + _shared_sources(self.family)).encode()).hexdigest()[:12]
-        return f"{__version__}+{digest}"
+        """Package version + hash of the code a trial depends on: every module of the package
+        that the atom's module imports, transitively, and the versions of torch, numpy and
+        scipy (code_version.py). Editing any of them invalidates the cached trials."""
+        return f"{__version__}+{atom_digest(self.run.__module__)}"
 
-
-@functools.cache
-def _shared_sources(family: str) -> str:
-    root = Path(__file__).parent
-    files = [*sorted((root / "atoms" / family).glob("_*.py")), *sorted((root / "engine").glob("*.py")),
-             *sorted((root / "data").glob("*.py"))]
-    return "".join(f.read_text(encoding="utf-8") for f in files)
+    def split(self, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(measurements, figure data) of a table this atom returned: the rows whose metric is
+        one of `figure_metrics` are drawing data, the rest are measurements; each keeps the
+        table's columns and row order, with a fresh index."""
+        is_figure = table["metric"].isin(self.figure_metrics)
+        return (table[~is_figure].reset_index(drop=True),
+                table[is_figure].reset_index(drop=True))

@@ -117,11 +117,12 @@ def _root(version: Annotated[bool, typer.Option(
 # ---------------------------------------------------------------- helpers shared by commands
 
 def open_store(location: Path, *, create: bool) -> Store:
-    """The store at `location`; with `create=False` a missing database is an error, not created."""
+    """The store at `location`, proven writable (created if missing) with `create=True`;
+    opened read-only with `create=False`, when a missing database is an error."""
     if not create and not (location / DB_NAME).is_file():
         raise StoreError(f"no results in '{location}' (no {DB_NAME}); run `deepatoms run ...` "
                          "first, or pass --store / DEEPATOMS_STORE pointing at a results directory")
-    return Store(location)
+    return Store(location, readonly=not create)
 
 
 def store_flag(store: Path) -> str:
@@ -341,7 +342,7 @@ def run(
     if dry_run:
         for note in notes:
             err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-        return _dry_run(plans, store, force, json_out)
+        return _dry_run(plans, store, force, json_out, device)
     st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
@@ -360,12 +361,13 @@ def run(
         raise typer.Exit(2)
 
 
-def _dry_run(plans: list[Plan], store: Path, force: bool, json_out: bool) -> None:
+def _dry_run(plans: list[Plan], store: Path, force: bool, json_out: bool,
+             device: str = "auto") -> None:
     """What `run` would do: per atom its parameters, seeds, cached and to compute, estimate."""
     from .cli_render import dry_run_table, fmt_seconds
     from .planning import plan_row
     st = open_store(store, create=False) if (store / DB_NAME).is_file() else None
-    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force) for p in plans]
+    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force, device) for p in plans]
     if json_out:
         _print_json(rows)
         return
@@ -521,26 +523,56 @@ def bench(
 
 @app.command(cls=_Command)
 def export(
-    path: Annotated[Path, typer.Argument(help="Output file ending in .csv or .parquet.")],
+    path: Annotated[Optional[Path], typer.Argument(
+        help="Output file ending in .csv or .parquet.", show_default=False)] = None,
     store: StoreOpt = Path(DEFAULT_DIR),
+    all_runs: Annotated[bool, typer.Option(
+        "--all-runs", help="Every run, not only the latest of each atom.")] = False,
+    figure_data: Annotated[bool, typer.Option(
+        "--figure-data", help="Also the rows only drawn in figures (grids, point clouds), "
+        "with a `kind` column: measurement or figure.")] = False,
+    mlflow: Annotated[Optional[str], typer.Option(
+        "--mlflow", metavar="URI", help="Also log each run to this MLflow tracking URI or "
+        "directory (a plain directory is MLflow's local file store); needs the `mlflow` extra.",
+        show_default=False)] = None,
+    experiment: Annotated[str, typer.Option(
+        "--experiment", help="MLflow experiment name (with --mlflow).")] = "deepatoms",
 ) -> None:
-    """Export every atom's latest tidy table (with an `atom` column) as CSV or Parquet."""
-    if path.suffix not in (".csv", ".parquet"):
+    """Export the latest run of every atom (or --all-runs): its measurements with run id,
+    atom, preset, time, code version, device, dtype and parameters on every row, as CSV or
+    Parquet; and/or to MLflow (parameters, metrics, verdict tags, figures as artifacts)."""
+    if path is None and mlflow is None:
+        raise StoreError("export needs an output file (.csv or .parquet) or --mlflow URI")
+    if path is not None and path.suffix not in (".csv", ".parquet"):
         raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
-    if not path.parent.is_dir():
+    if path is not None and not path.parent.is_dir():
         raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+    if mlflow is not None:
+        from .store_mlflow import _mlflow, tracking_uri
+        _mlflow()  # a missing extra is one line before anything is written
+        tracking_uri(mlflow)
     st = open_store(store, create=False)
-    try:
-        written = st.export(path)
-    except OSError as exc:
-        raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
-    _stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
+    if path is not None:
+        try:
+            written = st.export(path, all_runs=all_runs, figure_data=figure_data)
+        except OSError as exc:
+            raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
+        _stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
+    if mlflow is not None:
+        from .store_mlflow import export_mlflow
+        runs = st.runs() if all_runs else list(st.latest_runs().values())
+        done = export_mlflow(st, mlflow, runs, experiment)
+        _stdout().print(f"mlflow: {done['exported']} run(s) logged, {done['skipped']} already "
+                        f"there, experiment '{experiment}' at {done['uri']}", soft_wrap=True,
+                        highlight=False)
 
 
 def main() -> None:
     """Entry point of the `deepatoms` script (errors are handled by the command group)."""
     app(prog_name="deepatoms")
 
+
+from . import cli_history  # noqa: E402,F401  (registers `history` and `diff` on the app)
 
 if __name__ == "__main__":
     main()

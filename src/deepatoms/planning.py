@@ -43,20 +43,24 @@ def estimate_s(atom: "Atom", params: "Params", n_seeds: int) -> float:
 
 
 def cached_seeds(atom: "Atom", params: "Params", seeds: Sequence[int],
-                 store: "Store | None") -> tuple[int, ...]:
-    """The seeds whose trials the store already holds for this atom, parameters and code."""
+                 store: "Store | None", device: str = "auto") -> tuple[int, ...]:
+    """The seeds whose trials the store already holds for this atom, parameters, code, device
+    and dtype (float32, the only one runs use)."""
     if store is None or not seeds:
         return ()
-    found = store.load_trials(atom.name, params.canonical(), atom.code_version, tuple(seeds))
+    from .lab import resolve_device
+    from .runner import device_key
+    found = store.load_trials(atom.name, params.canonical(), atom.code_version, tuple(seeds),
+                              device_key(resolve_device(device)), "float32")
     return tuple(s for s in seeds if s in found)
 
 
 def plan_row(atom: "Atom", preset: str, params: "Params", seeds: Any, store: "Store | None",
-             force: bool = False) -> dict[str, Any]:
+             force: bool = False, device: str = "auto") -> dict[str, Any]:
     """One atom of a dry run: its parameters, seeds, which are cached and the time to compute.
     `seeds="auto"` plans the starting seeds (more may follow while the verdict is undecided)."""
     planned = tuple(range(atom.default_seeds)) if seeds == "auto" else tuple(seeds)
-    cached = () if force else cached_seeds(atom, params, planned, store)
+    cached = () if force else cached_seeds(atom, params, planned, store, device)
     todo = len(planned) - len(cached)
     return {"atom": atom.name, "preset": preset, "params": params.to_dict(),
             "changed": _changed(atom, params), "seeds": list(planned), "auto": seeds == "auto",

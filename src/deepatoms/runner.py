@@ -73,6 +73,17 @@ def _one_seed(value: object) -> int:
     return seed
 
 
+def device_key(device: torch.device) -> str:
+    """The device part of a trial's key: "cpu" or "cuda:N" (a bare "cuda" is its current GPU)."""
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
+def dtype_key(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     import numpy
     import deepatoms
@@ -112,6 +123,8 @@ def _scale(atom: Atom, params: Params, preset: str) -> tuple[str, tuple[str, ...
 
 @dataclasses.dataclass
 class Execution:
+    """`table`: the measurements; `figure_data`: the atom's drawing data (its `figure_metrics`
+    rows); `rows`: every row the atom returned, in order (what the judge and figures read)."""
     table: pd.DataFrame
     verdict: Verdict
     wall_s: float
@@ -119,6 +132,9 @@ class Execution:
     cached_seeds: tuple[int, ...]
     env: dict[str, Any]
     command: str
+    figure_data: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, repr=False)
+    rows: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, repr=False)
+    run_id: int | None = None
 
 
 @dataclasses.dataclass
@@ -131,6 +147,7 @@ class _Trials:
     force: bool
     progress: Progress | None
     seeds_per_batch: int | None
+    dtype: torch.dtype = torch.float32
     tables: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
     cached: set[int] = dataclasses.field(default_factory=set)
     computed_s: float = 0.0
@@ -139,9 +156,10 @@ class _Trials:
         """Load cached trials of `seeds`, compute the missing ones in batches (one population per
         batch, each stored in one transaction); the table of `seeds` in their order."""
         atom, canonical, version = self.atom, self.params.canonical(), self.atom.code_version
+        where = self.key
         todo = [s for s in seeds if s not in self.tables]
         if todo and self.store is not None and not self.force:
-            found = self.store.load_trials(atom.name, canonical, version, tuple(todo))
+            found = self.store.load_trials(atom.name, canonical, version, tuple(todo), *where)
             self.tables.update(found)
             self.cached.update(found)
         missing = [s for s in seeds if s not in self.tables]
@@ -149,16 +167,23 @@ class _Trials:
         for i in range(0, len(missing), size):
             batch = tuple(missing[i:i + size])
             t0 = time.perf_counter()
-            table = atom.run(self.params, Lab(batch, self.device, self.progress, stream=atom.stream))
+            table = atom.run(self.params, Lab(batch, self.device, self.progress, self.dtype,
+                                              stream=atom.stream))
             elapsed = time.perf_counter() - t0
             check_table(atom, table, batch)
             self.computed_s += elapsed
             per_seed = {s: table[table["seed"] == s].reset_index(drop=True) for s in batch}
             if self.store is not None:
                 self.store.save_trials(atom.name, canonical, version, per_seed,
-                                       elapsed / len(batch), str(self.device))
+                                       elapsed / len(batch), *where, torch.__version__,
+                                       torch.get_num_threads())
             self.tables.update(per_seed)
         return pd.concat([self.tables[s] for s in seeds], ignore_index=True)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(device, dtype) of this run's trials in the store."""
+        return device_key(self.device), dtype_key(self.dtype)
 
 
 def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdict: Verdict,
@@ -170,12 +195,17 @@ def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdic
     command = reproduce_command(atom, preset, seeds, overrides or {})
     env = environment(trials.device)
     reused = tuple(s for s in seeds if s in trials.cached)
+    run_id = None
     if store is not None:
-        store.save_run(dict(atom=atom.name, preset=preset, params=trials.params.canonical(),
-                            code_version=atom.code_version, seeds=list(seeds),
-                            verdict=verdict.to_dict(), wall_s=wall, computed_s=trials.computed_s,
-                            env=env, command=command, cached_seeds=list(reused)))
-    return Execution(table, verdict, wall, trials.computed_s, reused, env, command)
+        device, dtype = trials.key
+        run_id = store.save_run(dict(
+            atom=atom.name, preset=preset, params=trials.params.canonical(),
+            code_version=atom.code_version, device=device, dtype=dtype, seeds=list(seeds),
+            verdict=verdict.to_dict(), wall_s=wall, computed_s=trials.computed_s, env=env,
+            command=command, cached_seeds=list(reused)))
+    measured, figure_data = atom.split(table)
+    return Execution(measured, verdict, wall, trials.computed_s, reused, env, command,
+                     figure_data, table, run_id)
 
 
 def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str = "default",

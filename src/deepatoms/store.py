@@ -1,8 +1,12 @@
-"""SQLite store of trials (one atom × parameters × seed × code version) and runs (verdicts).
+"""SQLite store of trials (atom × parameters × code version × device × dtype × seed) and runs.
 
 Every write is one transaction, so a killed process leaves only complete trials. WAL mode and a
 busy timeout let two processes write one store at once. Artifacts (figures, report) live beside
-the database file in the results directory.
+the database file in the results directory. The schema is versioned (store_schema.py): an
+existing file is first inspected read-only, so a foreign or newer file is refused untouched,
+and a writable store is proven writable (a real write) before anything trains.
+`Store(location, readonly=True)` never writes: `list`, `export`, `report`, `history` and `diff`
+use it, and work on a read-only file or directory.
 """
 from __future__ import annotations
 
@@ -18,27 +22,15 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .errors import MissingDependencyError, StoreError
+from . import store_schema as schema
+from .errors import StoreError
 
 DEFAULT_DIR = "deepatoms-runs"
 DB_NAME = "deepatoms.sqlite"
 LOCK_WAIT_S = 60.0  # how long opening or writing waits for another process's lock
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS trials (
-    atom TEXT NOT NULL, params_key TEXT NOT NULL, code_version TEXT NOT NULL, seed INTEGER NOT NULL,
-    params TEXT NOT NULL, rows TEXT NOT NULL, wall_s REAL NOT NULL, device TEXT NOT NULL,
-    created TEXT NOT NULL,
-    PRIMARY KEY (atom, params_key, code_version, seed));
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, atom TEXT NOT NULL, preset TEXT NOT NULL,
-    params TEXT NOT NULL, params_key TEXT NOT NULL, code_version TEXT NOT NULL, seeds TEXT NOT NULL,
-    status TEXT NOT NULL, verdict TEXT NOT NULL, wall_s REAL NOT NULL, computed_s REAL NOT NULL,
-    env TEXT NOT NULL, command TEXT NOT NULL, created TEXT NOT NULL,
-    cached_seeds TEXT NOT NULL DEFAULT '[]');
-CREATE TABLE IF NOT EXISTS probes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, atom TEXT NOT NULL, key TEXT NOT NULL,
-    preset TEXT NOT NULL, record TEXT NOT NULL, created TEXT NOT NULL);
-"""
+RUN_COLUMNS = ("id", "atom", "preset", "params", "code_version", "device", "dtype", "seeds",
+               "verdict", "wall_s", "computed_s", "env", "command", "created", "cached_seeds")
+JSON_FIELDS = ("seeds", "verdict", "env", "cached_seeds")
 
 
 def params_key(canonical: str) -> str:
@@ -64,108 +56,244 @@ def _decode_rows(text: str) -> pd.DataFrame:
     return pd.DataFrame({c: payload["data"][c] for c in payload["columns"]})
 
 
-class Store:
-    """A results directory holding `deepatoms.sqlite` and an `artifacts/` folder."""
+def _unwritable(where: Path, exc: BaseException) -> StoreError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return StoreError(f"cannot write the store at '{where}' ({reason}); pass a writable "
+                      "directory with --store or DEEPATOMS_STORE")
 
-    def __init__(self, location: str | os.PathLike | None = None):
+
+class Store:
+    """A results directory holding `deepatoms.sqlite` and an `artifacts/` folder.
+
+    `readonly=True` opens an existing store without writing anything (a store of an older
+    schema is upgraded in memory only); otherwise the directory and database are created if
+    missing, upgraded if older, and proven writable before the constructor returns."""
+
+    def __init__(self, location: str | os.PathLike | None = None, *, readonly: bool = False):
         self.root = Path(location) if location is not None else default_location()
         self.path = self.root / DB_NAME
+        self.readonly = readonly
+        self._conn = self._open_readonly() if readonly else self._open_writable()
+
+    # ------------------------------------------------------------ opening
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"no results in '{self.root}' (no {DB_NAME}); run `deepatoms run "
+                             "...` first, or pass --store / DEEPATOMS_STORE")
+        conn = self._connect_ro()
+        version = schema.inspect(conn, str(self.path))
+        if version == schema.CURRENT:
+            return conn
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        conn.backup(memory)  # an older store is read through an upgraded copy in memory
+        conn.close()
+        memory.execute("BEGIN")
+        # the same id at every read-only open of this file (an MLflow export skips runs by it)
+        stable_id = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:32]
+        schema.upgrade(memory, version, stable_id)
+        memory.execute("COMMIT")
+        return memory
+
+    def _connect_ro(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            # immutable: a WAL database in a directory nobody may write (no -shm can be made);
+            # nothing can change it meanwhile
+            try:
+                conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=LOCK_WAIT_S)
+            except sqlite3.OperationalError:
+                continue
+            try:
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "unable to open" not in str(exc):
+                    raise StoreError(f"cannot read the store '{self.path}' ({exc})") from None
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StoreError(f"the store file '{self.path}' is not a readable deepatoms "
+                                 f"database ({exc}); it was left untouched — move it away or "
+                                 "pass another --store") from None
+        raise StoreError(f"cannot read the store '{self.path}' (unable to open it)")
+
+    def _open_writable(self) -> sqlite3.Connection:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.root):
                 pass  # a private probe: processes opening one store at once never collide
         except OSError as exc:
-            raise StoreError(f"cannot write the store at '{self.root}' ({exc.strerror}); "
-                             "pass a writable directory with --store or DEEPATOMS_STORE") from None
-        self._conn = self._connect()
+            raise _unwritable(self.root, exc) from None
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            probe = self._connect_ro()  # inspect before any write: a foreign file stays as it is
+            try:
+                schema.inspect(probe, str(self.path))
+            finally:
+                probe.close()
+        conn = self._connect()
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         # Switching to WAL needs a lock that SQLite's busy timeout does not always wait for, so
         # a store another process is opening at the same moment is retried, not reported broken.
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
+            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
             try:
-                return self._open()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                return conn
             except sqlite3.OperationalError as exc:
+                conn.close()
+                if "readonly" in str(exc):
+                    raise _unwritable(self.path, exc) from None
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise StoreError(f"cannot open the store '{self.path}' ({exc}); "
                                      "is another process holding it?") from None
                 time.sleep(0.05)
             except sqlite3.DatabaseError as exc:
+                conn.close()
                 raise StoreError(f"the store file '{self.path}' is not a readable deepatoms "
                                  f"database ({exc}); move it away or pass another --store") from None
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Create or upgrade the schema and prove the file writable, in one write transaction
+        (the version is read again under the write lock: two processes may open it at once)."""
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            version = schema.inspect(conn, str(self.path))
+            if version < schema.CURRENT:
+                schema.upgrade(conn, version)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_for_writing', ?)", (_now(),))
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise _unwritable(self.path, exc) from None
+            raise StoreError(f"cannot open the store '{self.path}' ({exc})") from None
         except BaseException:
-            conn.close()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        return conn
 
     @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
+    @property
+    def store_id(self) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        return row[0] if row else ""
+
     def close(self) -> None:
         self._conn.close()
 
-    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+    def _write(self, sql: str, rows: Iterable[tuple]) -> int | None:
+        if self.readonly:
+            raise StoreError(f"the store '{self.path}' was opened read-only")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(sql, list(rows))
+            cur = self._conn.executemany(sql, list(rows))
+            last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             self._conn.execute("COMMIT")
+            return last if cur.rowcount else None
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
 
-    def load_trials(self, atom: str, canonical: str, code_version: str,
-                    seeds: Iterable[int]) -> dict[int, pd.DataFrame]:
+    # ------------------------------------------------------------ trials
+
+    def load_trials(self, atom: str, canonical: str, code_version: str, seeds: Iterable[int],
+                    device: str = "cpu", dtype: str = "float32") -> dict[int, pd.DataFrame]:
         wanted = [int(s) for s in seeds]
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
         cur = self._conn.execute(
             f"SELECT seed, rows FROM trials WHERE atom=? AND params_key=? AND code_version=? "
-            f"AND seed IN ({marks})", (atom, params_key(canonical), code_version, *wanted))
+            f"AND device=? AND dtype=? AND seed IN ({marks})",
+            (atom, params_key(canonical), code_version, device, dtype, *wanted))
         return {int(seed): _decode_rows(rows) for seed, rows in cur.fetchall()}
 
     def save_trials(self, atom: str, canonical: str, code_version: str,
-                    tables: dict[int, pd.DataFrame], wall_s: float, device: str) -> None:
+                    tables: dict[int, pd.DataFrame], wall_s: float, device: str,
+                    dtype: str = "float32", torch_version: str | None = None,
+                    threads: int | None = None) -> None:
         """Write the trials of one computed batch of seeds in a single transaction."""
         key, now = params_key(canonical), _now()
-        self._write("INSERT OR REPLACE INTO trials VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(atom, key, code_version, int(seed), canonical, _encode_rows(table),
-                      float(wall_s), device, now) for seed, table in tables.items()])
+        self._write(f"INSERT OR REPLACE INTO trials ({', '.join(schema.TRIAL_COLUMNS)}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(atom, key, code_version, device, dtype, int(seed), canonical,
+                      _encode_rows(table), float(wall_s), torch_version, threads, now)
+                     for seed, table in tables.items()])
 
-    def save_run(self, record: dict[str, Any]) -> None:
+    def trial_records(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """seed, wall_s, torch, threads and created of each stored trial of a run."""
+        seeds = [int(s) for s in run["seeds"]]
+        marks = ",".join("?" * len(seeds)) or "NULL"
+        cur = self._conn.execute(
+            f"SELECT seed, wall_s, torch, threads, created FROM trials WHERE atom=? AND "
+            f"params_key=? AND code_version=? AND device=? AND dtype=? AND seed IN ({marks})",
+            (run["atom"], params_key(run["canonical"]), run["code_version"], run["device"],
+             run["dtype"], *seeds))
+        keys = ("seed", "wall_s", "torch", "threads", "created")
+        return [dict(zip(keys, row)) for row in cur.fetchall()]
+
+    # ------------------------------------------------------------ runs
+
+    def save_run(self, record: dict[str, Any]) -> int:
+        """Store one run record; returns its run id."""
+        env = record["env"]
         row = (record["atom"], record["preset"], record["params"], params_key(record["params"]),
-               record["code_version"], json.dumps(record["seeds"]), record["verdict"]["status"],
-               json.dumps(record["verdict"]), float(record["wall_s"]), float(record["computed_s"]),
-               json.dumps(record["env"]), record["command"], _now(),
-               json.dumps(record.get("cached_seeds", [])))
-        self._write("INSERT INTO runs (atom, preset, params, params_key, code_version, seeds, "
-                    "status, verdict, wall_s, computed_s, env, command, created, cached_seeds) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [row])
+               record["code_version"], record.get("device", env.get("device", "")),
+               record.get("dtype", "float32"), json.dumps(record["seeds"]),
+               record["verdict"]["status"], json.dumps(record["verdict"]),
+               float(record["wall_s"]), float(record["computed_s"]), json.dumps(env),
+               record["command"], _now(), json.dumps(record.get("cached_seeds", [])))
+        return int(self._write(
+            "INSERT INTO runs (atom, preset, params, params_key, code_version, device, dtype, "
+            "seeds, status, verdict, wall_s, computed_s, env, command, created, cached_seeds) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [row]))
+
+    def _runs(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+        cur = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY id",
+                                 args)
+        out = []
+        for row in cur.fetchall():
+            run = dict(zip(RUN_COLUMNS, row))
+            run["canonical"] = run["params"]
+            for key in ("params", *JSON_FIELDS):
+                run[key] = json.loads(run[key])
+            out.append(run)
+        return out
 
     def latest_runs(self) -> dict[str, dict[str, Any]]:
         """The newest run of every atom, decoded."""
-        cur = self._conn.execute(
-            "SELECT atom, preset, params, code_version, seeds, verdict, wall_s, computed_s, env, "
-            "command, created, cached_seeds FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)")
-        out = {}
-        for (atom, preset, params, version, seeds, verdict, wall, computed, env, command,
-             created, cached) in cur.fetchall():
-            out[atom] = dict(atom=atom, preset=preset, params=json.loads(params),
-                             canonical=params, code_version=version, seeds=json.loads(seeds),
-                             verdict=json.loads(verdict), wall_s=wall, computed_s=computed,
-                             env=json.loads(env), command=command, created=created,
-                             cached_seeds=json.loads(cached))
-        return out
+        runs = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)")
+        return {r["atom"]: r for r in runs}
+
+    def runs(self, atom: str | None = None) -> list[dict[str, Any]]:
+        """Every run (of `atom`, when given), oldest first, decoded; each has its `id`."""
+        return self._runs("WHERE atom=?", (atom,)) if atom is not None else self._runs()
+
+    def run(self, run_id: int | str) -> dict[str, Any]:
+        """The run with this id (StoreError when there is none)."""
+        text = str(run_id).strip().lstrip("#")
+        found = self._runs("WHERE id=?", (int(text),)) if text.isdigit() else []
+        if not found:
+            raise StoreError(f"no run with id {run_id!r} in '{self.path}'; `deepatoms history "
+                             "NAME` lists the runs of an atom")
+        return found[0]
+
+    # ------------------------------------------------------------ probes
 
     def save_probe(self, atom: str, key: str, preset: str, record: dict[str, Any]) -> None:
         """One `deepatoms probe`: the verdict and key estimate per value of the varied key."""
@@ -180,30 +308,23 @@ class Store:
         return {atom: dict(json.loads(record), atom=atom, key=key, preset=preset, created=created)
                 for atom, key, preset, record, created in cur.fetchall()}
 
+    # ------------------------------------------------------------ tables and export
+
     def run_table(self, run: dict[str, Any]) -> pd.DataFrame:
-        """The tidy table of a run, rebuilt from its stored trials."""
-        tables = self.load_trials(run["atom"], run["canonical"], run["code_version"], run["seeds"])
+        """The tidy table of a run (every row its atom returned), rebuilt from its trials."""
+        tables = self.load_trials(run["atom"], run["canonical"], run["code_version"],
+                                  run["seeds"], run.get("device", "cpu"),
+                                  run.get("dtype", "float32"))
         missing = [s for s in run["seeds"] if s not in tables]
         if missing:
             raise StoreError(f"store lacks trials of {run['atom']} for seeds {missing}")
         return pd.concat([tables[s] for s in run["seeds"]], ignore_index=True)
 
-    def export(self, path: str | os.PathLike) -> Path:
-        """Every latest run's table with an `atom` column, as CSV or Parquet (by suffix)."""
-        frames = [self.run_table(r).assign(atom=name) for name, r in self.latest_runs().items()]
-        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        path = Path(path)
-        if path.suffix == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise MissingDependencyError("Parquet export needs pyarrow: "
-                                             "pip install 'deepatoms[parquet]'") from None
-            # mixed-type setting columns are stored as text in Parquet
-            table = table.astype({c: str for c in table.columns if table[c].dtype == object})
-            table.to_parquet(path)
-        elif path.suffix == ".csv":
-            table.to_csv(path, index=False)
-        else:
-            raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
-        return path
+    def export(self, path: str | os.PathLike, *, all_runs: bool = False,
+               figure_data: bool = False) -> Path:
+        """The latest run of every atom (every run with `all_runs`) as CSV or Parquet (by
+        suffix): the measurements (with `figure_data`, every row and a `kind` column) plus run
+        id, atom, preset, parameters, code version, device, dtype and time."""
+        from .store_export import export
+        runs = self.runs() if all_runs else list(self.latest_runs().values())
+        return export(self, runs, Path(path), figure_data=figure_data)

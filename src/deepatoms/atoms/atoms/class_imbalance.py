@@ -286,4 +286,5 @@ ATOM = Atom(
     presets={"quick": dict(ratios=(1, 10, 100), hidden=(32, 32), steps=150)},
     settings=("ratio", "variant"), index_columns=("x1", "x2"),
     runtime_s=148,
+    figure_metrics=("grid_p1", "train_point", "test_point"),
 )

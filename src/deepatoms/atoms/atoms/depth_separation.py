@@ -180,4 +180,5 @@ ATOM = Atom(
     presets={"quick": dict(steps=1500, record_every=250)},
     settings=("depth",), index_columns=("x",),
     runtime_s=20, default_seeds=10,
+    figure_metrics=("score", "label"),
 )

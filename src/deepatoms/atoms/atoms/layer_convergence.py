@@ -266,6 +266,7 @@ ATOM = Atom(
     Params=LCParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
     runtime_s=0.7,
+    figure_metrics=("weight",),
     index_columns=("layer", "weight_index"),
     data_stream=STREAM, default_seeds=10,
 )

@@ -227,6 +227,7 @@ ATOM = Atom(
     Params=WRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
     runtime_s=2.0,
+    figure_metrics=("weight",),
     settings=("penalty", "strength"), index_columns=("weight_index",),
     data_stream=STREAM, default_seeds=10,
 )

@@ -359,4 +359,5 @@ ATOM = Atom(
                            eval_every=100, test_samples=1000, plot_samples=50),
              "paper": dict(mlp_steps=10_000)},
     runtime_s=80, default_seeds=6, index_columns=("method", "r"),
+    figure_metrics=("prediction",),
 )

@@ -296,4 +296,5 @@ ATOM = Atom(
                            steps=150, conv_steps=150, eval_points=5),
              "paper": dict(steps=10_000)},
     runtime_s=28, index_columns=("model", "curve", "x"),
+    figure_metrics=("curve", "decoded", "conv_decoded", "kink"),
 )

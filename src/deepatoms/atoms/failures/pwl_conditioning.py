@@ -295,4 +295,5 @@ ATOM = Atom(
                            eval_points=15),
              "paper": dict(fc_steps=50_000)},
     runtime_s=25, settings=("n",), index_columns=("variant", "x", "curve"),
+    figure_metrics=("curve", "decoded", "filter_tap"),
 )

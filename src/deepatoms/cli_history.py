@@ -1,0 +1,123 @@
+"""`deepatoms history NAME` and `deepatoms diff RUN_A RUN_B`: every stored run, and two side by
+side. Registered on the CLI's app when cli.py is imported; both open the store read-only."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .cli import DEFAULT_DIR, JsonOpt, StoreOpt, _Command, _print_json, _stdout, app, open_store
+
+
+def _num(value: Any) -> Text:
+    """A cell as plain text (no markup, no emoji codes such as the ':100:' of '1:100')."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return Text("—")
+    if isinstance(value, (list, tuple)):
+        from .cli_render import fmt_seeds
+        return Text(fmt_seeds(value) if all(isinstance(v, int) for v in value)
+                    else ",".join(map(str, value)))
+    return Text(f"{value:.4g}" if isinstance(value, float) else str(value))
+
+
+def history_table(atom: str, rows: list[dict[str, Any]]) -> Table:
+    from .cli_render import fmt_seconds, fmt_seeds
+    table = Table(title=f"runs of {atom} (oldest first)", title_justify="left")
+    for name in ("id", "time (UTC)", "preset", "seeds", "device", "verdict", "wall"):
+        table.add_column(name, no_wrap=name in ("id", "wall"), min_width=12 if name == "verdict"
+                         else None, justify="right" if name in ("id", "wall") else "left")
+    for r in rows:
+        device = r["device"] + ("" if r["dtype"] == "float32" else f" {r['dtype']}")
+        table.add_row(str(r["id"]), str(r["created"]).replace("T", " ")[:16], Text(r["preset"]),
+                      fmt_seeds(r["seeds"]), device, Text(r["verdict"]), fmt_seconds(r["wall_s"]))
+    return table
+
+
+def _interval(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "(absent)"
+    supports = {True: "✓", False: "✗", None: "?"}.get(row.get("supports"), "?")
+    return (f"{_num(row.get('estimate'))} [{_num(row.get('ci_low'))}, "
+            f"{_num(row.get('ci_high'))}] {supports}")
+
+
+def _cells(*values: Any) -> list[Text]:
+    return [v if isinstance(v, Text) else Text(str(v)) for v in values]
+
+
+def diff_tables(diff: dict[str, Any]) -> list[Table]:
+    """Runs, differing parameters, evidence side by side, key numbers."""
+    a, b = diff["runs"]
+    runs = Table(title=f"run {a['id']} vs run {b['id']}", title_justify="left")
+    for name in ("", f"A: run {a['id']}", f"B: run {b['id']}"):
+        runs.add_column(name)
+    for key in ("atom", "created", "preset", "seeds", "device", "dtype", "torch", "threads",
+                "code_version", "verdict", "finding", "wall_s"):
+        va, vb = _num(a.get(key)), _num(b.get(key))
+        runs.add_row(*_cells(key, va, vb if vb != va or key == "verdict" else "= A"))
+    out = [runs]
+    if diff["params"]:
+        params = Table(title="parameters that differ", title_justify="left")
+        for name in ("parameter", "A", "B"):
+            params.add_column(name)
+        for p in diff["params"]:
+            params.add_row(*_cells(p["name"], _num(p["a"]), _num(p["b"])))
+        out.append(params)
+    evidence = Table(title="evidence (estimate [95% CI], ✓ supports / ✗ contradicts / ? undecided)",
+                     title_justify="left")
+    for name in ("setting", "metric", "A", "B", "B − A"):
+        evidence.add_column(name, justify="right" if name == "B − A" else "left")
+    for e in diff["evidence"]:
+        evidence.add_row(*_cells(e["setting"] or "—", e["metric"], _interval(e["a"]),
+                                 _interval(e["b"]), _num(e["delta"])))
+    out.append(evidence)
+    if diff["numbers"]:
+        numbers = Table(title="key numbers (mean over the run's measurement rows)",
+                        title_justify="left")
+        for name in ("metric", "A", "B", "B − A"):
+            numbers.add_column(name, justify="left" if name == "metric" else "right")
+        for n in diff["numbers"]:
+            numbers.add_row(*_cells(n["metric"], _num(n["a"]), _num(n["b"]), _num(n["delta"])))
+        out.append(numbers)
+    return out
+
+
+@app.command("history", cls=_Command)
+def history(
+    name: Annotated[str, typer.Argument(help="Atom name, e.g. class-imbalance.")],
+    store: StoreOpt = Path(DEFAULT_DIR),
+    json_out: JsonOpt = False,
+) -> None:
+    """Every stored run of one atom: id, time, preset, seeds, device, status and verdict.
+    Compare two of them with `deepatoms diff RUN_A RUN_B`."""
+    from .run_history import history_rows
+    rows = history_rows(open_store(store, create=False), name)
+    if json_out:
+        _print_json(rows)
+        return
+    _stdout().print(history_table(name, rows))
+
+
+@app.command("diff", cls=_Command)
+def diff(
+    run_a: Annotated[str, typer.Argument(help="Run id (from `deepatoms history NAME`).")],
+    run_b: Annotated[str, typer.Argument(help="The other run id.")],
+    store: StoreOpt = Path(DEFAULT_DIR),
+    json_out: JsonOpt = False,
+) -> None:
+    """Two runs side by side: metadata (device, seeds, code version), the parameters that
+    differ, verdicts, evidence rows and key numbers (CPU vs GPU, seeds 0–4 vs 100–104, before
+    vs after a code change)."""
+    from .run_history import diff_runs
+    result = diff_runs(open_store(store, create=False), run_a, run_b)
+    if json_out:
+        _print_json(result)
+        return
+    for table in diff_tables(result):
+        _stdout().print(table)
+    if result["note"]:
+        _stdout().print(result["note"], soft_wrap=True, highlight=False)

@@ -1,0 +1,105 @@
+"""Every stored run, and two runs side by side (`deepatoms history` / `deepatoms diff`).
+
+`history_rows(store, atom)`: one row per run of the atom, oldest first. `diff_runs(store, a, b)`:
+what differs between two runs — their metadata, the parameters that differ, the verdicts, the
+evidence rows matched by (setting, metric), and the mean of each measurement metric. Plain
+data only; the CLI draws it.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from .store import Store
+
+RUN_FIELDS = ("id", "atom", "created", "preset", "seeds", "device", "dtype", "code_version")
+MAX_KEY_METRICS = 30
+
+
+def _label(verdict: dict[str, Any]) -> str:
+    return str(verdict.get("label") or verdict.get("status", "?"))
+
+
+def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
+    """id, created, preset, seeds, device, dtype, status, verdict label, wall time, code version
+    of every run of `atom` (oldest first); StoreError when the store holds none."""
+    from .errors import StoreError
+    runs = store.runs(atom)
+    if not runs:
+        known = sorted({r["atom"] for r in store.runs()})
+        hint = f"; it holds runs of: {', '.join(known)}" if known else ""
+        raise StoreError(f"the store '{store.root}' has no runs of '{atom}'{hint}")
+    return [{"id": r["id"], "created": r["created"], "preset": r["preset"], "seeds": r["seeds"],
+             "device": r["device"] or r["env"].get("device", ""), "dtype": r["dtype"],
+             "status": r["verdict"].get("status", "?"), "verdict": _label(r["verdict"]),
+             "wall_s": r["wall_s"], "code_version": r["code_version"]} for r in runs]
+
+
+def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
+    trials = store.trial_records(run)
+    torch_versions = sorted({str(t["torch"]) for t in trials if t["torch"]})
+    threads = sorted({int(t["threads"]) for t in trials if t["threads"] is not None})
+    return {**{k: run.get(k) for k in RUN_FIELDS}, "status": run["verdict"].get("status"),
+            "verdict": _label(run["verdict"]), "finding": run["verdict"].get("finding", ""),
+            "wall_s": run["wall_s"], "computed_s": run["computed_s"],
+            "torch": ", ".join(torch_versions) or run["env"].get("torch", ""),
+            "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", ""))}
+
+
+def _evidence(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(str(e.get("setting", "")), str(e.get("metric", ""))): e
+            for e in run["verdict"].get("evidence", [])}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
+
+
+def evidence_pairs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Evidence rows of both runs matched by (setting, metric), A's order first."""
+    ea, eb = _evidence(a), _evidence(b)
+    out = []
+    for key in [*ea, *(k for k in eb if k not in ea)]:
+        ra, rb = ea.get(key), eb.get(key)
+        est_a = _number(ra.get("estimate")) if ra else math.nan
+        est_b = _number(rb.get("estimate")) if rb else math.nan
+        out.append({"setting": key[0], "metric": key[1], "a": ra, "b": rb,
+                    "delta": est_b - est_a})
+    return out
+
+
+def key_numbers(table_a: "pd.DataFrame", table_b: "pd.DataFrame") -> list[dict[str, Any]]:
+    """Mean value of each measurement metric in A and B (curves, `*_curve`, left out)."""
+    means = [t[~t["metric"].astype(str).str.endswith("_curve")].groupby("metric", sort=False)
+             ["value"].mean() for t in (table_a, table_b)]
+    names = list(dict.fromkeys([*means[0].index, *means[1].index]))[:MAX_KEY_METRICS]
+    rows = []
+    for name in names:
+        va, vb = (float(m.get(name, math.nan)) for m in means)
+        rows.append({"metric": str(name), "a": va, "b": vb, "delta": vb - va})
+    return rows
+
+
+def _measurements(store: "Store", run: dict[str, Any]) -> "pd.DataFrame":
+    from . import registry
+    table = store.run_table(run)
+    atom = registry.all_atoms().get(run["atom"])
+    return atom.split(table)[0] if atom is not None else table
+
+
+def diff_runs(store: "Store", run_a: int | str, run_b: int | str) -> dict[str, Any]:
+    """Two runs side by side: runs (metadata), params (those that differ), evidence pairs, key
+    numbers (empty with a note when a run's trials are no longer in the store)."""
+    a, b = store.run(run_a), store.run(run_b)
+    keys = list(dict.fromkeys([*a["params"], *b["params"]]))
+    params = [{"name": k, "a": a["params"].get(k), "b": b["params"].get(k)} for k in keys
+              if a["params"].get(k) != b["params"].get(k)]
+    out = {"runs": [_run_summary(store, a), _run_summary(store, b)], "params": params,
+           "evidence": evidence_pairs(a, b), "numbers": [], "note": ""}
+    try:
+        out["numbers"] = key_numbers(_measurements(store, a), _measurements(store, b))
+    except Exception as exc:  # a run whose trials are gone still compares by its verdicts
+        out["note"] = f"key numbers unavailable: {' '.join(str(exc).split())}"
+    return out
