@@ -22,6 +22,7 @@ from ... import stats
 from ...atom import Atom
 from ...data.portfolio import PortfolioStream, best_assets
 from ...engine import init_tensor, train
+from ...engine.fused_adam import FusedAdam
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -70,17 +71,18 @@ def _second_moments(w: torch.Tensor, b: torch.Tensor, best: torch.Tensor) -> tor
 
 
 class _RowAdam:
-    """torch's fused Adam over the stacked (w, b), fed only the batch's rows of w's gradient.
-    Adam is elementwise with shared scalars, so one fused Adam over the stacked tensors gives
-    every model exactly its own update. The loss differentiates a detached copy of the batch's
-    rows (`take`); `step` scatters their gradient into w's dense gradient (zero elsewhere), steps,
-    and clears those rows again."""
+    """torch's fused Adam kernel over the stacked (w, b), fed only the batch's rows of w's
+    gradient. Adam is elementwise with shared scalars, and the kernel gets one view per model
+    (`FusedAdam(per_model=True)`), so every model gets exactly its own update, the same alone or
+    in any population. The loss differentiates a detached copy of the batch's rows (`take`);
+    `step` scatters their gradient into w's dense gradient (zero elsewhere), steps, and clears
+    those rows again."""
 
     def __init__(self, w: torch.Tensor, b: torch.Tensor, lr: float):
         self.w, self.b = w, b
         self.rows = torch.arange(w.shape[0], device=w.device).unsqueeze(1)  # (M, 1)
         self.w.grad = torch.zeros_like(w)
-        self.opt = torch.optim.Adam([w, b], lr=lr, betas=(0.9, 0.99), eps=1e-5, fused=True)
+        self.opt = FusedAdam([w, b], lr=lr, betas=(0.9, 0.99), eps=1e-5, per_model=True)
         self._j: torch.Tensor | None = None
         self._taken: torch.Tensor | None = None
 
