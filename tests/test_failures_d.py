@@ -374,6 +374,8 @@ def test_flat_task_shapes_scale_and_determinism():
     assert torch.allclose(batch["r"], torch.bmm(batch["x"], task.v.unsqueeze(2))[..., 0] + task.b[:, None])
     again = FlatTask([gen(0), gen(1)]).draw([gen(2), gen(3)], 5000)
     assert torch.equal(again["y"], batch["y"])
+    second = FlatTask([gen(1)]).draw([gen(3)], 5000)  # target 1 drawn alone: the same, bitwise
+    assert all(torch.equal(second[k][0], batch[k][1]) for k in ("x", "r", "y", "cls"))
 
 
 def test_flat_non_flat_variants_share_data_and_train_like_alone():
