@@ -103,6 +103,22 @@ def test_same_seed_same_table_different_seed_different_values(name, quick_runs):
                                                 equal_nan=True)
 
 
+# Atoms whose seeds may differ alone and in a batch by float reassociation only, with the
+# largest |difference| allowed and why. Empty: every atom's quick table is bitwise the same.
+ALONE_VS_BATCH_TOLERANCE: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_a_seed_alone_equals_the_seed_in_a_batch(name, quick_runs):
+    """A seed's rows must not depend on the seeds trained with it: seeds 0 and 1 as one
+    population (quick_runs) and each seed alone (seeds_per_batch=1) give the same table."""
+    together = quick_runs(name)[0].table
+    alone = deepatoms.run(name, preset="quick", seeds=2, device="cpu", seeds_per_batch=1).table
+    tolerance = ALONE_VS_BATCH_TOLERANCE.get(name, 0.0)
+    pd.testing.assert_frame_equal(alone, together, check_exact=tolerance == 0.0, rtol=0.0,
+                                  atol=tolerance)
+
+
 @pytest.mark.parametrize("name", ATOMS)
 def test_global_rng_untouched(name):
     torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()

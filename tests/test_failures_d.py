@@ -18,7 +18,7 @@ from deepatoms.data.periodic import GaussianStream, cosine_target, unit_directio
 from deepatoms.data.portfolio import PortfolioStream, best_assets, sample_returns
 from deepatoms.data.step_targets import (LEVEL_OFFSETS, FlatTask, jump_distance, levels,
                                          round_down, smooth_step)
-from deepatoms.engine import MLPPop
+from deepatoms.engine import MLPPop, train
 from deepatoms.engine.gradient_gram import gradient_gram
 from deepatoms.engine.scalar_head import forward_scalar
 from deepatoms.engine.straight_through import straight_through
@@ -314,8 +314,7 @@ def test_portfolio_population_matches_model_trained_alone():
     group = portfolio_atom._Group(p, lab, 6)
     w0 = group.w.detach().clone()
     best = group.best.clone()
-    for _ in range(p.steps):
-        group.step()
+    train([group.w, group.b], group.loss, group.opt, p.steps, sampler=group.stream)
     for i, (s, method) in enumerate(group.members):
         w = w0[i].clone().requires_grad_()
         bias = torch.zeros(1, 6, requires_grad=True)
@@ -375,6 +374,8 @@ def test_flat_task_shapes_scale_and_determinism():
     assert torch.allclose(batch["r"], torch.bmm(batch["x"], task.v.unsqueeze(2))[..., 0] + task.b[:, None])
     again = FlatTask([gen(0), gen(1)]).draw([gen(2), gen(3)], 5000)
     assert torch.equal(again["y"], batch["y"])
+    second = FlatTask([gen(1)]).draw([gen(3)], 5000)  # target 1 drawn alone: the same, bitwise
+    assert all(torch.equal(second[k][0], batch[k][1]) for k in ("x", "r", "y", "cls"))
 
 
 def test_flat_non_flat_variants_share_data_and_train_like_alone():

@@ -62,6 +62,8 @@ class FlatTask:
         """n fresh samples per target from gens[s]: x (S, n, dim), r, y, cls (S, n)."""
         x = torch.stack([torch.randn(n, self.dim, generator=g) for g in gens]).to(self.device)
         x = x * INPUT_STD
-        r = torch.bmm(x, self.v.unsqueeze(2)).squeeze(2) + self.b.unsqueeze(1)
+        # one product per target: a batched (S, n, dim) @ (S, dim, 1) rounds differently for
+        # different S (~1e-6), so a seed's r would depend on the seeds drawn with it
+        r = torch.stack([x[s] @ self.v[s] for s in range(len(gens))]) + self.b.unsqueeze(1)
         y, cls = round_down(r, self.levels)
         return dict(x=x, r=r, y=y, cls=cls)

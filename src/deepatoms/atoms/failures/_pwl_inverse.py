@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...data.pwl_curves import FILTER, inverse_sqrt, kink_matrix, patch_covariance
-from ...engine import Adam, BatchStream, gather
+from ...engine import Adam, Sampler, gather, train
 from ...errors import ParamError
 
 VARIANTS = ("fc", "conv", "conv-whitened")
@@ -122,16 +122,23 @@ def fit_inverse(variant: str, data: dict[str, np.ndarray], *, steps: int, lr: fl
     model = InverseModel(variant, t)
     opt = Adam([model.weight], lr=lr, **TF_ADAM)
     inverse_w = torch.as_tensor(np.linalg.inv(kink_matrix(n)), dtype=torch.float32, device=device)
-    stream = BatchStream(gens, n_train, batch, device=device)
+    sampler = Sampler(gens, n_train, batch, mode="replacement", device=device)
     evals = set(eval_schedule(steps, eval_points, snapshot_steps))
     fit = Fit([], [], [], {}, np.full((s, 3), np.nan))
-    for step in (steps_iter or range)(steps + 1):
-        if step in evals:
-            _record(fit, step, model, t, inverse_w, snapshot_steps, n_show)
-        if step == steps:
-            break
-        model.weight.grad = model.gradient(stream.next(), t)  # minibatch (S, B) of indices
-        opt.step()
+    model.weight.requires_grad_()
+
+    def surrogate(idx, _step):
+        """Per model Σ w·g with g the hand-computed minibatch gradient (idx (S, B)), detached:
+        its gradient with respect to w is exactly g, so `train`'s backward hands Adam g."""
+        return (model.weight * model.gradient(idx, t)).flatten(1).sum(1)  # (S,)
+
+    def record(k: int) -> None:  # after k steps (0: before training), when in the schedule
+        if k in evals:
+            _record(fit, k, model, t, inverse_w, snapshot_steps, n_show)
+
+    record(0)
+    train([model.weight], surrogate, opt, steps, sampler=sampler, record=record,
+          record_at=[k for k in evals if k > 0], iterate=steps_iter or range)
     if variant != "fc":
         fit.filters = model.effective_filter().detach().cpu().numpy()
     return fit

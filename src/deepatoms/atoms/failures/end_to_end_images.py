@@ -27,7 +27,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.line_images import line_tuples
-from ...engine import Adam
+from ...engine import Adam, train
 from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
@@ -105,7 +105,7 @@ def _losses(net: TupleNetPop, x: torch.Tensor, y_img: torch.Tensor, y: torch.Ten
     return loss + image_loss / torch.tensor(net.ks, device=loss.device) * dec_model, out, scores
 
 
-def train(p: E2EImagesParams, lab: Lab) -> list[dict]:
+def _training_rows(p: E2EImagesParams, lab: Lab) -> list[dict]:
     """All (seed, method, k) models as one population, fresh tuples every step; rows of accuracy
     on each (seed, k)'s fixed test set every eval_every steps."""
     models = _models(p, lab)
@@ -119,15 +119,15 @@ def train(p: E2EImagesParams, lab: Lab) -> list[dict]:
     dec_slot = dec_model[net.slot_model]
     opt = Adam(net.params, lr=p.lr, betas=(0.9, 0.99), eps=1e-5)
     rows = _test_rows(net, models, test, 0)
-    for step in lab.steps(p.steps, "end-to-end-images"):
+
+    def loss(_idx, _step):  # fresh tuples for every (seed, k) stream each step
         x, y_img, y = (t.to(lab.device) for t in _batch(gens, models, p.batch))
-        loss, _, _ = _losses(net, x, y_img, y, dec_slot, dec_model)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
-            rows += _test_rows(net, models, test, step + 1)
-    return rows
+        return _losses(net, x, y_img, y, dec_slot, dec_model)[0]  # (M,)
+
+    done = train(net.params, loss, opt, p.steps, record=lambda s: _test_rows(net, models, test, s),
+                 record_at=range(p.eval_every, p.steps + 1, p.eval_every),
+                 iterate=lambda n: lab.steps(n, "end-to-end-images"))
+    return rows + [row for _, kept in done.records for row in kept]
 
 
 @torch.no_grad()
@@ -198,7 +198,7 @@ def snr_rows(p: E2EImagesParams, lab: Lab) -> list[dict]:
 def run(p: E2EImagesParams, lab: Lab) -> pd.DataFrame:
     sizes = [dict(seed=s, method="decomposition", k=1, step=0, metric="n_test", value=float(p.n_test))
              for s in lab.seeds]
-    return pd.DataFrame(snr_rows(p, lab) + train(p, lab) + sizes)
+    return pd.DataFrame(snr_rows(p, lab) + _training_rows(p, lab) + sizes)
 
 
 def _ceiling(k: int) -> float:

@@ -21,7 +21,8 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.portfolio import PortfolioStream, best_assets
-from ...engine import init_tensor
+from ...engine import init_tensor, train
+from ...engine.fused_adam import FusedAdam
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -69,6 +70,38 @@ def _second_moments(w: torch.Tensor, b: torch.Tensor, best: torch.Tensor) -> tor
         return 2 * torch.stack([e2e.mean(dim=1), dec.mean(dim=1)], dim=1)
 
 
+class _RowAdam:
+    """torch's fused Adam kernel over the stacked (w, b), fed only the batch's rows of w's
+    gradient. Adam is elementwise with shared scalars, and the kernel gets one view per model
+    (`FusedAdam(per_model=True)`), so every model gets exactly its own update, the same alone or
+    in any population. The loss differentiates a detached copy of the batch's rows (`take`);
+    `step` scatters their gradient into w's dense gradient (zero elsewhere), steps, and clears
+    those rows again."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, lr: float):
+        self.w, self.b = w, b
+        self.rows = torch.arange(w.shape[0], device=w.device).unsqueeze(1)  # (M, 1)
+        self.w.grad = torch.zeros_like(w)
+        self.opt = FusedAdam([w, b], lr=lr, betas=(0.9, 0.99), eps=1e-5, per_model=True)
+        self._j: torch.Tensor | None = None
+        self._taken: torch.Tensor | None = None
+
+    def take(self, j: torch.Tensor) -> torch.Tensor:
+        """Rows j (M, B) of w as a leaf: (M, B, k)."""
+        self._j = j
+        self._taken = self.w.detach()[self.rows, j].requires_grad_()
+        return self._taken
+
+    def zero_grad(self) -> None:
+        self.b.grad = None
+
+    def step(self) -> None:
+        j = self._j
+        self.w.grad.index_put_((self.rows.expand_as(j), j), self._taken.grad, accumulate=True)
+        self.opt.step()
+        self.w.grad[self.rows, j] = 0.0
+
+
 class _Group:
     """All (seed, method) linear-softmax models for one k, stacked: w (M, d, k), b (M, 1, k)."""
 
@@ -84,27 +117,15 @@ class _Group:
         self.best = torch.stack([bests[i // 2] for i in range(len(self.members))]).to(lab.device)
         self.pair_of = torch.arange(len(self.members), device=lab.device) // 2
         self.e2e = (torch.arange(len(self.members), device=lab.device) % 2 == 0).unsqueeze(1)
-        self.rows = torch.arange(len(self.members), device=lab.device).unsqueeze(1)  # (M, 1)
-        self.w.grad = torch.zeros_like(self.w)
-        # Adam is elementwise with shared scalars, so one fused Adam over the stacked tensors
-        # gives every model exactly its own update.
-        self.opt = torch.optim.Adam([self.w, self.b], lr=p.lr, betas=(0.9, 0.99), eps=1e-5,
-                                    fused=True)
+        self.opt = _RowAdam(self.w, self.b, p.lr)
 
-    def step(self) -> None:
-        j, y, z = self.stream.next()
-        j, y, z = j[self.pair_of], y[self.pair_of], z[self.pair_of]  # (M, B), (M, B), (M, B, k)
-        rows = self.w.detach()[self.rows, j].requires_grad_()  # only the batch's rows: (M, B, k)
-        prob = torch.softmax(rows + self.b, dim=-1)
+    def loss(self, batch, _step) -> torch.Tensor:
+        """Per-model loss (M,) on a fresh batch (j, y, z) of the stream."""
+        j, y, z = (t[self.pair_of] for t in batch)  # (M, B), (M, B), (M, B, k)
+        prob = torch.softmax(self.opt.take(j) + self.b, dim=-1)
         realised = (z * prob).sum(dim=-1)  # zᵀp: (M, B)
         best = prob.gather(2, y.unsqueeze(2)).squeeze(2)  # p_y: (M, B)
-        loss = -torch.where(self.e2e, realised, best).mean(dim=1)  # (M,)
-        self.b.grad = None
-        loss.sum().backward()
-        # sparse rows of the dense weight gradient (rows not in the batch stay zero)
-        self.w.grad.index_put_((self.rows.expand_as(j), j), rows.grad, accumulate=True)
-        self.opt.step()
-        self.w.grad[self.rows, j] = 0.0
+        return -torch.where(self.e2e, realised, best).mean(dim=1)
 
 
 def _group_rows(p: PortfolioParams, lab: Lab, k: int) -> list[dict]:
@@ -112,13 +133,13 @@ def _group_rows(p: PortfolioParams, lab: Lab, k: int) -> list[dict]:
     moments = _second_moments(g.w.detach(), g.b.detach(), g.best).cpu().numpy()  # (M, 2)
     rows = [dict(seed=s, k=k, method=m, step=0, metric="grad_second_moment",
                  value=float(moments[i, METHODS.index(m)])) for i, (s, m) in enumerate(g.members)]
-    curve = [(0, _expected_loss(g.w, g.b, g.best).cpu().numpy())]
-    for step in lab.steps(p.steps, f"portfolio k={k}"):
-        g.step()
-        if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
-            curve.append((step + 1, _expected_loss(g.w, g.b, g.best).cpu().numpy()))
+    evaluate = lambda _s: _expected_loss(g.w, g.b, g.best).cpu().numpy()  # noqa: E731
+    curve = [(0, evaluate(0))]
+    done = train([g.w, g.b], g.loss, g.opt, p.steps, sampler=g.stream, record=evaluate,
+                 record_at=range(p.eval_every, p.steps + 1, p.eval_every),
+                 iterate=lambda n: lab.steps(n, f"portfolio k={k}"))
     rows += [dict(seed=s, k=k, method=m, step=st, metric="expected_loss", value=float(v[i]))
-             for st, v in curve for i, (s, m) in enumerate(g.members)]
+             for st, v in curve + done.records for i, (s, m) in enumerate(g.members)]
     return rows
 
 

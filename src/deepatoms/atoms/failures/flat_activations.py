@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ... import stats
 from ...atom import Atom
 from ...data.step_targets import LEVEL_OFFSETS, FlatTask, jump_distance, round_down, smooth_step
-from ...engine import Adam, MLPPop
+from ...engine import Adam, MLPPop, train
 from ...engine.scalar_head import forward_scalar
 from ...engine.straight_through import straight_through
 from ...figures import new_figure
@@ -171,14 +171,11 @@ def _train(p: FlatParams, lab: Lab, task: FlatTask, spec: _Spec, test: dict, nea
             return spec.predict(test["x"])
 
     curve = [(0, _scores(evaluate(), rep, lv, near_m))]
-    for step in lab.steps(spec.steps, f"flat-activations {'+'.join(spec.methods)}"):
-        loss = spec.loss(task.draw(gens, p.batch_size))  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.eval_every == 0 or step + 1 == spec.steps:
-            curve.append((step + 1, _scores(evaluate(), rep, lv, near_m)))
-    return curve, evaluate()
+    done = train(spec.pop.params, lambda _b, _s: spec.loss(task.draw(gens, p.batch_size)), opt,
+                 spec.steps, record=lambda _s: _scores(evaluate(), rep, lv, near_m),
+                 record_at=range(p.eval_every, spec.steps + 1, p.eval_every),
+                 iterate=lambda n: lab.steps(n, f"flat-activations {'+'.join(spec.methods)}"))
+    return curve + done.records, evaluate()
 
 
 def _linear_fit(spec: _Spec, task: FlatTask, part: slice) -> dict:

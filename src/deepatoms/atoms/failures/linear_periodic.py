@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ... import stats
 from ...atom import Atom
 from ...data.periodic import GaussianStream, cosine_target, unit_directions
-from ...engine import Adam, MLPPop
+from ...engine import Adam, MLPPop, train
 from ...engine.gradient_gram import gradient_gram
 from ...engine.scalar_head import forward_scalar
 from ...figures import new_figure
@@ -130,14 +130,15 @@ def _learning_rows(p: LPParams, lab: Lab) -> list[dict]:
             return (err / y_test.var(dim=1)).cpu().numpy()  # (M,)
 
     curve = [(0, nmse())]
-    for step in lab.steps(p.steps, "linear-periodic"):
-        x, y = task.batch(task.stream.next())
-        loss = ((forward_scalar(pop, x) - y) ** 2).mean(dim=1)  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
-            curve.append((step + 1, nmse()))
+
+    def loss(batch, _step):  # a fresh Gaussian batch of the stream every step
+        x, y = task.batch(batch)
+        return ((forward_scalar(pop, x) - y) ** 2).mean(dim=1)  # (M,)
+
+    done = train(pop.params, loss, opt, p.steps, sampler=task.stream, record=lambda _s: nmse(),
+                 record_at=range(p.eval_every, p.steps + 1, p.eval_every),
+                 iterate=lambda n: lab.steps(n, "linear-periodic"))
+    curve += done.records
     return [dict(seed=s, part="learning", d=p.d, r=r, net=net, step=st, metric="test_nmse",
                  value=float(v[i])) for st, v in curve for i, (s, r, net) in enumerate(task.members)]
 

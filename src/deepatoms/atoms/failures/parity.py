@@ -25,7 +25,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.parity import ParityStream, random_subset_mask
-from ...engine import SGD, MLPPop
+from ...engine import SGD, MLPPop, train
 from ...engine.scalar_head import forward_scalar
 from ...engine.walsh import MAX_D, parity_gradient_variance
 from ...errors import ParamError
@@ -115,16 +115,17 @@ def _train_group(p: ParityParams, lab: Lab, dims: list[int]) -> list[dict]:
                           [d for _, d in members], masks, p.batch_size, device=lab.device)
     x_test, y_test = stream.labelled(stream.draw(
         p.eval_samples, [lab.torch_generator(s, "test", d) for s, d in members]))
-    opt = SGD(pop.params, lr=p.lr)
     curve = [(0, _accuracy(pop, x_test, y_test))]
-    for step in lab.steps(p.steps, f"parity d={','.join(map(str, dims))}"):
-        x, y = stream.next()
-        hinge = torch.clamp(1 - y * forward_scalar(pop, x), min=0).mean(dim=1)  # (M,)
-        opt.zero_grad()
-        hinge.sum().backward()
-        opt.step()
-        if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
-            curve.append((step + 1, _accuracy(pop, x_test, y_test)))
+
+    def hinge(batch, _step):  # a fresh batch (x, y) of the stream every step
+        x, y = batch
+        return torch.clamp(1 - y * forward_scalar(pop, x), min=0).mean(dim=1)  # (M,)
+
+    done = train(pop.params, hinge, SGD(pop.params, lr=p.lr), p.steps, sampler=stream,
+                 record=lambda _s: _accuracy(pop, x_test, y_test),
+                 record_at=range(p.eval_every, p.steps + 1, p.eval_every),
+                 iterate=lambda n: lab.steps(n, f"parity d={','.join(map(str, dims))}"))
+    curve += done.records
     return [dict(seed=s, d=d, step=st, metric="test_accuracy", value=float(acc[i]))
             for st, acc in curve for i, (s, d) in enumerate(members)]
 

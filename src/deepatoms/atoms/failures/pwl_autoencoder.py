@@ -18,7 +18,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.pwl_curves import continuous_kink_curves, kink_matrix, sparse_kink_curves
-from ...engine import Adam, BatchStream, MLPPop, gather
+from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
@@ -100,19 +100,20 @@ def train_autoencoder(p: PWLAEParams, lab: Lab, data: dict[str, np.ndarray]
                  init="trunc_normal", bias_init="zeros", device=lab.device)
     opt = Adam(pop.params, lr=p.lr, **TF_ADAM)
     f_train, f_val = lab.tensor(data["f_train"]), lab.tensor(data["f_val"])
-    stream = BatchStream([lab.torch_generator(s, "batches") for s in lab.seeds], p.n_train, p.batch,
-                         device=lab.device)
+    sampler = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds], p.n_train, p.batch,
+                      mode="replacement", device=lab.device)
     evals = set(np.linspace(0, p.steps, p.eval_points).round().astype(int).tolist())
     snaps = {max(1, round(f * p.steps)) for f in SNAPSHOT_FRACTIONS}
     curve, snapshots = [], {}
-    for step in lab.steps(p.steps, "pwl-autoencoder"):
-        _evaluate(pop, f_val, step, evals, snaps, curve, snapshots)
-        x = gather(f_train, stream.next())  # (S, B, n)
-        loss = ((pop(x) - x) ** 2).mean(dim=(1, 2))
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-    _evaluate(pop, f_val, p.steps, evals, snaps, curve, snapshots)
+
+    def loss(idx, _step):
+        x = gather(f_train, idx)  # (S, B, n)
+        return ((pop(x) - x) ** 2).mean(dim=(1, 2))
+
+    record = lambda k: _evaluate(pop, f_val, k, evals, snaps, curve, snapshots)  # noqa: E731
+    record(0)  # after k steps, k in evals or snaps (0: before training)
+    train(pop.params, loss, opt, p.steps, sampler=sampler, record=record,
+          record_at=evals | snaps, iterate=lambda n: lab.steps(n, "pwl-autoencoder"))
     with torch.no_grad():
         final = pop(f_val).cpu().numpy()
     return curve, snapshots, final
