@@ -225,6 +225,21 @@ def test_train_ends_when_every_model_met_until():
     assert out.steps == 15 and out.stopped_at == [15]
 
 
+def test_grad_mask_freezes_a_layer_of_some_models_only():
+    pop, alone = _mlp((0, 1)), _mlp((1,))
+    x, y = torch.randn(8, 3), torch.randn(8, 2)
+    first, head = pop.weights[0].detach().clone(), pop.weights[1].detach().clone()
+    keep = torch.tensor([0.0, 1.0]).view(-1, 1, 1)  # model 0: first layer frozen (a probe)
+    for p, opt, mask in ((pop, Adam(pop.params, lr=0.01), [(pop.weights[0], keep)]),
+                         (alone, Adam(alone.params, lr=0.01), [])):
+        train(p.params, lambda b, s, p=p: ((p(x) - y) ** 2).mean(dim=(1, 2)), opt, 30,
+              grad_mask=mask)
+    assert torch.equal(pop.weights[0][0].detach(), first[0])
+    assert not torch.equal(pop.weights[1][0].detach(), head[0])  # its head still learns
+    assert not torch.equal(pop.weights[0][1].detach(), first[1])
+    assert torch.allclose(pop.weights[0][1], alone.weights[0][0], atol=1e-6)  # mask 1: untouched
+
+
 def test_unrolled_steps_are_differentiable_in_the_learning_rate():
     # loss a/2 x², SGD x ← (1 − a·lr) x: after k steps the sum of losses has a closed form
     a, x0, k = 2.0, 1.5, 4
