@@ -7,9 +7,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepatoms.engine import Adam, MLPPop, ModulePop, SGD, Sampler, train, unrolled
+from deepatoms.engine import Adam, MLPPop, ModulePop, SGD, Sampler, gather, train, unrolled
 from deepatoms.engine.derivatives import hvp, input_grad, top_eigenvalue
 from deepatoms.engine.modules import build_alone
+from deepatoms.engine.sampler import Gathered
 from deepatoms.errors import ParamError
 
 SEEDS = (3, 7, 11)
@@ -195,6 +196,22 @@ def test_epoch_mode_is_a_permutation_per_epoch():
     s = Sampler([torch.Generator().manual_seed(0)], 12, 4, mode="epoch")
     epoch = torch.cat([s.next()[0] for _ in range(3)])
     assert sorted(epoch.tolist()) == list(range(12))
+
+
+def test_gathered_rows_equal_gather_step_by_step():
+    gens = lambda: [torch.Generator().manual_seed(k) for k in (3, 4, 5)]
+    data, labels = torch.randn(3, 9, 2), torch.randint(0, 2, (3, 9))
+    shared = torch.randn(9, 4)
+    for sizes, batch in ((9, 4), ([9, 2, 6], 4)):
+        plain, rows = Sampler(gens(), sizes, batch), Gathered(Sampler(gens(), sizes, batch),
+                                                             [data, labels], budget=72)
+        alone = Gathered(Sampler(gens(), sizes, batch), [shared], shared=True, budget=50)
+        assert rows.steps == 2 and (rows.weights is None) == (sizes == 9)
+        for _ in range(7):  # across refills of 2 steps
+            idx = plain.next()
+            xb, yb = rows.next()
+            assert torch.equal(xb, gather(data, idx)) and torch.equal(yb, gather(labels, idx))
+            assert torch.equal(alone.next()[0], gather(shared, idx, shared=True))
 
 
 def test_train_until_stops_each_model_and_frozen_tensors_never_move():
