@@ -7,9 +7,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepatoms.engine import Adam, MLPPop, ModulePop, SGD, Sampler, train, unrolled
+from deepatoms.engine import Adam, MLPPop, ModulePop, SGD, Sampler, gather, train, unrolled
 from deepatoms.engine.derivatives import hvp, input_grad, top_eigenvalue
 from deepatoms.engine.modules import build_alone
+from deepatoms.engine.sampler import Gathered
 from deepatoms.errors import ParamError
 
 SEEDS = (3, 7, 11)
@@ -197,6 +198,22 @@ def test_epoch_mode_is_a_permutation_per_epoch():
     assert sorted(epoch.tolist()) == list(range(12))
 
 
+def test_gathered_rows_equal_gather_step_by_step():
+    gens = lambda: [torch.Generator().manual_seed(k) for k in (3, 4, 5)]
+    data, labels = torch.randn(3, 9, 2), torch.randint(0, 2, (3, 9))
+    shared = torch.randn(9, 4)
+    for sizes, batch in ((9, 4), ([9, 2, 6], 4)):
+        plain, rows = Sampler(gens(), sizes, batch), Gathered(Sampler(gens(), sizes, batch),
+                                                             [data, labels], budget=72)
+        alone = Gathered(Sampler(gens(), sizes, batch), [shared], shared=True, budget=50)
+        assert rows.steps == 2 and (rows.weights is None) == (sizes == 9)
+        for _ in range(7):  # across refills of 2 steps
+            idx = plain.next()
+            xb, yb = rows.next()
+            assert torch.equal(xb, gather(data, idx)) and torch.equal(yb, gather(labels, idx))
+            assert torch.equal(alone.next()[0], gather(shared, idx, shared=True))
+
+
 def test_train_until_stops_each_model_and_frozen_tensors_never_move():
     pop = _mlp((0, 1, 2))
     x, y = torch.randn(8, 3), torch.randn(8, 2)
@@ -223,6 +240,21 @@ def test_train_ends_when_every_model_met_until():
     out = train(pop.params, lambda b, s: pop(torch.ones(2, 3)).sum(dim=(1, 2)), opt, 100,
                 record_at=range(5, 101, 5), until=lambda s: torch.tensor([s >= 15]))
     assert out.steps == 15 and out.stopped_at == [15]
+
+
+def test_grad_mask_freezes_a_layer_of_some_models_only():
+    pop, alone = _mlp((0, 1)), _mlp((1,))
+    x, y = torch.randn(8, 3), torch.randn(8, 2)
+    first, head = pop.weights[0].detach().clone(), pop.weights[1].detach().clone()
+    keep = torch.tensor([0.0, 1.0]).view(-1, 1, 1)  # model 0: first layer frozen (a probe)
+    for p, opt, mask in ((pop, Adam(pop.params, lr=0.01), [(pop.weights[0], keep)]),
+                         (alone, Adam(alone.params, lr=0.01), [])):
+        train(p.params, lambda b, s, p=p: ((p(x) - y) ** 2).mean(dim=(1, 2)), opt, 30,
+              grad_mask=mask)
+    assert torch.equal(pop.weights[0][0].detach(), first[0])
+    assert not torch.equal(pop.weights[1][0].detach(), head[0])  # its head still learns
+    assert not torch.equal(pop.weights[0][1].detach(), first[1])
+    assert torch.allclose(pop.weights[0][1], alone.weights[0][0], atol=1e-6)  # mask 1: untouched
 
 
 def test_unrolled_steps_are_differentiable_in_the_learning_rate():

@@ -12,6 +12,7 @@ import torch
 
 from . import stats
 from .atom import TABLE_COLUMNS, Atom
+from .engine.alloc import keep_freed_memory
 from .errors import DeepatomsError
 from .lab import Lab, Progress, resolve_device
 from .params import Params
@@ -163,6 +164,8 @@ class _Trials:
             self.tables.update(found)
             self.cached.update(found)
         missing = [s for s in seeds if s not in self.tables]
+        if missing:
+            keep_freed_memory()  # large activations reuse warm pages (engine/alloc.py)
         size = self.seeds_per_batch or len(missing) or 1
         for i in range(0, len(missing), size):
             batch = tuple(missing[i:i + size])

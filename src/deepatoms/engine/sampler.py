@@ -121,3 +121,46 @@ class Sampler:
 
     def __iter__(self) -> "Sampler":
         return self
+
+
+class Gathered:
+    """A sampler's batches as data rows: `next()` returns, for each tensor of `data`, the rows of
+    the sampler's next (M, B) indices, (M, B, ...), exactly what `gather` gives per step. The rows
+    of many steps are gathered at once (one indexing op per tensor per refill instead of per
+    step; at most `budget` elements per refill), which matters when a step is a few µs of work.
+    `data`: per model (M, N, ...) or, with `shared`, one (N, ...) for all models."""
+
+    def __init__(self, sampler: Sampler, data: Sequence[torch.Tensor], shared: bool = False,
+                 budget: int = 1 << 18):
+        self.sampler, self.data, self.shared = sampler, list(data), shared
+        m, b = len(sampler.gens), sampler.batch
+        per_step = sum(m * b * max(1, t[0].numel() if shared else t[0, 0].numel())
+                       for t in self.data)
+        self.steps = max(1, min(sampler.chunk, budget // per_step))
+        self._rows: list[torch.Tensor] = []
+        self._pos = 0
+
+    @property
+    def weights(self) -> torch.Tensor | None:
+        return self.sampler.weights
+
+    def _refill(self) -> None:
+        idx = torch.stack([self.sampler.next() for _ in range(self.steps)])  # (K, M, B)
+        if self.shared:
+            self._rows = [t[idx] for t in self.data]
+        else:
+            models = torch.arange(idx.shape[1], device=idx.device).view(1, -1, 1)
+            self._rows = [t[models, idx] for t in self.data]  # (K, M, B, ...)
+        self._pos = 0
+
+    def next(self) -> list[torch.Tensor]:
+        if not self._rows or self._pos == self._rows[0].shape[0]:
+            self._refill()
+        out = [r[self._pos] for r in self._rows]
+        self._pos += 1
+        return out
+
+    __next__ = next
+
+    def __iter__(self) -> "Gathered":
+        return self

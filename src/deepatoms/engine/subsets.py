@@ -12,6 +12,8 @@ from typing import Sequence
 
 import torch
 
+from .losses import weighted_cross_entropy  # noqa: F401  (moved; kept importable here)
+
 
 class PaddedSubsetStream:
     """Yields (idx (M, B) long, weight (M, B) float): weights are 1/min(B, n[m]) on used slots."""
@@ -49,12 +51,3 @@ class PaddedSubsetStream:
         self._pos += 1
         return out, self.weight
 
-
-def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
-                           weight: torch.Tensor) -> torch.Tensor:
-    """Per-model weighted softmax cross-entropy. logits (M, B, C), labels (M, B) long,
-    weight (M, B) (rows of a model sum to 1 for a mean) → (M,)."""
-    m, b, c = logits.shape
-    ce = torch.nn.functional.cross_entropy(logits.reshape(m * b, c), labels.reshape(m * b),
-                                           reduction="none").view(m, b)
-    return (ce * weight).sum(dim=1)

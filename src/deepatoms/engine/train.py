@@ -4,8 +4,9 @@ steps autograd can differentiate through.
 `train` runs, for each step: draw a minibatch from the sampler (if any) → `loss(batch, step)`,
 per model (M,) or per example (M, B) → zero the gradients → backward of the sum (models are
 independent, so each gets exactly its own gradient) → drop the gradients of frozen tensors →
-optimiser step → undo the step of models that already met `until` → record. Records are taken
-after the steps in `record_at` (1-based step counts) and always after the last step.
+apply the gradient masks → optimiser step → undo the step of models that already met `until` →
+record. Records are taken after the steps in `record_at` (1-based step counts) and always after
+the last step.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
           sampler: Any = None, record: Callable[[int], Any] | None = None,
           record_at: Iterable[int] = (), until: Callable[[int], torch.Tensor] | None = None,
           frozen: Sequence[torch.Tensor] = (), per_example: Callable[[int, torch.Tensor], None]
-          | None = None, iterate: Callable[[int], Iterable[int]] = range) -> Trained:
+          | None = None, iterate: Callable[[int], Iterable[int]] = range,
+          grad_mask: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> Trained:
     """Train stacked `params` (leading model dimension M) for `steps` optimiser updates.
 
     - `loss(batch, step)`: per-model losses (M,), or per-example (M, B) — then `per_example`
@@ -56,6 +58,9 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
     - `frozen`: tensors whose gradients are dropped before each step (a frozen layer; with the
       population optimisers a tensor that never had a gradient never moves).
     - `iterate(steps)`: the step iterator (e.g. `lab.steps`, which reports progress).
+    - `grad_mask`: (tensor, mask) pairs; the tensor's gradient is multiplied in place by `mask`
+      (broadcast, e.g. (M, 1, 1)) before each step; 0 freezes that model's part of the tensor
+      (per-model frozen layers: a linear probe beside fully trained models).
     """
     params, frozen_ids = list(params), {id(t) for t in frozen}
     marks = {int(s) for s in record_at if 1 <= int(s) <= steps} | {steps}
@@ -74,6 +79,9 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
         for p in params:
             if id(p) in frozen_ids:
                 p.grad = None
+        for p, mask in grad_mask:
+            if p.grad is not None:
+                p.grad.mul_(mask)
         before = [p.detach().clone() for p in params] if done is not None and done.any() else None
         optimizer.step()
         if before is not None:

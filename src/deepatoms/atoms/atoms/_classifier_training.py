@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ...data.gaussian import gaussian_pair_with_ceiling, split
-from ...engine import MLPPop, gather, train
+from ...engine import MLPPop, train
+from ...engine.sampler import Gathered
 from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
@@ -148,23 +149,24 @@ class Curves:
 def fit(pop: MLPPop, opt, data: Splits, loss_fn: LossFn, steps: int, lab: Lab, *,
         record: Sequence[int], stream=None, description: str = "training") -> Curves:
     """Train every model for `steps` updates with `engine.train`; minibatches from `stream` (a
-    sampler of (S, B) indices per step, one row per data source) or the full training set when
-    `stream` is None. Accuracies are recorded after the steps in `record` (and always after the
+    sampler of (S, B) indices per step, one row per data source; their rows are gathered many
+    steps at a time) or the full training set when `stream` is None. Accuracies are recorded after the steps in `record` (and always after the
     last one), kept on the device and copied once at the end (no per-step synchronisation)."""
     x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
     x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
 
-    def loss(idx, _step):
-        if idx is None:
+    def loss(batch, _step):
+        if batch is None:
             return loss_fn(pop(x_tr), y_tr)  # (M,)
-        xb = data.per_model(gather(data.x_train, idx))
-        return loss_fn(pop(xb), data.per_model(gather(data.y_train, idx)))
+        xb, yb = batch
+        return loss_fn(pop(data.per_model(xb)), data.per_model(yb))
 
     def accuracies(_step):
         with torch.no_grad():
             return torch.stack([accuracy(pop(x_te), y_te), accuracy(pop(x_tr), y_tr)])
 
-    done = train(pop.params, loss, opt, steps, sampler=stream, record=accuracies,
+    rows = None if stream is None else Gathered(stream, [data.x_train, data.y_train])
+    done = train(pop.params, loss, opt, steps, sampler=rows, record=accuracies,
                  record_at=record, iterate=lambda n: lab.steps(n, description))
     acc = torch.stack([kept for _, kept in done.records]).cpu().numpy()  # (R, 2, M)
     return Curves([s for s, _ in done.records], acc[:, 0], acc[:, 1])

@@ -16,7 +16,7 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import Adam, BatchStream, gather
+from ...engine import Adam, Sampler, gather, train
 from ...engine.batchnorm import BatchNormMLPPop
 from ...errors import ParamError
 from ...figures import new_figure
@@ -76,21 +76,22 @@ def run(p: BNParams, lab: Lab) -> pd.DataFrame:
                           [bool(bn) for _, _, bn, _ in combos], activation=[a for _, a, *_ in combos],
                           device=lab.device)
     opt = Adam(pop.params, lr=[lr for *_, lr in combos])
-    stream = BatchStream([lab.torch_generator(s, "batches") for s, *_ in combos],
-                         data.x_train.shape[1], p.batch_size, device=lab.device)
+    stream = Sampler([lab.torch_generator(s, "batches") for s, *_ in combos],
+                     data.x_train.shape[1], p.batch_size, mode="replacement", device=lab.device)
     x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
     x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
-    curve, steps = [], []
-    for step in lab.steps(p.steps, "batch-normalization"):
-        idx = stream.next()  # (M, B)
-        loss = LOSSES["cross_entropy"](pop(gather(x_tr, idx)), gather(y_tr, idx))  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
-            with torch.no_grad():
-                curve.append(accuracy(pop(x_te, train=False), y_te))
-            steps.append(step + 1)
+
+    def loss(idx, _step):
+        return LOSSES["cross_entropy"](pop(gather(x_tr, idx)), gather(y_tr, idx))  # (M,)
+
+    def test_accuracy(_step):
+        with torch.no_grad():
+            return accuracy(pop(x_te, train=False), y_te)
+
+    done = train(pop.params, loss, opt, p.steps, sampler=stream, record=test_accuracy,
+                 record_at=range(p.record_every, p.steps + 1, p.record_every),
+                 iterate=lambda n: lab.steps(n, "batch-normalization"))
+    steps, curve = [s for s, _ in done.records], [a for _, a in done.records]
     acc = torch.stack(curve, 1).cpu().numpy()  # (M, R)
     cols = dict(seed=np.array([c[0] for c in combos], dtype=np.int64),
                 activation=np.array([c[1] for c in combos]),

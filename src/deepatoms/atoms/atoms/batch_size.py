@@ -17,9 +17,8 @@ import pandas as pd
 
 from ... import stats
 from ...atom import Atom
-from ...engine import MLPPop
+from ...engine import MLPPop, Sampler
 from ...engine.fused_adam import FusedAdam
-from ...engine.subset_batches import SubsetStream
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
@@ -75,8 +74,8 @@ def _train_group(p: BatchSizeParams, lab: Lab, data, batch: int) -> list[dict]:
     pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(lab.seeds),
                  [lab.torch_generator(s, "init") for s in lab.seeds],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
-    stream = SubsetStream([lab.torch_generator(s, "batches", batch) for s in lab.seeds],
-                          n_train, batch, device=lab.device)
+    stream = Sampler([lab.torch_generator(s, "batches", batch) for s in lab.seeds],
+                     n_train, batch, device=lab.device)
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES["cross_entropy"], ends[-1],
                  lab, record=ends, stream=stream, description=f"batch-size {batch}")
     models = [dict(seed=s, batch_size=batch) for s in lab.seeds]

@@ -18,7 +18,7 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import SGD, Adam, BatchStream, MLPPop, gather
+from ...engine import SGD, Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -79,25 +79,27 @@ def _group(p: BSLRParams, lab: Lab, parts, batch: int, optimizer: str,
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     lrs = [learning_rate(b, batch, min(p.batch_sizes), r) for _, b, r in combos]
     opt = Adam(pop.params, lr=lrs) if optimizer == "adam" else SGD(pop.params, lr=lrs)
-    # same minibatch order for every arm of a seed (paired comparison)
-    stream = BatchStream([lab.torch_generator(s, "batches", batch) for s in seeds],
-                         n_train, batch, mode="epoch", device=lab.device)
     x_tr, y_tr = data.per_model(data.x_train), data.per_model(data.y_train)
     x_te, y_te = data.per_model(data.x_test), data.per_model(data.y_test)
-    per_epoch, curve = n_train // batch, []
-    for step in lab.steps(p.epochs * per_epoch, f"{optimizer}, batch {batch}"):
-        if batch == n_train:
-            xb, yb = x_tr, y_tr  # one batch per epoch: the whole (shuffled) set, same gradient
-        else:
-            idx = stream.next()  # (M, B)
-            xb, yb = gather(x_tr, idx), gather(y_tr, idx)
-        loss = LOSSES["cross_entropy"](pop(xb), yb)  # (M,)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % per_epoch == 0:
-            with torch.no_grad():
-                curve.append(accuracy(pop(x_te), y_te))
+    # same minibatch order for every arm of a seed (paired comparison); one batch per epoch is
+    # the whole (shuffled) set, the same gradient: no sampler then
+    stream = None if batch == n_train else Sampler(
+        [lab.torch_generator(s, "batches", batch) for s in seeds], n_train, batch, mode="epoch",
+        device=lab.device)
+
+    def loss(idx, _step):
+        xb, yb = (x_tr, y_tr) if idx is None else (gather(x_tr, idx), gather(y_tr, idx))
+        return LOSSES["cross_entropy"](pop(xb), yb)  # (M,)
+
+    def test_accuracy(_step):
+        with torch.no_grad():
+            return accuracy(pop(x_te), y_te)
+
+    per_epoch = n_train // batch
+    done = train(pop.params, loss, opt, p.epochs * per_epoch, sampler=stream,
+                 record=test_accuracy, record_at=range(per_epoch, p.epochs * per_epoch + 1, per_epoch),
+                 iterate=lambda n: lab.steps(n, f"{optimizer}, batch {batch}"))
+    curve = [a for _, a in done.records]
     with torch.no_grad():
         z = pop(x_tr)
         train_acc, train_loss = accuracy(z, y_tr), LOSSES["cross_entropy"](z, y_tr)

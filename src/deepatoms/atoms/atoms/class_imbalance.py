@@ -18,8 +18,8 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.gaussian import bayes_accuracy, class_means
-from ...engine import Adam, MLPPop
-from ...engine.subsets import weighted_cross_entropy
+from ...engine import Adam, MLPPop, train
+from ...engine.losses import weighted_cross_entropy
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -111,11 +111,8 @@ def run(p: ImbalanceParams, lab: Lab) -> pd.DataFrame:
                  [lab.torch_generator(s, "init", r) for s, r, _ in combos],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     opt = Adam(pop.params, lr=p.lr)
-    for _ in lab.steps(p.steps, "class-imbalance"):
-        loss = weighted_cross_entropy(pop(x_tr), y_tr, w)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
+    train(pop.params, lambda _batch, _step: weighted_cross_entropy(pop(x_tr), y_tr, w), opt,
+          p.steps, iterate=lambda n: lab.steps(n, "class-imbalance"))  # full batch
     with torch.no_grad():
         acc = (pop(x_te).argmax(dim=2) == y_te).float().mean(dim=1).cpu().numpy()
     return _table(p, combos, acc, pop, data, lab)

@@ -18,8 +18,8 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import Adam, gather
-from ...engine.subsets import PaddedSubsetStream, weighted_cross_entropy
+from ...engine import Adam, Sampler, gather, train
+from ...engine.losses import weighted_cross_entropy
 from ...engine.weight_shared import SharedDepthPop
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
@@ -62,24 +62,23 @@ def run(p: DepthParams, lab: Lab) -> pd.DataFrame:
                          [lab.torch_generator(s, "init", L) for s, L in combos],
                          activation="relu", device=lab.device)
     x, y = lab.tensor(x_np), lab.tensor(y_np)
-    stream = None
-    if p.batch_size < p.n_points:
-        stream = PaddedSubsetStream([lab.torch_generator(s, "batches", L) for s, L in combos],
-                              [p.n_points] * len(combos), p.batch_size, device=lab.device)
-    full_w = torch.full((len(combos), p.n_points), 1.0 / p.n_points, device=lab.device)
-    opt = Adam(pop.params, lr=p.lr)
-    curve = []
-    for step in lab.steps(p.steps, "depth-separation"):
-        if stream is None:
-            loss = weighted_cross_entropy(pop(x), y.expand(len(combos), -1), full_w)
-        else:
-            idx, w = stream.next()
-            loss = weighted_cross_entropy(pop(gather(x, idx, shared=True)), y[idx], w)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
-            curve.append((step + 1, _accuracy(pop, x, y)))
+    # uniform weights: each model's mean loss over all points, or over a minibatch of distinct ones
+    full_w, batch_w = (torch.full((len(combos), k), 1.0 / k, device=lab.device)
+                       for k in (p.n_points, p.batch_size))
+    stream = None if p.batch_size == p.n_points else Sampler(
+        [lab.torch_generator(s, "batches", L) for s, L in combos], p.n_points, p.batch_size,
+        device=lab.device)
+
+    def loss(idx, _step):
+        if idx is None:
+            return weighted_cross_entropy(pop(x), y.expand(len(combos), -1), full_w)
+        return weighted_cross_entropy(pop(gather(x, idx, shared=True)), y[idx], batch_w)
+
+    done = train(pop.params, loss, Adam(pop.params, lr=p.lr), p.steps, sampler=stream,
+                 record=lambda _step: _accuracy(pop, x, y),
+                 record_at=range(p.record_every, p.steps + 1, p.record_every),
+                 iterate=lambda n: lab.steps(n, "depth-separation"))
+    curve = done.records
     return _table(p, combos, pop, x, y, curve)
 
 

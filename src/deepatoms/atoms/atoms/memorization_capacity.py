@@ -18,8 +18,9 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.gaussian import gaussian_pair_with_ceiling
-from ...engine import Adam, MLPPop
-from ...engine.subsets import PaddedSubsetStream, weighted_cross_entropy
+from ...engine import MLPPop, Sampler, train
+from ...engine.fused_adam import FusedAdam
+from ...engine.losses import weighted_cross_entropy
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -77,19 +78,21 @@ def run(p: MemoParams, lab: Lab) -> pd.DataFrame:
     pop = MLPPop([(p.d, *p.hidden, 2) for _ in combos],
                  [lab.torch_generator(s, "init", k, n) for s, k, n in combos],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
-    stream = PaddedSubsetStream([lab.torch_generator(s, "batches", k, n) for s, k, n in combos], sizes,
-                          p.batch_size, device=lab.device)
-    opt = Adam(pop.params, lr=p.lr)
+    stream = Sampler([lab.torch_generator(s, "batches", k, n) for s, k, n in combos], sizes,
+                     p.batch_size, device=lab.device)
+    # weight 1/min(B, n) on a model's used slots: each model's mean loss over its minibatch
+    w = stream.weights if stream.weights is not None else torch.full(
+        (len(combos), p.batch_size), 1.0 / p.batch_size, device=lab.device)
     m_idx = torch.arange(len(combos), device=lab.device).view(-1, 1)
-    curve = []
-    for step in lab.steps(p.steps, "memorization-capacity"):
-        idx, w = stream.next()                                               # (M, B)
-        loss = weighted_cross_entropy(pop(x[m_idx, idx]), y[m_idx, idx], w)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
-            curve.append((step + 1, _accuracy(pop, x, y, in_set)))
+
+    def loss(idx, _step):
+        return weighted_cross_entropy(pop(x[m_idx, idx]), y[m_idx, idx], w)
+
+    done = train(pop.params, loss, FusedAdam(pop.params, lr=p.lr), p.steps, sampler=stream,
+                 record=lambda _step: _accuracy(pop, x, y, in_set),
+                 record_at=range(p.record_every, p.steps + 1, p.record_every),
+                 iterate=lambda n: lab.steps(n, "memorization-capacity"))
+    curve = done.records
     return _table(combos, curve, {s: data[s][2] for s in lab.seeds})
 
 

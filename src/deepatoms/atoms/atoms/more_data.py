@@ -18,7 +18,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.gaussian import gaussian_pair_with_ceiling, split
-from ...engine import Adam, BatchStream, MLPPop, gather
+from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -141,33 +141,41 @@ def _train_nets(p: MoreDataParams, lab: Lab, net: str, data: dict[int, tuple[np.
     """One population per size n: the seeds' nets of one architecture, each on its own first
     n_train(n) points, for net_epochs epochs of shuffled minibatches (so the step count grows with
     n, as in scikit-learn)."""
-    hidden = p.shallow_hidden if net == "shallow" else p.deep_hidden
     x_te = lab.tensor(np.stack([data[s][2] for s in lab.seeds]))     # (S, N_te, d)
     y_te = lab.tensor(np.stack([data[s][3] for s in lab.seeds]))
     recs = []
     for n in p.sizes:
         k = n_train(p, n)
-        batch = min(p.net_batch, k)
         x = lab.tensor(np.stack([data[s][0][:k] for s in lab.seeds]))  # (S, k, d)
         y = lab.tensor(np.stack([data[s][1][:k] for s in lab.seeds]))  # (S, k)
-        pop = MLPPop([(p.d, *hidden, 2) for _ in lab.seeds],
-                     [lab.torch_generator(s, "init", net, n) for s in lab.seeds],
-                     activation=p.activation, init="xavier_uniform", device=lab.device)
-        stream = BatchStream([lab.torch_generator(s, "batches", net, n) for s in lab.seeds], k, batch,
-                             mode="epoch", device=lab.device)
-        opt = Adam(pop.params, lr=p.net_lr)
-        for _ in lab.steps(p.net_epochs * (k // batch), f"more-data ({net}, n={n})"):
-            idx = stream.next()
-            loss = torch.nn.functional.cross_entropy(
-                pop(gather(x, idx)).flatten(0, 1), gather(y, idx).flatten(), reduction="none")
-            opt.zero_grad()
-            loss.view(len(lab.seeds), -1).mean(dim=1).sum().backward()
-            opt.step()
+        pop = _fit_net(p, lab, net, n, x, y)
         with torch.no_grad():
             acc = (pop(x_te).argmax(dim=2) == y_te).float().mean(dim=1).cpu().numpy()
         recs += [dict(seed=s, learner=net, n=n, metric="test_accuracy", value=float(a))
                  for s, a in zip(lab.seeds, acc)]
     return recs
+
+
+def _fit_net(p: MoreDataParams, lab: Lab, net: str, n: int, x: torch.Tensor,
+             y: torch.Tensor) -> MLPPop:
+    """The seeds' nets of one architecture at size n, trained on x (S, k, d), y (S, k)."""
+    hidden = p.shallow_hidden if net == "shallow" else p.deep_hidden
+    k = x.shape[1]
+    batch = min(p.net_batch, k)
+    pop = MLPPop([(p.d, *hidden, 2) for _ in lab.seeds],
+                 [lab.torch_generator(s, "init", net, n) for s in lab.seeds],
+                 activation=p.activation, init="xavier_uniform", device=lab.device)
+    stream = Sampler([lab.torch_generator(s, "batches", net, n) for s in lab.seeds], k, batch,
+                     mode="epoch", device=lab.device)
+
+    def loss(idx, _step):  # per example (S, B): train takes each model's mean
+        return torch.nn.functional.cross_entropy(
+            pop(gather(x, idx)).flatten(0, 1), gather(y, idx).flatten(),
+            reduction="none").view(len(lab.seeds), -1)
+
+    train(pop.params, loss, Adam(pop.params, lr=p.net_lr), p.net_epochs * (k // batch),
+          sampler=stream, iterate=lambda steps: lab.steps(steps, f"more-data ({net}, n={n})"))
+    return pop
 
 
 def judge(table: pd.DataFrame) -> Verdict:

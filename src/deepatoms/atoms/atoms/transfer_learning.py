@@ -17,7 +17,7 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.digits_tasks import digits, few_shot, relabel, standardiser, stratified_split
-from ...engine import Adam, BatchStream, MLPPop, gather
+from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
@@ -81,6 +81,11 @@ def _seed_data(p: TLParams, lab: Lab, seed: int) -> _SeedData:
                      (xs[tgt_te], relabel(y[tgt_te], p.target_classes)))
 
 
+def _batch_loss(pop: MLPPop, x: torch.Tensor, y: torch.Tensor):
+    """The per-model cross-entropy on each step's minibatch of x (M, N, 64), y (M, N)."""
+    return lambda idx, _step: LOSSES["cross_entropy"](pop(gather(x, idx)), gather(y, idx))
+
+
 def _pretrain(p: TLParams, lab: Lab, data: list[_SeedData]) -> tuple[MLPPop, np.ndarray]:
     """One network per seed on the source task; returns it and its source test accuracy (S,)."""
     sizes = [(64, *p.hidden, len(p.source_classes))] * len(data)
@@ -88,15 +93,10 @@ def _pretrain(p: TLParams, lab: Lab, data: list[_SeedData]) -> tuple[MLPPop, np.
                  activation=p.activation, init="xavier_uniform", device=lab.device)
     x = lab.tensor(np.stack([d.src[0] for d in data]))  # (S, N_src, 64), equal N per seed
     y = lab.tensor(np.stack([d.src[1] for d in data]))
-    opt = Adam(pop.params, lr=p.lr)
-    stream = BatchStream([lab.torch_generator(s, "source-batches") for s in lab.seeds],
-                         x.shape[1], p.batch_size, device=lab.device)
-    for _ in lab.steps(p.pretrain_steps, "pre-training"):
-        idx = stream.next()  # (S, B)
-        loss = LOSSES["cross_entropy"](pop(gather(x, idx)), gather(y, idx))
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
+    stream = Sampler([lab.torch_generator(s, "source-batches") for s in lab.seeds],
+                     x.shape[1], p.batch_size, mode="replacement", device=lab.device)
+    train(pop.params, _batch_loss(pop, x, y), Adam(pop.params, lr=p.lr), p.pretrain_steps,
+          sampler=stream, iterate=lambda n: lab.steps(n, "pre-training"))
     with torch.no_grad():
         acc = accuracy(pop(lab.tensor(np.stack([d.src[2] for d in data]))),
                        lab.tensor(np.stack([d.src[3] for d in data])))
@@ -121,14 +121,6 @@ def _target_models(p: TLParams, lab: Lab, source: MLPPop) -> tuple[MLPPop, list,
     return pop, combos, (~frozen).to(pop.weights[0].dtype).view(-1, 1, 1)
 
 
-def _ragged_batches(gens: list[torch.Generator], sizes: list[int], batch: int, steps: int,
-                    device: torch.device) -> torch.Tensor:
-    """(steps, M, B) indices, model m's drawn uniformly from range(sizes[m]) with replacement."""
-    rows = [(torch.rand(steps, batch, generator=g) * n).long().clamp_(max=n - 1)
-            for g, n in zip(gens, sizes)]
-    return torch.stack(rows, dim=1).to(device)
-
-
 def _finetune(p: TLParams, lab: Lab, data: list[_SeedData], pop: MLPPop, combos, mask):
     """Train on each model's k-shot set; test accuracy (M, R) at the recorded steps."""
     kmax = max(p.shots) * len(p.target_classes)
@@ -138,23 +130,22 @@ def _finetune(p: TLParams, lab: Lab, data: list[_SeedData], pop: MLPPop, combos,
     y = lab.tensor(np.stack([pad(ys) for _, ys in sets]))
     x_te = lab.tensor(np.stack([data[lab.seeds.index(s)].tgt_test[0] for s, _, _ in combos]))
     y_te = lab.tensor(np.stack([data[lab.seeds.index(s)].tgt_test[1] for s, _, _ in combos]))
-    idx_all = _ragged_batches([lab.torch_generator(s, "target-batches", k) for s, k, _ in combos],
-                              [len(ys) for _, ys in sets], p.batch_size, p.finetune_steps, lab.device)
-    opt = Adam(pop.params, lr=p.lr)
-    hidden = [*pop.weights[:-1], *pop.biases[:-1]]
-    curve, steps = [], []
-    for step in lab.steps(p.finetune_steps, "fine-tuning"):
-        idx = idx_all[step]  # (M, B)
-        loss = LOSSES["cross_entropy"](pop(gather(x, idx)), gather(y, idx))
-        opt.zero_grad()
-        loss.sum().backward()
-        for t in hidden:
-            t.grad.mul_(mask)  # the probe's frozen hidden layers get no update
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.finetune_steps:
-            with torch.no_grad():
-                curve.append(accuracy(pop(x_te), y_te))
-            steps.append(step + 1)
+    # each model draws with replacement from its own k-shot set (sizes differ per model)
+    stream = Sampler([lab.torch_generator(s, "target-batches", k) for s, k, _ in combos],
+                     [len(ys) for _, ys in sets], p.batch_size, mode="replacement",
+                     device=lab.device)
+
+    def test_accuracy(_step):
+        with torch.no_grad():
+            return accuracy(pop(x_te), y_te)
+
+    done = train(pop.params, _batch_loss(pop, x, y), Adam(pop.params, lr=p.lr), p.finetune_steps,
+                 sampler=stream, record=test_accuracy,
+                 record_at=range(p.record_every, p.finetune_steps + 1, p.record_every),
+                 # the probe's frozen hidden layers get no update
+                 grad_mask=[(t, mask) for t in [*pop.weights[:-1], *pop.biases[:-1]]],
+                 iterate=lambda n: lab.steps(n, "fine-tuning"))
+    steps, curve = [s for s, _ in done.records], [a for _, a in done.records]
     return torch.stack(curve, 1).cpu().numpy(), np.asarray(steps, dtype=np.int64)
 
 

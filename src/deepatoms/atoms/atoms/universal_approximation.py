@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ...atom import Atom
-from ...engine import Adam, MLPPop
+from ...engine import Adam, MLPPop, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
@@ -56,14 +56,16 @@ def run(p: UAParams, lab: Lab) -> pd.DataFrame:
     xs = lab.tensor(x)
     ys = lab.tensor(np.stack([TARGETS[f](x) for _, f, _ in combos]))  # (M, N, 1)
     opt = Adam(pop.params, lr=p.lr)
-    rows = []
-    for step in lab.steps(p.steps, "universal-approximation"):
-        mse = ((pop(xs) - ys) ** 2).mean(dim=(1, 2))  # (M,)
-        opt.zero_grad()
-        mse.sum().backward()
-        opt.step()
-        if (step + 1) % p.record_every == 0 or step + 1 == p.steps:
-            rows.append((step + 1, mse.detach().cpu().numpy()))
+    seen = {}
+
+    def loss(_batch, _step):  # full batch; the MSE of each step is what a record keeps
+        seen["mse"] = ((pop(xs) - ys) ** 2).mean(dim=(1, 2))  # (M,)
+        return seen["mse"]
+
+    done = train(pop.params, loss, opt, p.steps, record=lambda _step: seen["mse"].detach(),
+                 record_at=range(p.record_every, p.steps + 1, p.record_every),
+                 iterate=lambda n: lab.steps(n, "universal-approximation"))
+    rows = [(step, mse.cpu().numpy()) for step, mse in done.records]
     with torch.no_grad():
         final = ((pop(xs) - ys) ** 2).mean(dim=(1, 2)).cpu().numpy()
         preds = pop(xs).cpu().numpy()[..., 0]  # (M, N)
