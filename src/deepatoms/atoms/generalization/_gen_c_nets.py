@@ -23,8 +23,10 @@ def forward(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor], x: 
             keep: Sequence[torch.Tensor | None] | None = None, return_all: bool = False):
     """ReLU MLP. x (M, B, d). `keep[l]`: a multiplicative mask (already scaled) on the input of
     layer l (dropout), broadcastable to it, or None. Returns logits (M, B, out), or with
-    `return_all` (logits, inputs of every layer, pre-activations of every layer)."""
-    h, inputs, pre = x, [], []
+    `return_all` (logits, inputs of every layer, pre-activations of every layer). A 2-D x
+    (B, d) is shared by every model."""
+    h = x.expand(weights[0].shape[0], *x.shape) if x.dim() == 2 else x
+    inputs, pre = [], []
     last = len(weights) - 1
     for l, (w, b) in enumerate(zip(weights, biases)):
         if keep is not None and keep[l] is not None:
