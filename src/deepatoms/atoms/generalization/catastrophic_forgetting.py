@@ -1,0 +1,270 @@
+"""Catastrophic forgetting (seed 002; Goodfellow et al. 2013; Kirkpatrick et al. 2017): a network
+trained on task A and then on task B loses task A; elastic weight consolidation (EWC), joint
+training and dropout reduce the loss.
+
+Claim: after plain SGD on task B, accuracy on task A drops sharply (≥ 10 points here); EWC (diagonal
+Fisher = mean of *squared per-example* gradients, λ searched over orders of magnitude and chosen on
+held-out validation data), joint training on A ∪ B and dropout each leave a smaller drop; the drop
+falls as λ grows; the common bug — squaring the *mean* gradient — protects less at the same λ.
+Kirkpatrick et al. (permuted MNIST): SGD forgets task A, EWC keeps it near its first accuracy.
+Tasks: permuted digits (one shared head) and split digits 0–4 / 5–9 (task-incremental: each task
+owns five outputs and the task is known at test time). Budget: ~25 s default (20 s CPU measured), ~2 s quick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import stats
+from ...atom import Atom
+from ...engine import SGD, MLPPop, Sampler, gather, train
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide, setting_label
+from . import _gen_c_nets as nets
+from . import _gen_c_tasks as tasks
+from ._gen_c_forgetting_figures import figures
+
+SCENARIOS = ("permuted", "split")
+METHODS = ("sgd", "ewc", "ewc-sqmean", "joint", "dropout")
+DROP_SHARP = 0.10   # "drops sharply": task A loses at least ten accuracy points under plain SGD
+
+
+@dataclass(frozen=True)
+class ForgettingParams(Params):
+    scenarios: tuple[str, ...] = param(SCENARIOS, "task pairs", choices=SCENARIOS, min_len=1,
+                                       distinct=True)
+    hidden: tuple[int, ...] = param((100, 100), "hidden ReLU layer widths", ge=1, le=4096,
+                                  distinct=False)
+    lams: tuple[float, ...] = param((1.0, 10.0, 100.0, 1000.0, 10000.0),
+                                    "EWC strengths λ to search (orders of magnitude)", gt=0,
+                                    min_len=3, distinct=True)
+    steps: int = param(600, "SGD steps per task", ge=1)
+    batch: int = param(32, "minibatch size", ge=1, le=500)
+    lr: float = param(0.05, "SGD learning rate", gt=0)
+    drop_input: float = param(0.2, "dropout rate of the inputs (dropout method)", ge=0, lt=1)
+    drop_hidden: float = param(0.5, "dropout rate of the hidden units (dropout method)", ge=0, lt=1)
+    val_fraction: float = param(0.2, "held-out part of the training split for choosing λ",
+                                gt=0, lt=0.5)
+    record_every: int = param(50, "task-B steps between recorded accuracies", ge=1)
+
+
+def _members_a(p, lab):
+    return [(s, sc, drop) for s in lab.seeds for sc in p.scenarios for drop in (False, True)]
+
+
+def _members_b(p, lab):
+    per = ([("sgd", np.nan)] + [("ewc", l) for l in p.lams] + [("ewc-sqmean", l) for l in p.lams]
+           + [("joint", np.nan), ("dropout", np.nan)])
+    return [(s, sc, meth, lam) for s in lab.seeds for sc in p.scenarios for meth, lam in per]
+
+
+def _dropout_keep(p, lab, members, gens, batch, widths):
+    """Per-layer keep masks (M, B, n_l) (inverted dropout; ones for members without dropout)."""
+    rates = [p.drop_input] + [p.drop_hidden] * (len(widths) - 2)
+    keep = [torch.ones(len(members), batch, w, device=lab.device) for w in widths[:-1]]
+    for i, g in gens.items():
+        for l, rate in enumerate(rates):
+            u = torch.rand(batch, widths[l], generator=g).to(lab.device)
+            keep[l][i] = (u >= rate).float() / (1 - rate)
+    return keep
+
+
+def _fit(p, lab, params, data, members, gens, tag, opt=None, record=None):
+    """SGD on per-model data (a tasks.Stack); `gens`: member index → dropout generator."""
+    n_layers = len(params) // 2
+    ws, bs = params[:n_layers], params[n_layers:]
+    widths = [w.shape[1] for w in ws] + [ws[-1].shape[2]]
+    bgens = [lab.torch_generator(m[0], "batches", tag, m[1]) for m in members]
+    sampler = Sampler(bgens, data.sizes, p.batch, "subset", device=lab.device)
+
+    def loss(idx, step):
+        keep = _dropout_keep(p, lab, members, gens, p.batch, widths) if gens else None
+        logits = nets.forward(ws, bs, gather(data.x, idx), keep)
+        return nets.masked_nll(logits, gather(data.y, idx), gather(data.allowed, idx))
+
+    marks = range(p.record_every, p.steps + 1, p.record_every)
+    return train(params, loss, opt or SGD(params, lr=p.lr), p.steps, sampler=sampler, record=record,
+                 record_at=marks, iterate=lambda n: lab.steps(n, f"catastrophic-forgetting {tag}"))
+
+
+def _accuracy(params, st: tasks.Stack) -> np.ndarray:
+    n = len(params) // 2
+    with torch.no_grad():
+        ok = nets.correct(nets.forward(params[:n], params[n:], st.x), st.y, st.allowed)
+    return ((ok & st.valid).sum(1).float() / st.valid.sum(1).float()).cpu().numpy()
+
+
+def _phase_a(p, lab, pairs):
+    members = _members_a(p, lab)
+    sizes = [(64, *p.hidden, 10)] * len(members)
+    pop = MLPPop(sizes, [lab.torch_generator(s, "init") for s, _, _ in members], device=lab.device)
+    fit = tasks.stack([_part(pairs, s, sc, "A", "fit") for s, sc, _ in members], lab.device)
+    gens = {i: lab.torch_generator(s, "dropout", sc, "A") for i, (s, sc, d) in enumerate(members) if d}
+    _fit(p, lab, pop.params, fit, [(s, sc) for s, sc, _ in members], gens, "A")
+    params = [t.detach() for t in pop.params]
+    n = len(params) // 2
+    fisher, sqmean = nets.fisher_diagonals(params[:n], params[n:], fit.x, fit.y, fit.allowed)
+    return members, params, fisher, sqmean
+
+
+def _part(pairs, s, sc, task, part):
+    t = pairs[s, sc][task][part]
+    return t.x, t.y, t.allowed
+
+
+def _b_data(pairs, members, device):
+    sets = []
+    for s, sc, meth, _ in members:
+        b = pairs[s, sc]["B"]["fit"]
+        sets.append(tasks.union(b, pairs[s, sc]["A"]["fit"]) if meth == "joint" else (b.x, b.y, b.allowed))
+    return tasks.stack(sets, device)
+
+
+def _eval_sets(pairs, members, device):
+    return {(task, part): tasks.stack([_part(pairs, s, sc, task, part) for s, sc, *_ in members],
+                                      device)
+            for task in ("A", "B") for part in ("val", "test")}
+
+
+def _optimizer(p, members, params, anchor, fisher, sqmean):
+    """EWC members get their Fisher (or the squared-mean bug's) and λ; the rest λ = 0 (SGD)."""
+    lam = torch.tensor([0.0 if np.isnan(l) else l for *_, l in members], device=anchor[0].device)
+    use_sq = [m[2] == "ewc-sqmean" for m in members]
+    f = [torch.stack([sq[i] if use_sq[i] else fi[i] for i in range(len(members))])
+         for fi, sq in zip(fisher, sqmean)]
+    return nets.ProximalEWC(params, p.lr, lam, f, anchor)
+
+
+def run(p: ForgettingParams, lab: Lab) -> pd.DataFrame:
+    pairs = {(s, sc): tasks.task_pair(sc, lab.numpy_rng(s, "permutation"), p.val_fraction)
+             for s in lab.seeds for sc in p.scenarios}
+    members_a, params_a, fisher_a, sqmean_a = _phase_a(p, lab, pairs)
+    members = _members_b(p, lab)
+    src = [members_a.index((s, sc, meth == "dropout")) for s, sc, meth, _ in members]
+    anchor = [t[src].clone() for t in params_a]
+    params = [t.clone().requires_grad_() for t in anchor]
+    fisher = [f[src] for f in fisher_a]
+    sqmean = [f[src] for f in sqmean_a]
+    evals = _eval_sets(pairs, members, lab.device)
+    before = _accuracy(anchor, evals["A", "test"])
+    curve = [(0, _accuracy(anchor, evals["A", "test"]), _accuracy(anchor, evals["B", "test"]))]
+    record = lambda step: (step, _accuracy(params, evals["A", "test"]),
+                           _accuracy(params, evals["B", "test"]))
+    gens = {i: lab.torch_generator(s, "dropout", sc, "B") for i, (s, sc, m, _) in enumerate(members)
+            if m == "dropout"}
+    out = _fit(p, lab, params, _b_data(pairs, members, lab.device), [m[:2] for m in members],
+               gens, "B", _optimizer(p, members, params, anchor, fisher, sqmean), record)
+    finals = {k: _accuracy(params, v) for k, v in evals.items()}
+    return _table(members, before, finals, curve + [r for _, r in out.records])
+
+
+def _table(members, before, finals, curve) -> pd.DataFrame:
+    rows = []
+    for i, (s, sc, meth, lam) in enumerate(members):
+        base = dict(seed=s, scenario=sc, method=meth, lam=lam, step=np.nan)
+        acc_a, acc_b = finals["A", "test"][i], finals["B", "test"][i]
+        values = dict(acc_A_before=before[i], acc_A=acc_a, acc_B=acc_b, drop_A=before[i] - acc_a,
+                      val_A=finals["A", "val"][i], val_B=finals["B", "val"][i])
+        rows += [dict(base, metric=k, value=float(v)) for k, v in values.items()]
+        for step, a, b in curve:
+            rows += [dict(base, step=step, metric="acc_A_curve", value=float(a[i])),
+                     dict(base, step=step, metric="acc_B_curve", value=float(b[i]))]
+    return pd.DataFrame(rows)[["seed", "scenario", "method", "lam", "step", "metric", "value"]]
+
+
+def _values(table, scenario, method, metric, lam=None) -> pd.Series:
+    sel = table[(table.scenario == scenario) & (table.method == method) & (table.metric == metric)]
+    if lam is not None:
+        sel = sel[np.isclose(sel.lam, lam)]
+    return sel.set_index("seed").value.sort_index()
+
+
+def selected(table, scenario, method) -> pd.DataFrame:
+    """Per seed, the λ with the best mean validation accuracy over A and B, and its test drop."""
+    sel = table[(table.scenario == scenario) & (table.method == method)]
+    wide = sel.pivot_table(index=["seed", "lam"], columns="metric", values="value").reset_index()
+    wide["val"] = (wide.val_A + wide.val_B) / 2
+    best = wide.loc[wide.groupby("seed").val.idxmax()]
+    return best.set_index("seed").sort_index()
+
+
+def _judge_scenario(table, sc) -> list:
+    lab = lambda **kw: setting_label(scenario=sc, **kw)
+    sgd = _values(table, sc, "sgd", "drop_A")
+    ewc = selected(table, sc, "ewc")
+    buggy = pd.Series({s: _values(table, sc, "ewc-sqmean", "drop_A", lam).loc[s]
+                       for s, lam in ewc.lam.items()}).sort_index()
+    ev = [stats.above(f"{sc}: task-A accuracy drop after task B (SGD)", sgd, DROP_SHARP,
+                      setting=lab(method="sgd"))]
+    ev.append(stats.difference(f"{sc}: drop(SGD) − drop(EWC, λ chosen on validation)",
+                               sgd, ewc.drop_A, setting=lab(method="ewc")))
+    ev.append(stats.difference(f"{sc}: drop(squared-mean Fisher) − drop(EWC), same λ",
+                               buggy, ewc.drop_A, setting=lab(method="ewc-sqmean")))
+    for meth in ("joint", "dropout"):
+        ev.append(stats.difference(f"{sc}: drop(SGD) − drop({meth})", sgd,
+                                   _values(table, sc, meth, "drop_A"), setting=lab(method=meth)))
+    lams = sorted(table[table.method == "ewc"].lam.unique())
+    grid = np.stack([_values(table, sc, "ewc", "drop_A", l).to_numpy() for l in lams], axis=1)
+    ev.append(stats.trend(f"{sc}: EWC task-A drop vs λ", np.log10(lams), grid, increasing=False,
+                          setting=lab(method="ewc", lam="*")))
+    return ev
+
+
+def judge(table: pd.DataFrame):
+    evidence = [e for sc in table.scenario.unique() for e in _judge_scenario(table, sc)]
+    return decide(evidence, _finding(table))
+
+
+def _finding(table: pd.DataFrame) -> str:
+    parts = []
+    for sc in table.scenario.unique():
+        d = {m: _values(table, sc, m, "drop_A").groupby(level=0).min().mean()
+             for m in ("sgd", "joint", "dropout")}
+        ewc = selected(table, sc, "ewc")
+        b = _values(table, sc, "sgd", "acc_B").mean()
+        parts.append(f"{sc}: task-A drop SGD {d['sgd']:.2f}, EWC {ewc.drop_A.mean():.2f} "
+                     f"(λ {'/'.join(f'{l:g}' for l in ewc.lam)}, task B {ewc.acc_B.mean():.2f} vs "
+                     f"SGD {b:.2f}), joint {d['joint']:.2f}, dropout {d['dropout']:.2f}")
+    return ("; ".join(parts) + " (Kirkpatrick et al. 2017: SGD forgets permuted-MNIST task A, EWC "
+            "keeps it; Goodfellow et al. 2013: dropout forgets less).")
+
+
+ATOM = Atom(
+    name="catastrophic-forgetting",
+    family="generalization",
+    title="Catastrophic forgetting, EWC, joint training and dropout",
+    question="Does a network trained on task B forget task A, and do EWC, joint training or "
+             "dropout prevent it?",
+    claim="After plain SGD on task B, task-A accuracy drops by ≥ 10 points; EWC (λ chosen on "
+          "validation data), joint training and dropout each drop less; the drop falls with λ; "
+          "squaring the mean gradient instead of averaging squared per-example gradients "
+          "protects less at the same λ.",
+    sources=("Kirkpatrick et al. (2017), Overcoming catastrophic forgetting in neural networks, "
+             "PNAS",
+             "Goodfellow, Mirza, Xiao, Courville & Bengio (2013), An empirical investigation of "
+             "catastrophic forgetting in gradient-based neural networks, arXiv:1312.6211"),
+    method="Digits (fixed 70/30 split; 20% of the training part held out, fixed, for choosing λ). "
+           "Permuted: task A the pixels, task B one fixed random pixel permutation per seed, one "
+           "shared 10-way head. Split: task A digits 0–4, task B 5–9, task-incremental (each task "
+           "owns five outputs; the task label is given at test time). MLP 64-100-100-10 ReLU, "
+           "SGD lr 0.05, batch 32, 600 steps per task, one population over seeds × methods (all "
+           "methods of a seed start task B from the same task-A network). EWC: penalty "
+           "(λ/2)·Σ F_i(θ_i − θ*_i)² with F the empirical Fisher on task A's training data, the "
+           "mean of squared per-example gradients (computed exactly as (A²)ᵀΔ²/N per layer); the "
+           "'ewc-sqmean' variant uses the bug of two public ports, the square of the mean "
+           "gradient. λ ∈ {1 … 1e4}; per seed the λ with the best mean validation accuracy on "
+           "A and B is reported. Joint: task B trained on A ∪ B. Dropout: inputs 0.2, hidden 0.5 "
+           "in both tasks (masks drawn per member from its own generator).",
+    Params=ForgettingParams,
+    run=run,
+    judge=judge,
+    figures=figures,
+    presets={"quick": {"scenarios": ("permuted",), "hidden": (32,), "steps": 150,
+                       "lams": (10.0, 100.0, 1000.0)}},
+    runtime_s=25.0,
+    settings=("scenario", "method", "lam"),
+)
