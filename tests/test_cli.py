@@ -244,7 +244,7 @@ def test_bench_table_and_json(cli, monkeypatch):
     import deepatoms.bench as bench
     seen = {}
 
-    def fake_run_bench(quick, device, progress):
+    def fake_run_bench(quick, device, progress, **kwargs):
         seen.update(quick=quick, device=device)
         progress.begin("bench", 2), progress.advance(2), progress.end()
         return {"speedup": 12.5, "peak": float("nan")}

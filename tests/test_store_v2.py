@@ -281,7 +281,7 @@ def test_the_code_version_hashes_what_the_atom_imports(tmp_path, monkeypatch):
 
 def test_real_atoms_hash_lab_engine_data_and_their_helpers():
     imbalance = code_version.imported_modules("deepatoms.atoms.atoms.class_imbalance")
-    assert {"deepatoms.lab", "deepatoms.engine.subsets", "deepatoms.data.gaussian",
+    assert {"deepatoms.lab", "deepatoms.engine.losses", "deepatoms.data.gaussian",
             "deepatoms.engine.population"} <= set(imbalance)
     assert "deepatoms.store" not in imbalance and "deepatoms.cli" not in imbalance
     autoencoder = code_version.imported_modules("deepatoms.atoms.failures.pwl_autoencoder")
