@@ -57,7 +57,7 @@ def test_malformed_idx_is_one_clear_error(tmp_path, data, message):
 
 def test_missing_files_and_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("DEEPATOMS_DATA", raising=False)
-    with pytest.raises(DataFileError, match="--data-dir"):
+    with pytest.raises(DataFileError, match="set DEEPATOMS_DATA=DIR"):
         data_dir(None)
     with pytest.raises(DataFileError, match="does not exist"):
         data_dir(tmp_path / "nope")
