@@ -1,0 +1,1 @@
+"""Family `architecture`: initialisation without normalisation, convolutions, derivatives, meta-learning."""

@@ -1,0 +1,1 @@
+"""Family `robustness`: adversarial examples, fooling images, fragile explanations."""
