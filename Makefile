@@ -37,11 +37,13 @@ report: install
 
 # tests/test_browser.py renders the report in headless Chromium (Debian's `chromium`): install it
 # when it is missing and apt-get can (as root); otherwise that test is skipped, with a message.
+APT := DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Acquire::Retries=0 \
+	-o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20
 browser:
 	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
 	if [ "$$(id -u)" = 0 ]; then echo "installing chromium for tests/test_browser.py"; \
-	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  $(APT) install chromium >/dev/null 2>&1 || \
+	  { $(APT) update >/dev/null 2>&1 && $(APT) install chromium >/dev/null 2>&1; } || \
 	  echo "note: could not install chromium; tests/test_browser.py will be skipped"; \
 	else echo "note: chromium is missing (as root: apt-get install chromium); tests/test_browser.py will be skipped"; fi
 
