@@ -162,6 +162,25 @@ def test_dry_run_sees_cached_seeds_and_leaves_the_store_untouched(cli, tmp_path)
     assert _tree(store) == before
 
 
+def test_dry_run_table_fits_80_columns():
+    import io
+    from deepatoms.cli_render import dry_run_table
+    rows = [dict(atom="universal-approximation", preset="default", changed={},
+                 seeds=list(range(20)), auto=True, cached_seeds=[], to_compute=20, estimate_s=21.0),
+            dict(atom="batch-size-learning-rate", preset="original-code",
+                 changed={"steps": 900, "hidden_units": (100, 100, 100)},
+                 seeds=[3, 17, 42, 99, 123, 456, 789, 1000, 12345, 99999], auto=False,
+                 cached_seeds=[3], to_compute=9, estimate_s=3600.0)]
+    buf = io.StringIO()
+    Console(file=buf, width=80).print(dry_run_table(rows))
+    text = buf.getvalue()
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    flat = "".join(ch for ch in text if ch.isalnum() or ch in "=,.-–()")
+    for shown in ("universal-approximation", "auto", "60.0min", "original-code", "steps=900",
+                  "3,17,42", "99999", "21s"):
+        assert shown in flat, shown
+
+
 def test_dry_run_refuses_bad_input_like_run(cli, tmp_path):
     result = cli.invoke(app, ["run", ATOM, "--preset", "quik", "--dry-run",
                               "--store", str(tmp_path / "s")])
