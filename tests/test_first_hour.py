@@ -78,7 +78,9 @@ def test_light_commands_do_not_import_torch(args, tmp_path):
     done = _python(MODULES_AFTER, *args, cwd=tmp_path)
     found = json.loads(done.stderr.rsplit("MODULES ", 1)[1])
     assert found["code"] == 0, done.stdout + done.stderr
-    assert "torch" not in found["heavy"], f"deepatoms {' '.join(args)} imported {found['heavy']}"
+    # torch (seconds) and pandas (about 1 s): neither is needed to print help or the catalog
+    assert not {"torch", "pandas"} & set(found["heavy"]), \
+        f"deepatoms {' '.join(args)} imported {found['heavy']}"
     assert done.stdout.strip()
 
 
