@@ -101,8 +101,16 @@ def _tail(done: subprocess.CompletedProcess) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-5000:]}"
 
 
+# optional extras a block needs: (text in the block, module, the extra that installs it)
+EXTRAS = (("--mlflow", "mlflow", "mlflow"), (".parquet", "pyarrow", "parquet"))
+
+
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
 def test_block_runs_as_written(block, tmp_path):
+    import importlib.util
+    for text, module, extra in EXTRAS:
+        if text in block.body and importlib.util.find_spec(module) is None:
+            pytest.skip(f"{block.id} needs the '{extra}' extra ({module} is not installed)")
     script = tmp_path / f"readme_{block.line}"
     script.write_text(block.body, encoding="utf-8")
     command = ([sys.executable, str(script)] if block.lang in PYTHON
