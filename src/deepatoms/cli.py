@@ -448,6 +448,8 @@ def probe(
     values = split_values(name, key, text)
     overrides = parse_sets(sets)
     resolve_device(device)
+    for value in values:  # every point (preset, parameters) valid before the store is created
+        registry.get(name).params(preset, **{**overrides, key: value})
     st = open_store(store, create=True)
     with RichProgress(_stderr()) as bar:
         bar.atom = name
