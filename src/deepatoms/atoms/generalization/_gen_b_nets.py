@@ -78,3 +78,22 @@ def mean_loss(ws: Tensors, bs: Tensors, x: torch.Tensor, y: torch.Tensor,
         yy = y[a:a + chunk].expand(logits.shape[0], -1)
         total += cross_entropy(logits, yy).sum(1)
     return total / x.shape[0]
+
+
+class MaxNorm:
+    """Wraps a population optimiser: after each step every unit's incoming weight vector
+    (a column of a weight (M, n_in, n_out)) is scaled down to norm ≤ `limit` (the weight
+    constraint of dropout nets, Srivastava et al. 2014)."""
+
+    def __init__(self, optimizer, weights: Sequence[torch.Tensor], limit: float):
+        self.optimizer, self.weights, self.limit = optimizer, list(weights), float(limit)
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.optimizer.step()
+        for w in self.weights:
+            norm = w.norm(dim=1, keepdim=True)                     # (M, 1, n_out)
+            w.mul_(torch.clamp(self.limit / torch.clamp(norm, min=1e-12), max=1.0))
