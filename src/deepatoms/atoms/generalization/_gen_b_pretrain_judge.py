@@ -24,6 +24,12 @@ def errors(table, depth, arm, metric="test_error") -> pd.Series:
 
 
 def _log_sd_ratio(table, depths) -> Evidence:
+    n = len(errors(table, depths[0], "none"))
+    if n < 3:
+        return Evidence("log(sd of test error without / with pre-training), mean over depths",
+                        float("nan"), float("nan"), float("nan"), n, "needs ≥ 3 seeds",
+                        "> 0 (smaller spread with pre-training)", None,
+                        setting=setting_label(depth="*", arm="*"))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     est, boots = [], []
     for d in depths:
@@ -35,7 +41,6 @@ def _log_sd_ratio(table, depths) -> Evidence:
     mean, dist = float(np.mean(est)), np.mean(boots, axis=0)
     alpha = 1 - stats.confidence()
     lo, hi = (float(q) for q in np.quantile(dist, [alpha / 2, 1 - alpha / 2]))
-    n = len(errors(table, depths[0], "none"))
     return Evidence("log(sd of test error without / with pre-training), mean over depths", mean,
                     lo, hi, n, f"percentile bootstrap over seeds ({BOOTSTRAP} resamples), "
                     f"{100 * stats.confidence():.4g}% CI", "> 0 (smaller spread with pre-training)",
