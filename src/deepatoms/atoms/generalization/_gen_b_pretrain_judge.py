@@ -14,8 +14,26 @@ from ... import stats
 from ...figures import new_figure
 from ...verdict import Evidence, decide, setting_label
 
+LEARNED = 0.5        # test error below this in every seed: the net learned (chance is 0.9)
 BOOTSTRAP = 4000
 BOOTSTRAP_SEED = 20100201
+
+
+def selected(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the learning rate chosen per (depth, arm): lowest mean validation error
+    (the smallest rate among ties)."""
+    if "lr" not in table or table.lr.nunique() <= 1:
+        return table
+    val = table[table.metric == "val_error"].groupby(["depth", "arm", "lr"]).value.mean()
+    best = val.reset_index().sort_values(["depth", "arm", "value", "lr"]).groupby(["depth", "arm"]).head(1)
+    keep = set(zip(best.depth, best.arm, best.lr))
+    return table[[k in keep for k in zip(table.depth, table.arm, table.lr)]]
+
+
+def learned_depths(table, depths) -> list[int]:
+    """Depths at which both arms learned in every seed (test error < LEARNED): spread and the
+    train–test gap only mean something for nets that trained."""
+    return [d for d in depths if all((errors(table, d, a) < LEARNED).all() for a in ("none", "dae"))]
 
 
 def errors(table, depth, arm, metric="test_error") -> pd.Series:
@@ -24,10 +42,11 @@ def errors(table, depth, arm, metric="test_error") -> pd.Series:
 
 
 def _log_sd_ratio(table, depths) -> Evidence:
-    n = len(errors(table, depths[0], "none"))
-    if n < 3:
-        return Evidence("log(sd of test error without / with pre-training), mean over depths",
-                        float("nan"), float("nan"), float("nan"), n, "needs ≥ 3 seeds",
+    n = table.seed.nunique()
+    if n < 2 or not depths:
+        return Evidence("log(sd of test error without / with pre-training), mean over depths "
+                        "where both arms learned", 0.0, 0.0, 0.0, n,
+                        "needs ≥ 2 seeds and a depth where both arms learned",
                         "> 0 (smaller spread with pre-training)", None,
                         setting=setting_label(depth="*", arm="*"))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
@@ -41,7 +60,8 @@ def _log_sd_ratio(table, depths) -> Evidence:
     mean, dist = float(np.mean(est)), np.mean(boots, axis=0)
     alpha = 1 - stats.confidence()
     lo, hi = (float(q) for q in np.quantile(dist, [alpha / 2, 1 - alpha / 2]))
-    return Evidence("log(sd of test error without / with pre-training), mean over depths", mean,
+    return Evidence("log(sd of test error without / with pre-training), mean over depths "
+                    f"where both arms learned ({', '.join(map(str, depths))})", mean,
                     lo, hi, n, f"percentile bootstrap over seeds ({BOOTSTRAP} resamples), "
                     f"{100 * stats.confidence():.4g}% CI", "> 0 (smaller spread with pre-training)",
                     True if lo > 0 else (False if hi < 0 else None),
@@ -54,6 +74,7 @@ def _gap(table, depth, arm) -> pd.Series:
 
 
 def judge(table: pd.DataFrame):
+    table = selected(table)
     depths = sorted(int(d) for d in table.depth.unique())
     ev = [stats.difference(f"depth {d}: test error without − with pre-training",
                            errors(table, d, "none"), errors(table, d, "dae"),
@@ -62,14 +83,23 @@ def judge(table: pd.DataFrame):
                      for d in depths], axis=1)                       # (seeds, depths)
     ev.append(stats.trend("gain of pre-training (test error) vs depth", depths, gain,
                           setting=setting_label(depth="*", arm="*")))
-    ev.append(_log_sd_ratio(table, depths))
-    gaps = np.mean([(_gap(table, d, "none") - _gap(table, d, "dae")).to_numpy() for d in depths],
-                   axis=0)
-    ev.append(stats.difference("test − train error gap, without − with pre-training (mean over "
-                               "depths)", gaps, np.zeros_like(gaps),
-                               claim="> 0 (pre-training regularises)",
-                               setting=setting_label(depth="*", arm="*")))
+    learned = learned_depths(table, depths)
+    ev.append(_log_sd_ratio(table, learned))
+    ev.append(_gap_row(table, learned))
     return decide(ev, _finding(table, depths))
+
+
+def _gap_row(table, learned) -> Evidence:
+    metric = ("test − train error gap, without − with pre-training (mean over depths where "
+              f"both arms learned: {', '.join(map(str, learned)) or 'none'})")
+    if not learned:
+        return Evidence(metric, 0.0, 0.0, 0.0, table.seed.nunique(), "no depth where both arms "
+                        "learned", "> 0 (pre-training regularises)", None,
+                        setting=setting_label(depth="*", arm="*"))
+    gaps = np.mean([(_gap(table, d, "none") - _gap(table, d, "dae")).to_numpy() for d in learned],
+                   axis=0)
+    return stats.difference(metric, gaps, np.zeros_like(gaps), claim="> 0 (pre-training regularises)",
+                            setting=setting_label(depth="*", arm="*"))
 
 
 def _finding(table, depths) -> str:
@@ -87,6 +117,7 @@ def _finding(table, depths) -> str:
 
 
 def figures(table: pd.DataFrame, axes=None):
+    table = selected(table)
     depths = sorted(int(d) for d in table.depth.unique())
     fig, ax = new_figure(width=4.8, height=3.4, name="test-error-vs-depth", axes=axes)
     for k, (arm, color) in enumerate((("none", "C3"), ("dae", "C0"))):
