@@ -42,6 +42,14 @@ def norm_position(table, switch) -> pd.Series:
     return (_run_value(table, "weight_norm", switch) - na) / (nb - na)
 
 
+def _norm_gaps(table, kind) -> pd.Series:
+    """Per seed, the mean |‖θ₁‖ − ‖θ₂‖| over the pairs of one kind (between / rerun)."""
+    norms = table[table.metric == "weight_norm"].set_index(["seed", "run"]).value
+    pairs = table[table.metric == f"barrier_{kind}"]
+    gaps = [(r.seed, abs(norms[r.seed, r.run] - norms[r.seed, r.other])) for r in pairs.itertuples()]
+    return pd.DataFrame(gaps, columns=["seed", "gap"]).groupby("seed").gap.mean().sort_index()
+
+
 def _switch_rows(table, switch, rerun_barrier) -> list:
     a, _ = switch.split(">")
     left = _by_seed(table, "barrier_switch-first", run=switch)
@@ -65,6 +73,12 @@ def judge(table: pd.DataFrame):
                       setting=everything),
           stats.difference("barrier between optimisers − barrier between reruns", between, rerun,
                            setting=everything),
+          stats.difference("distance between optimisers' solutions − between reruns'",
+                           _by_seed(table, "distance_between"), _by_seed(table, "distance_rerun"),
+                           claim="> 0 (different end points)", setting=everything),
+          stats.difference("|Δ‖θ‖| between optimisers − between reruns (the paper's "
+                           "characteristic norm)", _norm_gaps(table, "between"),
+                           _norm_gaps(table, "rerun"), setting=everything),
           stats.below("test-error range over optimisers", spread, SIMILAR_ERROR,
                       claim=f"< {SIMILAR_ERROR} (similar accuracy)", setting=everything)]
     for s in switches(table):

@@ -6,7 +6,9 @@ of minimum.
 
 Claim (operationalised): the training-loss barrier on the straight line between two optimisers'
 solutions exceeds 0.05 nats and the barrier between two reruns of one optimiser (same init,
-another minibatch order); every optimiser's test error is within 3 points of the others'; after a
+another minibatch order); the optimisers' solutions lie farther apart, and differ more in weight
+norm (the characteristic the paper traces the different loss surfaces back to), than reruns'
+solutions do; every optimiser's test error is within 3 points of the others'; after a
 switch at 75 % of training the solution has left the first optimiser's basin (barrier above the
 rerun barrier) and its weight norm — the characteristic the paper traces the differences back to —
 is closer to the second optimiser's than to the first's. Budget: ~30 s default, ~3 s quick.
@@ -167,7 +169,8 @@ ATOM = Atom(
     question="From the same initialisation and minibatches, do SGD, momentum, RMSprop, Adam and "
              "Adadelta end in the same minimum — and where does a late switch of optimiser end?",
     claim="Between two optimisers' solutions the straight path shows a training-loss barrier "
-          "> 0.05 nats and larger than between two reruns of one optimiser, while test errors "
+          "> 0.05 nats and larger than between two reruns of one optimiser; the solutions lie "
+          "farther apart and differ more in weight norm than reruns' do, while test errors "
           "differ by < 3 points; after a switch at 75 % of training the solution leaves the first "
           "optimiser's basin and its weight norm is closer to the second optimiser's.",
     sources=("Im, Tao & Branson (2016), An empirical analysis of the optimization of deep "
