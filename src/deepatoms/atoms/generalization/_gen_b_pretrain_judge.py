@@ -129,7 +129,9 @@ def figures(table: pd.DataFrame, axes=None):
         ax.plot([], [], color=color, lw=6, alpha=0.5,
                 label="pre-trained (DAE)" if arm == "dae" else "no pre-training")
     ax.set_xticks(range(len(depths)), [str(d) for d in depths])
-    ax.set(xlabel="hidden layers", ylabel="test error (%)", title="test error over seeds")
+    ax.axhline(90, color="k", ls=":", lw=1, label="chance (90 %)")
+    ax.set(xlabel="hidden layers", ylabel="test error (%)", title="test error over seeds",
+           yscale="log")
     ax.legend(fontsize=8)
     deepest = depths[-1]
     fig2, ax2 = new_figure(width=4.4, height=3.2, name="histogram-deepest", axes=axes)
@@ -144,6 +146,8 @@ def figures(table: pd.DataFrame, axes=None):
             ax3.scatter(100 * errors(table, d, arm, "train_error"), 100 * errors(table, d, arm),
                         marker=marker, s=14, color=f"C{k}", alpha=0.7,
                         label=f"{d} layers, {arm}")
+    ax3.set_xscale("symlog", linthresh=1.0)
+    ax3.set_yscale("log")
     ax3.set(xlabel="training error (%) at the early-stopping point", ylabel="test error (%)",
             title="regulariser: train vs test error")
     ax3.legend(fontsize=6, ncol=2)
