@@ -111,7 +111,11 @@ def _finding(table, depths) -> str:
                      f"→ {100 * b.mean():.2f}±{100 * b.std():.2f}% (train {100 * ta.mean():.2f} → "
                      f"{100 * tb.mean():.2f}%)")
     n = table.seed.nunique()
+    stuck = {d: int((errors(table, d, "none") >= LEARNED).sum()) for d in depths}
+    stuck_text = ", ".join(f"{d} layers in {k} of {n} seeds" for d, k in stuck.items() if k)
     return (f"Test error (mean±sd over {n} seeds) without → with pre-training: " + "; ".join(parts)
+            + (f"; without pre-training the net did not learn (test error ≥ "
+               f"{LEARNED:.0%}; chance 90 %) at {stuck_text}" if stuck_text else "")
             + " (Erhan et al. 2010, MNIST: pre-training helps at every depth, more for deeper "
             "nets, with a smaller spread).")
 

@@ -168,8 +168,8 @@ ATOM = Atom(
              "arXiv:1503.02531",
              "Ba & Caruana (2014), Do deep nets really need to be deep?, NeurIPS"),
     method="Digits (fixed 70/30 split: 1,257 training, 539 test images; pixels scaled to "
-           "[0, 1]). Teacher: MLP "
-           "64-256-256-10 ReLU with dropout (inputs 0.2, hidden 0.5) and a max-norm weight constraint (3), SGD momentum 0.9, lr 0.05, "
+           "[0, 1]). Teacher: MLP 64-256-256-10 ReLU with dropout (inputs 0.2, hidden 0.5) and "
+           "a max-norm weight constraint (3), SGD momentum 0.9, lr 0.05, "
            "batch 64, 3,000 steps. Students: 64-64-64-10 ReLU, no regularisation, the same init "
            "and batch order for every kind, 3,000 steps: 'hard' (labels), 'soft' (0.9·T²·CE to the "
            "teacher's softmax at T = 20 plus 0.1·CE to the labels; the transfer set is the "

@@ -10,8 +10,8 @@ another minibatch order); the optimisers' solutions lie farther apart, and diffe
 norm (the characteristic the paper traces the different loss surfaces back to), than reruns'
 solutions do; every optimiser's test error is within 3 points of the others'; after a
 switch at 75 % of training the solution has left the first optimiser's basin (barrier above the
-rerun barrier) and its weight norm — the characteristic the paper traces the differences back to —
-is closer to the second optimiser's than to the first's. Budget: ~50 s default (48 s CPU measured), ~2.5 s quick.
+rerun barrier) and its weight norm is closer to the second optimiser's than to the first's.
+Budget: ~50 s default (48 s CPU measured), ~2.5 s quick.
 """
 from __future__ import annotations
 

@@ -3,10 +3,11 @@ does unsupervised pre-training help deep learning?"; seed 002 "sensitive to init
 greedy layer-wise denoising-autoencoder pre-training before supervised fine-tuning of a deep
 sigmoid MLP, over many seeds.
 
-Claim: pre-training lowers the mean test error at every depth and its spread across seeds, more
-so for deeper nets (paper, MNIST, 1–5 layers, 400 seeds each: without pre-training error and spread
-grow with depth beyond 2 layers, with pre-training they stay low), and acts like a regulariser: the pre-trained nets' gap between training and test
-error is smaller. Budget: ~80 s default (20 seeds; 78 s CPU measured), ~4 s quick (2 seeds).
+Claim: pre-training lowers the mean test error at every depth and its spread across seeds,
+more so for deeper nets (paper, MNIST, 1–5 layers, 400 seeds each: without pre-training error
+and spread grow with depth beyond 2 layers, with pre-training they stay low), and acts like a
+regulariser: the pre-trained nets' gap between training and test error is smaller.
+Budget: ~80 s default (20 seeds; 78 s CPU measured), ~4 s quick (2 seeds).
 """
 from __future__ import annotations
 
