@@ -1,5 +1,6 @@
 """The small VGG-like CNN of random-weights: block 1 = conv3×3 + ReLU, block l > 1 = 2×2 average
-pool, conv3×3 + ReLU (so block l works at 1/2^(l−1) resolution); with `head`, a global average and
+pool, conv3×3 + ReLU, with the channels doubled at every pooling as in VGG (block l: C·2^(l−1)
+channels at 1/2^(l−1) resolution); with `head`, a global average and
 a linear classifier for training on digits. Also: the digits training, weight shuffling, and
 per-layer features / Gram matrices from the flattened feature vector.
 """
@@ -17,9 +18,10 @@ from ...engine import Adam, ModulePop, Sampler, gather, train
 class ConvNet(nn.Module):
     def __init__(self, channels: int = 16, depth: int = 4, head: bool = True):
         super().__init__()
-        self.blocks = nn.ModuleList(nn.Conv2d(3 if l == 0 else channels, channels, 3, padding=1)
+        width = [channels * 2 ** l for l in range(depth)]
+        self.blocks = nn.ModuleList(nn.Conv2d(3 if l == 0 else width[l - 1], width[l], 3, padding=1)
                                     for l in range(depth))
-        self.head = nn.Linear(channels, 10) if head else None
+        self.head = nn.Linear(width[-1], 10) if head else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """With a head: logits (B, 10). Without: every block's output flattened and concatenated,
@@ -35,7 +37,7 @@ class ConvNet(nn.Module):
 
 def feature_shapes(channels: int, depth: int, size: int) -> list[tuple[int, int]]:
     """(C, H·W) of each block's output for a size × size input."""
-    return [(channels, (size // 2 ** l) ** 2) for l in range(depth)]
+    return [(channels * 2 ** l, (size // 2 ** l) ** 2) for l in range(depth)]
 
 
 def split_features(flat: torch.Tensor, shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
