@@ -65,14 +65,15 @@ def _digits(lab: Lab):
             lab.tensor(split.y_test))
 
 
-def _networks(p, lab):
-    """Stacked block weights of the M = 3·S networks (weights-kind major) and test accuracies."""
+def _networks(p, lab, seeds):
+    """Stacked block weights of the M = 3·S networks (weights-kind major) and test accuracies.
+    `seeds`: the seeds computed together (run passes one at a time)."""
     x, y, xt, yt = _digits(lab)
     init, trained = cnn.train_on_digits(
-        [lab.derive(s, "init") for s in lab.seeds], [lab.torch_generator(s, "digit-batches")
-                                                     for s in lab.seeds],
+        [lab.derive(s, "init") for s in seeds], [lab.torch_generator(s, "digit-batches")
+                                                 for s in seeds],
         x, y, p.channels, p.depth, p.train_steps, p.train_lr, p.train_batch)
-    shuffled = cnn.shuffled(trained, [lab.torch_generator(s, "shuffle") for s in lab.seeds])
+    shuffled = cnn.shuffled(trained, [lab.torch_generator(s, "shuffle") for s in seeds])
     acc = {k: cnn.accuracy(v, p.channels, p.depth, xt, yt).cpu().numpy()
            for k, v in zip(WEIGHTS, (init, trained, shuffled))}
     blocks = lambda d: {k: v for k, v in d.items() if k.startswith("blocks.")}
@@ -96,10 +97,10 @@ def _row_loss(f, f0, layer_of_row, image_of_row, depth):
     return torch.stack(out, 1)
 
 
-def _synthesise(p, lab, weights):
+def _synthesise(p, lab, weights, seeds):
     """Optimise every row's image from white noise; returns start, end (M, R, 3, S, S), the
     per-row loss at start and end, and the row layout."""
-    m = len(WEIGHTS) * len(lab.seeds)
+    m = len(WEIGHTS) * len(seeds)
     pop = ModulePop(lambda: cnn.ConvNet(p.channels, p.depth, head=False), [0] * m, input_dims=4,
                     device=lab.device)
     shapes = cnn.feature_shapes(p.channels, p.depth, p.image_size)
@@ -109,7 +110,7 @@ def _synthesise(p, lab, weights):
     layers = [l for _ in im.IMAGE_NAMES for l in (*range(1, p.depth + 1), 0)]
     owner = [i for i in range(len(im.IMAGE_NAMES)) for _ in range(p.depth + 1)]
     noise = torch.stack([torch.rand(len(layers), 3, p.image_size, p.image_size,
-                                    generator=lab.torch_generator(s, "noise")) for s in lab.seeds])
+                                    generator=lab.torch_generator(s, "noise")) for s in seeds])
     x = lab.tensor(noise.repeat(len(WEIGHTS), 1, 1, 1, 1)).requires_grad_()  # (M, R, 3, S, S)
     start = x.detach().clone()
 
@@ -151,23 +152,28 @@ def _pixel_rows(seed, images, end, layers, owner) -> list[dict]:
     return rows
 
 
+def _seed_rows(p: RandomWeightsParams, lab: Lab, s: int) -> list[dict]:
+    weights, acc = _networks(p, lab, (s,))
+    images, start, end, l0, l1, layers, owner = _synthesise(p, lab, weights, (s,))
+    rows = []
+    for i, kind in enumerate(WEIGHTS):
+        rows.append(dict(seed=s, task="inversion", weights=kind, layer=p.depth, image="digits",
+                         metric="digits_test_accuracy", value=float(acc[kind][0])))
+        for r, (layer, o) in enumerate(zip(layers, owner)):
+            ms = _measures(images[o], start[i, r], end[i, r], l0[i, r], l1[i, r], layer)
+            rows += [dict(seed=s, task="inversion" if layer else "texture", weights=kind,
+                          layer=layer, image=im.IMAGE_NAMES[o], metric=metric, value=v)
+                     for metric, v in ms.items()]
+        if kind == "random" and s == PICTURE_SEED:
+            rows += _pixel_rows(s, images, end[i], layers, owner)
+    return rows
+
+
 def run(p: RandomWeightsParams, lab: Lab) -> pd.DataFrame:
-    weights, acc = _networks(p, lab)
-    images, start, end, l0, l1, layers, owner = _synthesise(p, lab, weights)
-    rows, s_n = [], len(lab.seeds)
-    for k, kind in enumerate(WEIGHTS):
-        for j, s in enumerate(lab.seeds):
-            i = k * s_n + j
-            rows.append(dict(seed=s, task="inversion", weights=kind, layer=p.depth,
-                             image="digits", metric="digits_test_accuracy",
-                             value=float(acc[kind][j])))
-            for r, (layer, o) in enumerate(zip(layers, owner)):
-                ms = _measures(images[o], start[i, r], end[i, r], l0[i, r], l1[i, r], layer)
-                rows += [dict(seed=s, task="inversion" if layer else "texture", weights=kind,
-                              layer=layer, image=im.IMAGE_NAMES[o], metric=metric, value=v)
-                         for metric, v in ms.items()]
-            if kind == "random" and s == PICTURE_SEED:
-                rows += _pixel_rows(s, images, end[i], layers, owner)
+    # One seed at a time: vmapped convolutions over a stack of networks round differently for
+    # different stack sizes (~1e-7, amplified by training), and a seed's numbers must not
+    # depend on the seeds computed with it. Per seed, its three networks form one population.
+    rows = [r for s in lab.seeds for r in _seed_rows(p, lab, s)]
     table = pd.DataFrame(rows).reindex(columns=["seed", "task", "weights", "layer", "image",
                                                 "pixel", "metric", "value"])
     return table.astype({"pixel": float})
@@ -316,7 +322,9 @@ ATOM = Atom(
            "the result clipped to [0, 1]; texture statistic independent of the network: mean "
            "|Δ log10| of the radially averaged power spectrum, relative to the noise start's. "
            "Optimiser: Adam rather than the paper's L-BFGS; the net is far smaller than VGG-19. "
-           "Only seed 0's images are kept for the figure.",
+           "Each seed's three networks are optimised as one population, seed after seed (a vmapped "
+           "convolution's rounding depends on the stack size). Only seed 0's images are kept "
+           "for the figure.",
     Params=RandomWeightsParams,
     run=run,
     judge=judge,
