@@ -58,9 +58,12 @@ class RandomWeightsParams(Params):
                              f"2^(depth−1) = {2 ** (self.depth - 1)}")
 
 
-def _digits(lab: Lab):
+def _digits(lab: Lab, depth: int):
+    """3-channel digits centred at 0; enlarged (nearest) when the net pools them below 1×1."""
     split = digits_split(unit=True)
-    to3 = lambda a: lab.tensor(a.reshape(-1, 1, 8, 8)).expand(-1, 3, -1, -1) - 0.5
+    k = max(1, 2 ** (depth - 4))
+    to3 = lambda a: (lab.tensor(a.reshape(-1, 1, 8, 8)).repeat_interleave(k, 2)
+                     .repeat_interleave(k, 3).expand(-1, 3, -1, -1) - 0.5)
     return (to3(split.x_train), lab.tensor(split.y_train), to3(split.x_test),
             lab.tensor(split.y_test))
 
@@ -68,7 +71,7 @@ def _digits(lab: Lab):
 def _networks(p, lab, seeds):
     """Stacked block weights of the M = 3·S networks (weights-kind major) and test accuracies.
     `seeds`: the seeds computed together (run passes one at a time)."""
-    x, y, xt, yt = _digits(lab)
+    x, y, xt, yt = _digits(lab, p.depth)
     init, trained = cnn.train_on_digits(
         [lab.derive(s, "init") for s in seeds], [lab.torch_generator(s, "digit-batches")
                                                  for s in seeds],
@@ -329,7 +332,8 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"steps": 40, "train_steps": 40, "image_size": 16, "depth": 3}},
+    presets={"quick": {"steps": 40, "train_steps": 40, "image_size": 16, "depth": 3},
+             "paper": {"image_size": 64, "depth": 5, "steps": 1000}},
     runtime_s=50.0,
     settings=("task", "weights", "layer"),
     index_columns=("image", "pixel"),
