@@ -1,0 +1,213 @@
+"""Neural architecture search by reinforcement learning vs random search (Zoph & Le 2017;
+Baker et al. 2017), at toy scale on digits.
+
+Search space: MLPs with 1–3 hidden layers, widths {16, 32, 64, 128} per layer, activation
+{ReLU, tanh, sigmoid}; each candidate is trained briefly (Adam, 150 steps) and scored by its
+validation accuracy. A REINFORCE controller and random search each get the same budget of 64
+candidates (8 rounds of 8); a hand-designed MLP (64-64 ReLU) is trained the same way. Claim under
+test: the RL search's best architecture is better than random search's at an equal budget
+(later work, e.g. Li & Talwalkar 2019, finds random search a strong baseline). Each seed is a
+whole search. Budget: ~55 s CPU default (640 candidate trainings), ~3 s quick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ... import stats
+from ...atom import Atom
+from ...data.digits_split import digits_split
+from ...data.digits_tasks import stratified_split
+from ...figures import new_figure
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide
+from . import _arch_b_search as search
+
+METHODS = ("rl", "random", "hand-designed")
+VALIDATION_SPLIT_SEED = 20170102  # one fixed train/validation split of the digits training set
+
+
+@dataclass(frozen=True)
+class ArchitectureSearchParams(Params):
+    rounds: int = param(8, "controller updates (rounds of candidates)", ge=1)
+    per_round: int = param(8, "candidates per round (the controller's batch)", ge=2)
+    steps: int = param(150, "Adam steps each candidate is trained", ge=1)
+    batch: int = param(64, "minibatch size", ge=1, le=800)
+    lr: float = param(3e-3, "Adam learning rate of the candidates", gt=0)
+    controller_lr: float = param(0.1, "Adam learning rate of the controller's logits", gt=0)
+    baseline_decay: float = param(0.9, "decay of the controller's reward baseline", ge=0, lt=1)
+
+
+def _data(lab: Lab):
+    split = digits_split()
+    rng = np.random.default_rng(VALIDATION_SPLIT_SEED)
+    tr, va = stratified_split(rng, split.y_train, 0.7)
+    t = lab.tensor
+    return (t(split.x_train[tr]), t(split.y_train[tr]), t(split.x_train[va]),
+            t(split.y_train[va]), t(split.x_test), t(split.y_test))
+
+
+def _train_round(p, lab, data, jobs):
+    """jobs: [(seed, method, candidate index, arch)] → (validation, test) accuracies."""
+    gi = [lab.torch_generator(s, m, c, "init") for s, m, c, _ in jobs]
+    gb = [lab.torch_generator(s, m, c, "batches") for s, m, c, _ in jobs]
+    return search.train_candidates([a for *_, a in jobs], gi, gb, data, p.steps, p.batch, p.lr)
+
+
+def _rows(jobs, val, test) -> list[dict]:
+    return [dict(seed=s, method=m, candidate=c + 1, metric=k, value=float(v))
+            for (s, m, c, _), va, te in zip(jobs, val, test)
+            for k, v in (("val_accuracy", va), ("test_accuracy", te))]
+
+
+def run(p: ArchitectureSearchParams, lab: Lab) -> pd.DataFrame:
+    data = _data(lab)
+    ctrl = {s: search.Controller(p.controller_lr, p.baseline_decay) for s in lab.seeds}
+    rng_rl = {s: lab.numpy_rng(s, "controller") for s in lab.seeds}
+    randoms = {s: search.uniform_choices(lab.numpy_rng(s, "random-search"), p.rounds * p.per_round)
+               for s in lab.seeds}
+    hand = [(s, "hand-designed", 0, search.HAND_DESIGNED) for s in lab.seeds]
+    rows = _rows(hand, *_train_round(p, lab, data, hand))
+    for r in lab.steps(p.rounds, "architecture-search rounds", every=1):
+        picks = {s: ctrl[s].sample(rng_rl[s], p.per_round) for s in lab.seeds}
+        lo = r * p.per_round
+        jobs = [(s, "rl", lo + k, search.decode(picks[s][k]))
+                for s in lab.seeds for k in range(p.per_round)]
+        jobs += [(s, "random", lo + k, search.decode(randoms[s][lo + k]))
+                 for s in lab.seeds for k in range(p.per_round)]
+        val, test = _train_round(p, lab, data, jobs)
+        rows += _rows(jobs, val, test)
+        for i, s in enumerate(lab.seeds):
+            ctrl[s].update(picks[s], val[i * p.per_round:(i + 1) * p.per_round])
+    return _with_best_so_far(pd.DataFrame(rows))
+
+
+def _with_best_so_far(table: pd.DataFrame) -> pd.DataFrame:
+    """Adds, per seed and search, the best validation accuracy so far and the test accuracy of
+    that best-so-far candidate, per candidate count."""
+    extra = []
+    for (s, m), g in table[table.method != "hand-designed"].groupby(["seed", "method"]):
+        wide = g.pivot(index="candidate", columns="metric", values="value").sort_index()
+        best = wide.val_accuracy.cummax()
+        at = np.maximum.accumulate(np.where(wide.val_accuracy.to_numpy() == best.to_numpy(),
+                                            np.arange(len(wide)), 0))
+        for k, c in enumerate(wide.index):
+            extra.append(dict(seed=s, method=m, candidate=c, metric="best_val_so_far",
+                              value=float(best.iloc[k])))
+            extra.append(dict(seed=s, method=m, candidate=c, metric="test_of_best_so_far",
+                              value=float(wide.test_accuracy.iloc[at[k]])))
+    out = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
+    return out.sort_values(["seed", "method", "metric", "candidate"], kind="stable").reset_index(
+        drop=True)[["seed", "method", "candidate", "metric", "value"]]
+
+
+def _final(table: pd.DataFrame, method: str, metric: str) -> np.ndarray:
+    sel = table[(table.method == method) & (table.metric == metric)]
+    last = sel[sel.candidate == sel.candidate.max()]
+    return last.sort_values("seed").value.to_numpy(float)
+
+
+def _late_mean(table: pd.DataFrame, method: str) -> np.ndarray:
+    """Mean validation accuracy of the last quarter of a search's candidates, per seed."""
+    sel = table[(table.method == method) & (table.metric == "val_accuracy")]
+    late = sel[sel.candidate > 0.75 * sel.candidate.max()]
+    return late.groupby("seed").value.mean().sort_index().to_numpy(float)
+
+
+def judge(table: pd.DataFrame):
+    rl_val, rand_val = _final(table, "rl", "best_val_so_far"), _final(table, "random", "best_val_so_far")
+    rl_te, rand_te = (_final(table, "rl", "test_of_best_so_far"),
+                      _final(table, "random", "test_of_best_so_far"))
+    hand = _final(table, "hand-designed", "test_accuracy")
+    label = "method=rl; method=random"
+    evidence = [
+        stats.difference("best validation accuracy found: RL − random", rl_val, rand_val, 0.0,
+                         "> 0 (RL finds better at an equal budget)", setting=label),
+        stats.difference("test accuracy of the best found: RL − random", rl_te, rand_te, 0.0,
+                         "> 0", setting=label),
+        stats.difference("mean validation accuracy, last quarter of candidates: RL − random",
+                         _late_mean(table, "rl"), _late_mean(table, "random"), 0.0,
+                         "> 0 (the controller learns where good architectures are)",
+                         setting=label),
+        stats.difference("test accuracy: RL's best − hand-designed", rl_te, hand, 0.0,
+                         "> 0 (search beats the hand design)", setting="method=rl; method=hand-designed"),
+    ]
+    return decide(evidence, _finding(table, rl_val, rand_val, rl_te, rand_te, hand))
+
+
+def _finding(table, rl_val, rand_val, rl_te, rand_te, hand) -> str:
+    wins = int(np.sum(rl_val > rand_val))
+    ties = int(np.sum(rl_val == rand_val))
+    late_rl, late_rand = _late_mean(table, "rl"), _late_mean(table, "random")
+    n = int(table[table.method == "rl"].candidate.max())
+    return (f"After {n} candidates each, RL's best validation accuracy {rl_val.mean():.3f} vs random "
+            f"search's {rand_val.mean():.3f} (RL ahead in {wins} of {len(rl_val)} seeds, {ties} "
+            f"ties); test accuracy of the best {rl_te.mean():.3f} vs {rand_te.mean():.3f}, "
+            f"hand-designed 64-64 ReLU {hand.mean():.3f}. The controller's last quarter of "
+            f"candidates average {late_rl.mean():.3f} vs random's {late_rand.mean():.3f} "
+            "(Zoph & Le: RL beats random search; later work: random search is a strong baseline).")
+
+
+def figures(table: pd.DataFrame, axes=None):
+    fig, panels = new_figure(1, 2, width=4.0, height=3.0, name="best-so-far", axes=axes)
+    hand = table[(table.method == "hand-designed") & (table.metric == "val_accuracy")]
+    for ax, metric, title in zip(panels, ("best_val_so_far", "val_accuracy"),
+                                 ("best validation accuracy so far", "each candidate")):
+        for k, m in enumerate(("rl", "random")):
+            wide = table[(table.method == m) & (table.metric == metric)].pivot(
+                index="seed", columns="candidate", values="value")
+            x = wide.columns.to_numpy()
+            if metric == "val_accuracy":
+                for _, row in wide.iterrows():
+                    ax.scatter(x, row.to_numpy(), s=5, color=f"C{k}", alpha=0.35)
+                ax.plot(x, wide.mean(axis=0).rolling(8, min_periods=1).mean(), color=f"C{k}",
+                        label=f"{m} (mean, rolling 8)")
+            else:
+                ax.plot(x, wide.mean(axis=0), color=f"C{k}", label=m)
+                ax.fill_between(x, wide.min(axis=0), wide.max(axis=0), color=f"C{k}", alpha=0.2)
+        if metric == "best_val_so_far":
+            ax.axhline(hand.value.mean(), color="k", ls=":", label="hand-designed")
+        ax.set(xlabel="candidates trained", ylabel="validation accuracy", title=title)
+        ax.legend(fontsize=7)
+    return {"best-so-far": fig}
+
+
+ATOM = Atom(
+    name="architecture-search",
+    family="architecture",
+    title="Architecture search by REINFORCE vs random search on digits",
+    question="Does a reinforcement-learning controller find better architectures than random "
+             "search with the same number of trained candidates?",
+    claim="The REINFORCE controller learns (its late candidates beat random draws) and its best "
+          "architecture (validation and test accuracy) beats random search's at an equal budget "
+          "of candidates, and the hand-designed baseline "
+          "(Zoph & Le 2017; later work finds random search a strong baseline).",
+    sources=("Zoph & Le (2017), Neural architecture search with reinforcement learning, ICLR",
+             "Baker, Gupta, Naik & Raskar (2017), Designing neural network architectures using "
+             "reinforcement learning, ICLR",
+             "seed article 001 (architecture search)"),
+    method="Digits, fixed 70/30 split; its training part split again 70/30 (fixed) into search "
+           "training and validation sets. Space: depth {1, 2, 3}, width per layer {16, 32, 64, "
+           "128}, activation {ReLU, tanh, sigmoid} (5 decisions, 756 MLPs). Each candidate: "
+           "Xavier init, Adam 3e-3, batch 64, 150 steps, reward = validation accuracy. Controller: "
+           "one softmax per decision (no RNN), logits from 0, REINFORCE with an EMA baseline "
+           "(decay 0.9) and Adam (0.1) on the logits, 8 rounds of 8 candidates. Random search: 64 "
+           "uniform draws. Both searches' candidates of a round train together as populations "
+           "(one per depth, padded by a throw-away widest member); each seed is a whole search "
+           "(controller samples, random draws, inits, batches). Hand-designed: 64-64 ReLU, "
+           "trained the same way. Reported: best validation accuracy so far and the test accuracy "
+           "of that candidate.",
+    Params=ArchitectureSearchParams,
+    run=run,
+    judge=judge,
+    figures=figures,
+    presets={"quick": {"rounds": 2, "per_round": 4, "steps": 40},
+             "paper": {"rounds": 25, "per_round": 16, "steps": 300}},
+    runtime_s=60.0,
+    settings=("method",),
+    index_columns=("candidate",),
+    minimum_scale={"rounds": 8, "steps": 150},
+)
