@@ -2,6 +2,8 @@
 loss-interpolation): unit tests of their helpers against closed forms, and claim tests."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -149,6 +151,35 @@ def test_paper_preset_without_data_is_a_one_line_error(monkeypatch):
     assert "\n" not in str(err.value)
 
 
+def _write_mnist(folder, n_train=120, n_test=40):
+    """Tiny files in the MNIST IDX format (random pixels and labels)."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        for kind, arr in (("images-idx3", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+                          ("labels-idx1", rng.integers(0, 10, n).astype(np.uint8))):
+            header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(
+                f">{arr.ndim}i", *arr.shape)
+            (folder / f"{split}-{kind}-ubyte").write_bytes(header + arr.tobytes())
+
+
+PAPER_SHRUNK = {  # the paper presets on tiny files: their data path, not their scale
+    "random-labels": dict(width=8, max_steps=10, record_every=5, corruptions=(),
+                          input_kinds=("random pixels",), batch=16),
+    "sharp-minima": dict(hidden=(8,), small_batch=4, epochs=1, random_dims=3,
+                         power_iterations=2, lbfgs_iterations=2, line_points=3),
+    "loss-interpolation": dict(hidden=(8,), steps=10, points=5, batch=16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_SHRUNK))
+def test_paper_presets_read_mnist_files(name, tmp_path, monkeypatch):
+    _write_mnist(tmp_path)
+    monkeypatch.setenv("DEEPATOMS_DATA", str(tmp_path))
+    out = deepatoms.run(name, preset="paper", seeds=1, device="cpu", **PAPER_SHRUNK[name])
+    assert out.verdict.scale == "reduced" and len(out.table) > 0
+    assert np.isfinite(out.table.value.to_numpy(float)).all()
+
+
 # --- loss-interpolation: lines, batch-norm evaluation, obstacles --------------------------
 
 def test_largest_rise():
@@ -190,3 +221,40 @@ def test_batchnorm_path_forward_equals_the_engine_in_eval_mode():
 
 
 # --- claim tests (default configuration, 5 seeds) ------------------------------------------
+
+@pytest.mark.claim
+def test_claim_random_labels():
+    """Measured (5 seeds, 1×512): all 50 models (10 conditions) reach 100 % train accuracy;
+    random labels take 3.63× [2.97, 4.43] the steps of true labels (~650 vs ~180); test
+    accuracy 96.9 % (true) falling monotonically to 9.9 % (random); weight decay moves it by
+    0.07 points. Reproduced."""
+    out = deepatoms.run("random-labels", seeds=5, device="cpu")
+    assert out.verdict.status == "reproduced"
+    by = {e.metric: e for e in out.verdict.evidence}
+    small = by["steps to fit: random / true labels (small factor)"]
+    assert 2.0 < small.estimate < 6.0 and small.ci_high < 10
+
+
+@pytest.mark.claim
+def test_claim_sharp_minima():
+    """Measured (5 seeds): φ(A = I) small vs large batch 0.0016 vs 0.27 (132× [47, 370]);
+    φ(random A) 0.107 vs 0.355 (7.9× [2.0, 31]: undecided against 10×); top Hessian eigenvalue
+    0.043 vs 0.61 (14×); test accuracy 97.92 vs 97.33 %. Inconclusive (the random-A row)."""
+    out = deepatoms.run("sharp-minima", seeds=5, device="cpu")
+    assert out.verdict.status == "inconclusive"
+    by = {e.metric: e for e in out.verdict.evidence}
+    assert by["sharpness φ (A = I): large / small batch"].supports is True
+    assert by["sharpness φ (random n×100 A): large / small batch"].supports is None
+    assert by["top Hessian eigenvalue: large / small batch"].supports is True
+    assert by["test accuracy: small − large batch"].supports is True
+
+
+@pytest.mark.claim
+def test_claim_loss_interpolation():
+    """Measured (5 seeds): the training loss decreases monotonically from init to solution in
+    every seed, plain and batch-norm MLP (largest rise 0); the line between two solutions
+    rises by 0.17 (plain) and 0.27 (batch norm) of the init-to-solution decrease. Reproduced."""
+    out = deepatoms.run("loss-interpolation", seeds=5, device="cpu")
+    assert out.verdict.status == "reproduced"
+    rises = out.table[out.table.metric == "largest_rise"]
+    assert (rises[rises.path == "init→solution"].value < 1e-3).all()

@@ -33,6 +33,7 @@ def figures(table: pd.DataFrame, axes=None):
             twin.plot(*_series(_mean_curve(t, "train_accuracy_curve")), color="C2", lw=1,
                       label="train accuracy")
             twin.set_ylim(0, 1.02)
+            twin.set_ylabel("train accuracy", color="C2")
             for a in (0, 1):
                 ax.axvline(a, color="k", lw=0.6, ls=":")
             start, end = path.split("→")

@@ -23,7 +23,7 @@ def _curves(table: pd.DataFrame, axes) -> object:
         for k, (c, g) in enumerate(t.groupby("condition", sort=False)):
             grid = g.pivot_table(index="step", columns="seed", values="value").ffill()
             ax.plot(grid.index, grid.mean(axis=1), color=f"C{k % 10}", lw=1.3, label=c)
-        ax.set(title=f"{depth} hidden layer(s) × width", xlabel="SGD step",
+        ax.set(title=f"{depth} hidden layer(s)", xlabel="SGD step",
                ylabel="train accuracy (own labels)", ylim=(0, 1.02))
         ax.legend(fontsize=6, ncol=2)
     return fig
