@@ -86,7 +86,8 @@ def finding(table: pd.DataFrame) -> str:
         t = table[table.hidden_layers == depth]
         ratio, cens = step_ratios(t)
         fitted = (t[t.metric == "train_accuracy"].value >= FIT_LEVEL)
-        gm = float(np.exp(np.nanmean(np.log(ratio))))
+        finite = ratio[np.isfinite(ratio)]
+        gm = float(np.exp(np.mean(np.log(finite)))) if finite.size else float("nan")
         parts.append(
             f"{depth}×{'hidden layer' if depth == 1 else 'hidden layers'}: {int(fitted.sum())} of "
             f"{len(fitted)} models reached ≥ {FIT_LEVEL:.0%} train accuracy; random labels took "

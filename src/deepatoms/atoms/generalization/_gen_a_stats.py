@@ -23,8 +23,10 @@ def factor_row(metric: str, ratio: np.ndarray, factor: float, larger: bool = Tru
     note = ev.note
     if censored is not None and np.any(censored):
         cens = np.asarray(censored, dtype=bool)
-        note = (f"{bound_note or 'a lower bound'} in {int(cens.sum())} of {cens.size} seeds "
-                f"(≥ {np.nanmin(np.asarray(ratio)[cens]):.3g}×); decided by the exact sign test")
+        bounds = np.asarray(ratio, dtype=float)[cens]
+        low = f" (≥ {bounds[np.isfinite(bounds)].min():.3g}×)" if np.isfinite(bounds).any() else ""
+        note = (f"{bound_note or 'a lower bound'} in {int(cens.sum())} of {cens.size} "
+                f"seeds{low}; decided by the exact sign test")
     elif ev.note:
         note = ev.note
     return dataclasses.replace(ev, estimate=exp(ev.estimate), ci_low=exp(ev.ci_low),

@@ -154,7 +154,7 @@ ATOM = Atom(
                        "record_every": 100}},
     runtime_s=40.0,
     settings=("hidden_layers", "condition"),
-    index_columns=("p", "step"),
+    index_columns=("p",),
     minimum_scale={"max_steps": 4000},
     figure_metrics=("train_accuracy_curve",),
 )
