@@ -159,7 +159,7 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"hidden": (64,), "epochs": 8, "random_dims": 20, "power_iterations": 5,
+    presets={"quick": {"hidden": (64,), "epochs": 25, "random_dims": 20, "power_iterations": 5,
                        "lbfgs_iterations": 3, "line_points": 7},
              "paper": {"data": "mnist", "hidden": (512, 512), "small_batch": 256,
                        "large_fraction": 0.1, "epochs": 20}},
