@@ -53,6 +53,8 @@ def finding(table: pd.DataFrame) -> str:
                      f"{m('large', 'sharpness_random'):.3g}")
     parts.append(f"top Hessian eigenvalue {m('small', 'top_eigenvalue'):.3g} vs "
                  f"{m('large', 'top_eigenvalue'):.3g}")
+    parts.append(f"training loss {m('small', 'train_loss'):.2g} vs {m('large', 'train_loss'):.2g} "
+                 "(the large batch ends less converged, part of its sharpness)")
     parts.append(f"test accuracy {m('small', 'test_accuracy'):.2%} vs "
                  f"{m('large', 'test_accuracy'):.2%}")
     return ("Means over seeds: " + "; ".join(parts) + " (Keskar et al. 2017, MNIST FC: φ 1.23 "
