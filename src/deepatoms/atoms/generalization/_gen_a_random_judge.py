@@ -89,7 +89,7 @@ def finding(table: pd.DataFrame) -> str:
         finite = ratio[np.isfinite(ratio)]
         gm = float(np.exp(np.mean(np.log(finite)))) if finite.size else float("nan")
         parts.append(
-            f"{depth}×{'hidden layer' if depth == 1 else 'hidden layers'}: {int(fitted.sum())} of "
+            f"{depth} hidden layer{'s' if depth > 1 else ''}: {int(fitted.sum())} of "
             f"{len(fitted)} models reached ≥ {FIT_LEVEL:.0%} train accuracy; random labels took "
             f"{gm:.2f}× the steps of true labels (geometric mean"
             f"{', a lower bound in %d seeds' % cens.sum() if cens.any() else ''}); test accuracy "

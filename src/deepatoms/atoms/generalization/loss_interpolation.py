@@ -170,9 +170,10 @@ def _finding(table: pd.DataFrame) -> str:
     for arch in [a for a in ARCHS if a in set(table.arch)]:
         init, sol = _rise(table, arch, PATHS[0]), _rise(table, arch, PATHS[1])
         flat = int((init < NO_OBSTACLE).sum())
-        parts.append(f"{arch}: from init to solution the largest rise is ≤ {init.max():.2g} of "
-                     f"the decrease (below {NO_OBSTACLE:g} in {flat} of {init.size} seeds), "
-                     f"between two solutions it is {np.median(sol):.3g}× it (median)")
+        parts.append(f"{arch}: from init to solution the loss rises by at most {init.max():.2g} "
+                     f"of its total decrease (< {NO_OBSTACLE:g} in {flat} of {init.size} seeds; "
+                     f"0 = monotone), between two solutions by {np.median(sol):.3g} of it "
+                     "(median)")
     return "; ".join(parts) + (" (Goodfellow et al. 2015: no obstacle on the line from "
                                "initialisation to solution).")
 
