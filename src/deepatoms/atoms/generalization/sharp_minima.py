@@ -79,15 +79,17 @@ def _top_eigenvalue(pop: MLPPop, lab: Lab, x, y, i: int, seed: int, regime: str,
 
 def _measure(p: SharpMinimaParams, lab: Lab, pop: MLPPop, data, x, y, regime: str, batch: int):
     xt, yt = lab.tensor(data.x_test), lab.tensor(data.y_test)
-    train_loss, train_acc = loss_and_accuracy(pop, x, y)
-    test_loss, test_acc = loss_and_accuracy(pop, xt, yt)
     rows = []
     for i, s in enumerate(lab.seeds):
-        fun = sh.mlp_loss(forward, [w[i:i + 1] for w in pop.weights],
-                          [b[i:i + 1] for b in pop.biases], x, y)
+        ws, bs = [w[i:i + 1] for w in pop.weights], [b[i:i + 1] for b in pop.biases]
+        # one model at a time: a batched matmul's rounding may depend on the population size
+        (train_loss, train_acc), (test_loss, test_acc) = (
+            [t[0] for t in loss_and_accuracy(lambda xs: forward(ws, bs, xs), xx, yy)]
+            for xx, yy in ((x, y), (xt, yt)))
+        fun = sh.mlp_loss(forward, ws, bs, x, y)
         theta = sh.flat(pop.params, i)
-        values = dict(train_loss=train_loss[i], train_accuracy=train_acc[i],
-                      test_loss=test_loss[i], test_accuracy=test_acc[i],
+        values = dict(train_loss=train_loss, train_accuracy=train_acc,
+                      test_loss=test_loss, test_accuracy=test_acc,
                       sharpness_identity=sh.sharpness(fun, theta, p.eps, None,
                                                       p.lbfgs_iterations)[0],
                       top_eigenvalue=_top_eigenvalue(pop, lab, x, y, i, s, regime,
