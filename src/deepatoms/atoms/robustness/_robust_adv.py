@@ -62,7 +62,8 @@ def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPP
         x_adv = fgsm(pop, xb, yb, p.eps_train)  # each member's own current gradient, no graph
         return p.adv_alpha * clean + (1 - p.adv_alpha) * cross_entropy(pop(x_adv), yb)
     fit(pop.params, loss, x, y, [lab.torch_generator(s, "batches", name) for s in lab.seeds], lab,
-        steps=p.steps, batch=p.batch_size, lr=p.lr, description=f"adversarial-examples {name}")
+        steps=p.steps, batch=p.batch_size, lr=p.linear_lr if name == "softmax" else p.lr,
+        description=f"adversarial-examples {name}")
     return pop
 
 

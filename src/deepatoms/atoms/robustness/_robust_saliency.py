@@ -39,7 +39,8 @@ def saliency_map(logits: Logits, x: torch.Tensor, label: torch.Tensor, method: s
     (g,) = torch.autograd.grad(z.sum(), points, create_graph=create_graph)
     if method != "gradient":
         g = g.view(m, b, steps, *x.shape[2:]).mean(2) * x
-    return g.abs().squeeze(2)
+    out = g.abs().squeeze(2)
+    return out if create_graph else out.detach()
 
 
 def normalise(s: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from ._robust_data import unit_images, upsample
+from ._robust_data import DATASETS, unit_images, upsample
 from ._robust_nets import ConvPop, cross_entropy, fit, softplus
 from ._robust_saliency import (METHODS, attack, centre_of_mass, saliency_map, spearman,
                                top_k_intersection)
@@ -35,7 +35,9 @@ COM_MARGIN = 0.5      # the mass-centre attack moves the centre ≥ 0.5 pixel mo
 
 @dataclass(frozen=True)
 class SaliencyParams(Params):
-    side: int = param(16, "image side after bilinear upsampling of the 8×8 digits", ge=8, le=64)
+    dataset: str = param("digits", "images: scikit-learn digits (8×8) or MNIST from "
+                         "DEEPATOMS_DATA (28×28); pixels scaled to [0, 1]", choices=DATASETS)
+    side: int = param(16, "image side after bilinear resampling", ge=8, le=64)
     channels: tuple[int, ...] = param((8, 16), "channels of the two 3×3 conv layers", ge=1,
                                       le=256, distinct=False, min_len=2)
     steps: int = param(300, "Adam steps training the CNN (~30 epochs)", ge=1)
@@ -106,7 +108,7 @@ def _map_rows(lab: Lab, base: dict, maps) -> list[dict]:
 
 
 def run(p: SaliencyParams, lab: Lab) -> pd.DataFrame:
-    data = unit_images("digits")
+    data = unit_images(p.dataset)
     x = upsample(lab.tensor(data.x_train), data.side, p.side)
     net = _train(p, lab, x, lab.tensor(data.y_train))
     x0 = _attacked(p, lab, upsample(lab.tensor(data.x_test), data.side, p.side))
@@ -265,7 +267,7 @@ ATOM = Atom(
     figures=figures,
     presets={"quick": {"steps": 100, "images": 4, "attack_steps": 3, "eps": (4 / 255, 8 / 255),
                        "ig_steps": 4, "channels": (4, 8)},
-             "paper": {"side": 28, "images": 100, "attack_steps": 100, "ig_steps": 50,
+             "paper": {"dataset": "mnist", "side": 28, "images": 100, "attack_steps": 100, "ig_steps": 50,
                        "steps": 1000}},
     runtime_s=40.0,
     settings=("saliency", "attack", "eps"),
