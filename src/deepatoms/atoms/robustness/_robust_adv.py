@@ -16,18 +16,9 @@ import torch
 from ...engine import MLPPop
 from ...lab import Lab
 from ._robust_attacks import fgsm, minimal_perturbation, mlp_loss_grad, random_sign
-from ._robust_nets import cross_entropy, fit
+from ._robust_nets import cross_entropy, fit, mlp_logits
 
 MODELS = ("softmax", "mlp", "mlp_adv")
-
-
-def mlp_logits(weights, biases, x: torch.Tensor) -> torch.Tensor:
-    """ReLU MLP over stacked weights (S, n_l, n_{l+1}): x (S, B, d) → logits (S, B, 10)."""
-    h, last = x, len(weights) - 1
-    for l, (w, b) in enumerate(zip(weights, biases)):
-        h = torch.baddbmm(b, h, w)
-        h = h if l == last else torch.relu(h)
-    return h
 
 
 @dataclasses.dataclass
@@ -55,12 +46,14 @@ def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPP
     pop = MLPPop([sizes] * len(lab.seeds), [lab.torch_generator(s, "init", name) for s in lab.seeds],
                  activation="relu", init="torch_default", device=lab.device)
 
+    net = lambda x: mlp_logits(pop.weights, pop.biases, x)
+
     def loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        clean = cross_entropy(pop(xb), yb)
+        clean = cross_entropy(net(xb), yb)
         if name != "mlp_adv":
             return clean
-        x_adv = fgsm(pop, xb, yb, p.eps_train)  # each member's own current gradient, no graph
-        return p.adv_alpha * clean + (1 - p.adv_alpha) * cross_entropy(pop(x_adv), yb)
+        x_adv = fgsm(net, xb, yb, p.eps_train)  # each member's own current gradient, no graph
+        return p.adv_alpha * clean + (1 - p.adv_alpha) * cross_entropy(net(x_adv), yb)
     fit(pop.params, loss, x, y, [lab.torch_generator(s, "batches", name) for s in lab.seeds], lab,
         steps=p.steps, batch=p.batch_size, lr=p.linear_lr if name == "softmax" else p.lr,
         description=f"adversarial-examples {name}")

@@ -18,7 +18,7 @@ import torch
 from ...engine import MLPPop
 from ...engine.derivatives import input_grad
 from ...lab import Lab
-from ._robust_nets import cross_entropy, fit
+from ._robust_nets import cross_entropy, fit, mlp_logits
 
 
 @dataclasses.dataclass
@@ -36,17 +36,22 @@ def train_classifiers(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
     pop = MLPPop([(x.shape[1], *p.hidden_units, 10)] * len(lab.seeds),
                  [lab.torch_generator(s, "init") for s in lab.seeds], activation="relu",
                  init="torch_default", device=lab.device)
-    fit(pop.params, lambda xb, yb: cross_entropy(pop(xb), yb), x, y,
+    fit(pop.params, lambda xb, yb: cross_entropy(logits(pop, xb), yb), x, y,
         [lab.torch_generator(s, "batches") for s in lab.seeds], lab, steps=p.steps,
         batch=p.batch_size, lr=p.lr, description="fooling-images classifier")
     return pop
+
+
+def logits(pop: MLPPop, x: torch.Tensor) -> torch.Tensor:
+    """The population's logits, one matrix product per model (`_robust_nets.affine`)."""
+    return mlp_logits(pop.weights, pop.biases, x)
 
 
 def target_confidence(pop: MLPPop, x: torch.Tensor) -> torch.Tensor:
     """p_c of image c for every class: x (S, C, d) or (S, C, K, d) → (S, C) or (S, C, K)."""
     s, c = x.shape[:2]
     with torch.no_grad():
-        prob = torch.softmax(pop(x.reshape(s, -1, x.shape[-1])), dim=-1).view(*x.shape[:-1], 10)
+        prob = torch.softmax(logits(pop, x.reshape(s, -1, x.shape[-1])), dim=-1).view(*x.shape[:-1], 10)
     classes = torch.arange(c, device=x.device).view(1, c, *([1] * (x.dim() - 3)), 1)
     return prob.gather(-1, classes.expand(*x.shape[:-1], 1)).squeeze(-1)
 
@@ -69,7 +74,7 @@ def gradient_ascent(pop: MLPPop, x0: torch.Tensor, steps: int, step_size: float,
     conf = target_confidence(pop, x)
     for t in range(1, steps + 1):
         active = (conf < goal).unsqueeze(-1)
-        g = input_grad(lambda z: -cross_entropy(pop(z), labels), x)  # ∇ log p_c
+        g = input_grad(lambda z: -cross_entropy(logits(pop, z), labels), x)  # ∇ log p_c
         x = torch.where(active, (x + step_size * torch.sign(g)).clamp(0, 1), x)
         conf = target_confidence(pop, x)
         hit = (conf >= goal).cpu().numpy() & np.isnan(reached)

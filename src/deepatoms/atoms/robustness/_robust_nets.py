@@ -1,9 +1,11 @@
 """Private model helpers of the robustness atoms: a small convolutional network over stacked
 per-model weights, and one minibatch training loop for any population (through `engine.train`).
 
-The CNN's convolutions are im2col (`F.unfold`, a pure copy) followed by one batched matmul per
-layer over the model dimension (`torch.baddbmm`, as in `engine.MLPPop`), so a model's numbers do
-not depend on how many models share the batch. Shapes: M models, B images, 1 channel, side S.
+Every layer is one matrix product per model (`affine`): torch's batched `baddbmm` rounds a
+model's product differently depending on how many models share the call (~1e-9, found by the
+alone-vs-batch test), a per-model `addmm` does not. The CNN's convolutions are im2col
+(`F.unfold`, a pure copy) followed by that product. Shapes: M models, B images, 1 channel,
+side S.
 """
 from __future__ import annotations
 
@@ -19,6 +21,23 @@ from ...engine.fused_adam import FusedAdam
 from ...lab import Lab
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def affine(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h (M, B, n) · w (M, n, n') + b (M, 1, n') → (M, B, n'), one `addmm` per model."""
+    return torch.stack([torch.addmm(b[i], h[i], w[i]) for i in range(w.shape[0])])
+
+
+def mlp_logits(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],
+               x: torch.Tensor) -> torch.Tensor:
+    """ReLU MLP over stacked weights (M, n_l, n_{l+1}) (e.g. an `engine.MLPPop`'s):
+    x (M, B, d), or (B, d) shared → logits (M, B, out)."""
+    h = x.expand(weights[0].shape[0], *x.shape) if x.dim() == 2 else x
+    last = len(weights) - 1
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        h = affine(h, w, b)
+        h = h if l == last else torch.relu(h)
+    return h
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -78,7 +97,7 @@ class ConvPop:
         m, b, c = h.shape[:3]
         cols = F.unfold(h.reshape(m * b, c, side, side), 3, padding=1)  # (M·B, 9C, s²)
         cols = cols.view(m, b, 9 * c, side * side).transpose(2, 3).reshape(m, b * side * side, 9 * c)
-        out = torch.baddbmm(self.biases[layer], cols, self.weights[layer])  # (M, B·s², C')
+        out = affine(cols, self.weights[layer], self.biases[layer])  # (M, B·s², C')
         return out.view(m, b, side * side, -1).transpose(2, 3).reshape(m, b, -1, side, side)
 
     @staticmethod
@@ -95,7 +114,7 @@ class ConvPop:
         h = self._pool(act(self._conv(h, 0, s)))
         h = self._pool(act(self._conv(h, 1, s // 2)))
         flat = h.reshape(m, h.shape[1], -1)
-        return torch.baddbmm(self.biases[2], flat, self.weights[2])
+        return affine(flat, self.weights[2], self.biases[2])
 
     __call__ = forward
 

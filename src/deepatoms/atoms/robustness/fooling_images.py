@@ -23,8 +23,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from ._robust_data import DATASETS, unit_images
-from ._robust_fool import (correlations, evolve, gradient_ascent, noise_starts, target_confidence,
-                           train_classifiers)
+from ._robust_fool import (correlations, evolve, gradient_ascent, logits, noise_starts,
+                           target_confidence, train_classifiers)
 
 GOAL = 0.99          # the claim's confidence
 METHODS = ("gradient", "evolution")
@@ -81,7 +81,7 @@ def _reference_rows(lab: Lab, pop, x: torch.Tensor, y: torch.Tensor, means: torc
     confidence in their true class, averaged per class (the yardstick for "far")."""
     corr = correlations(x, means)  # (N, C)
     own = corr.gather(1, y.view(-1, 1)).squeeze(1)
-    prob = torch.softmax(pop(x), dim=-1).detach()  # (S, N, C)
+    prob = torch.softmax(logits(pop, x), dim=-1).detach()  # (S, N, C)
     true_p = prob.gather(2, y.view(1, -1, 1).expand(prob.shape[0], -1, 1)).squeeze(2)
     rows = []
     for c in range(10):
