@@ -39,7 +39,7 @@ class SaliencyParams(Params):
                          "DEEPATOMS_DATA (28×28); pixels scaled to [0, 1]", choices=DATASETS)
     side: int = param(16, "image side after bilinear resampling", ge=8, le=64)
     channels: tuple[int, ...] = param((8, 16), "channels of the two 3×3 conv layers", ge=1,
-                                      le=256, distinct=False, min_len=2)
+                                      le=256, distinct=False)
     steps: int = param(300, "Adam steps training the CNN (~30 epochs)", ge=1)
     batch_size: int = param(128, "training minibatch size", ge=1)
     lr: float = param(3e-3, "Adam learning rate", gt=0)
