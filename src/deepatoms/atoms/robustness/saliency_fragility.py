@@ -265,7 +265,7 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"steps": 60, "images": 3, "attack_steps": 2, "eps": (4 / 255, 8 / 255),
+    presets={"quick": {"steps": 60, "batch_size": 64, "images": 3, "attack_steps": 2, "eps": (4 / 255, 8 / 255),
                        "ig_steps": 3, "channels": (4, 8)},
              "paper": {"dataset": "mnist", "side": 28, "images": 100, "attack_steps": 100, "ig_steps": 50,
                        "steps": 1000}},
