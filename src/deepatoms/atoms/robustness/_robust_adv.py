@@ -1,0 +1,134 @@
+"""Private pieces of adversarial-examples: the three classifiers (softmax regression, a ReLU MLP
+and the same MLP adversarially trained), trained as two populations over seeds, and their
+measurements under FGSM, random-sign noise, transfer and the L-BFGS minimal perturbation.
+
+One population per model, one member per seed; every member's training batches come from its
+own generator; FGSM inside adversarial training uses the member's own current gradient.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ...engine import MLPPop
+from ...lab import Lab
+from ._robust_attacks import fgsm, minimal_perturbation, mlp_loss_grad, random_sign
+from ._robust_nets import cross_entropy, fit, mlp_logits
+
+MODELS = ("softmax", "mlp", "mlp_adv")
+
+
+@dataclasses.dataclass
+class Models:
+    """The trained populations (one member per seed each); `forward(name)` maps x (S, B, d) to
+    the logits (S, B, 10) of model `name` of each of the S seeds, `forward(name, i)` maps
+    (1, B, d) to seed i's."""
+    pops: dict[str, MLPPop]
+
+    def forward(self, name: str, i: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        pop, rows = self.pops[name], slice(None) if i is None else slice(i, i + 1)
+        ws = [w.detach()[rows] for w in pop.weights]
+        bs = [b.detach()[rows] for b in pop.biases]
+        return lambda x: mlp_logits(ws, bs, x)
+
+    def layers(self, name: str, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Seed i's model `name` as float64 NumPy (W (n_in, n_out), b (n_out,)) per layer."""
+        pop = self.pops[name]
+        return [(w[i].detach().cpu().double().numpy(), b[i, 0].detach().cpu().double().numpy())
+                for w, b in zip(pop.weights, pop.biases)]
+
+
+def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
+    sizes = (x.shape[1], 10) if name == "softmax" else (x.shape[1], *p.hidden_units, 10)
+    pop = MLPPop([sizes] * len(lab.seeds), [lab.torch_generator(s, "init", name) for s in lab.seeds],
+                 activation="relu", init="torch_default", device=lab.device)
+
+    net = lambda x: mlp_logits(pop.weights, pop.biases, x)
+
+    def loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        clean = cross_entropy(net(xb), yb)
+        if name != "mlp_adv":
+            return clean
+        x_adv = fgsm(net, xb, yb, p.eps_train)  # each member's own current gradient, no graph
+        return p.adv_alpha * clean + (1 - p.adv_alpha) * cross_entropy(net(x_adv), yb)
+    fit(pop.params, loss, x, y, [lab.torch_generator(s, "batches", name) for s in lab.seeds], lab,
+        steps=p.steps, batch=p.batch_size, lr=p.linear_lr if name == "softmax" else p.lr,
+        description=f"adversarial-examples {name}")
+    return pop
+
+
+def train_models(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> Models:
+    """The three populations, trained with Adam on minibatches (see the atom's method text)."""
+    return Models({name: _train_one(p, lab, name, x, y) for name in MODELS})
+
+
+def error_and_confidence(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per model: the error rate, and the mean probability the model gives its (wrong) answer on
+    the misclassified examples (Goodfellow et al.'s "confidence"; NaN if none). logits (S, B, C)."""
+    prob = torch.softmax(logits, dim=-1)
+    top, pred = prob.max(dim=-1)
+    wrong = (pred != y).to(prob.dtype)
+    conf = (top * wrong).sum(1) / wrong.sum(1)
+    return wrong.mean(1).cpu().numpy(), conf.cpu().numpy()
+
+
+def _row(seed: int, model: str, attack: str, eps: float, metric: str, value: float) -> dict:
+    return dict(seed=seed, model=model, attack=attack, eps=eps, metric=metric, value=float(value))
+
+
+def attack_rows(models: Models, p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """Clean error, FGSM error and confidence, random-sign error per ε, for every model and seed;
+    x (N, d) the test set, shared."""
+    seeds, rows = lab.seeds, []
+    xs = x.expand(len(seeds), *x.shape)
+    for name in MODELS:
+        f = models.forward(name)
+        with torch.no_grad():
+            err, _ = error_and_confidence(f(xs), y)
+        rows += [_row(s, name, "none", 0.0, "error", err[i]) for i, s in enumerate(seeds)]
+        for k, eps in enumerate(p.eps):
+            err, conf = error_and_confidence(f(fgsm(f, xs, y, eps)).detach(), y)
+            noise = random_sign(xs, eps, [lab.torch_generator(s, "random-sign", k) for s in seeds])
+            with torch.no_grad():
+                noise_err, _ = error_and_confidence(f(noise), y)
+            for i, s in enumerate(seeds):
+                rows += [_row(s, name, "fgsm", eps, "error", err[i]),
+                         _row(s, name, "fgsm", eps, "confidence", conf[i]),
+                         _row(s, name, "random_sign", eps, "error", noise_err[i])]
+    return rows + transfer_rows(models, p, lab, xs, y)
+
+
+def transfer_rows(models: Models, p, lab: Lab, xs: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """FGSM examples (ε = claim ε) made on one model, classified by the other model of the seed."""
+    rows = []
+    for source, target in (("softmax", "mlp"), ("mlp", "softmax"), ("mlp", "mlp_adv")):
+        adv = fgsm(models.forward(source), xs, y, p.claim_eps)
+        with torch.no_grad():
+            err, _ = error_and_confidence(models.forward(target)(adv), y)
+        rows += [_row(s, target, f"fgsm_from_{source}", p.claim_eps, "error", err[i])
+                 for i, s in enumerate(lab.seeds)]
+    return rows
+
+
+def lbfgs_rows(models: Models, p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """Szegedy's minimal perturbation toward a random wrong label, for `lbfgs_images` test
+    images per seed: the fraction found, and the mean RMS distortion √(mean r²) and ℓ∞ size of
+    the perturbations found (pixels in [0, 1])."""
+    rows, xn, yn = [], x.cpu().double().numpy(), y.cpu().numpy()
+    for i, s in enumerate(lab.seeds):
+        rng = lab.numpy_rng(s, "lbfgs")
+        idx = rng.choice(len(yn), p.lbfgs_images, replace=False)
+        target = (yn[idx] + rng.integers(1, 10, p.lbfgs_images)) % 10
+        for name in MODELS:
+            r, found = minimal_perturbation(mlp_loss_grad(models.layers(name, i)), xn[idx],
+                                            target, rounds=p.lbfgs_rounds)
+            rms = np.sqrt((r[found] ** 2).mean(axis=1))
+            linf = np.abs(r[found]).max(axis=1) if found.any() else np.array([np.nan])
+            rows += [_row(s, name, "lbfgs", float("nan"), "found", found.mean()),
+                     _row(s, name, "lbfgs", float("nan"), "rms_distortion",
+                          rms.mean() if found.any() else np.nan),
+                     _row(s, name, "lbfgs", float("nan"), "linf_distortion", linf.mean())]
+    return rows

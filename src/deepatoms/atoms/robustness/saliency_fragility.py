@@ -1,0 +1,276 @@
+"""Interpretation of neural networks is fragile (Ghorbani, Abid & Zou 2019; seed 004).
+
+Claim: a perturbation within a small ℓ∞ budget that leaves the predicted label unchanged can
+move a saliency map (simple gradient, integrated gradients) far more than random-sign noise of
+the same size: paper, ImageNet, ε = 8/255 — top-1000 intersection down to ≈ 0.01–0.16 and rank
+correlation ≈ 0.2–0.5 under the top-k and mass-centre attacks, against ≈ 0.79 rank correlation
+for the random control. Here a small ReLU CNN on scikit-learn's digits upsampled to 16 × 16,
+pixels in [0, 1] (the paper's ε = 2, 4, 8 on the 0–255 scale); `paper` preset on MNIST 28 × 28.
+Budget: ~25 s default (5 seeds), ~3 s quick (CPU time, one thread).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import stats
+from ...atom import Atom
+from ...errors import ParamError
+from ...figures import new_figure
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide, setting_label
+from ._robust_data import DATASETS, unit_images, upsample
+from ._robust_nets import ConvPop, cross_entropy, fit, softplus
+from ._robust_saliency import (METHODS, attack, centre_of_mass, saliency_map, spearman,
+                               top_k_intersection)
+
+ATTACKS = ("topk", "mass_center", "random")
+FRAGILE_MARGIN = 0.2  # an attack's overlap / rank correlation is ≥ 0.2 below the random control's
+COM_MARGIN = 0.5      # the mass-centre attack moves the centre ≥ 0.5 pixel more than random noise
+
+
+@dataclass(frozen=True)
+class SaliencyParams(Params):
+    dataset: str = param("digits", "images: scikit-learn digits (8×8) or MNIST from "
+                         "DEEPATOMS_DATA (28×28); pixels scaled to [0, 1]", choices=DATASETS)
+    side: int = param(16, "image side after bilinear resampling", ge=8, le=64)
+    channels: tuple[int, ...] = param((8, 16), "channels of the two 3×3 conv layers", ge=1,
+                                      le=256, distinct=False)
+    steps: int = param(300, "Adam steps training the CNN (~30 epochs)", ge=1)
+    batch_size: int = param(128, "training minibatch size", ge=1)
+    lr: float = param(3e-3, "Adam learning rate", gt=0)
+    images: int = param(16, "test images attacked per seed", ge=2)
+    eps: tuple[float, ...] = param((2 / 255, 4 / 255, 8 / 255), "ℓ∞ budgets (pixels in [0, 1])",
+                                   gt=0, le=1, min_len=1)
+    top_k: int = param(16, "k of the top-k attack and intersection (paper: 1000 of 224²)", ge=1)
+    attack_steps: int = param(10, "attack iterations", ge=1)
+    step_fraction: float = param(0.25, "attack step size as a fraction of ε", gt=0, le=1)
+    ig_steps: int = param(8, "integrated-gradients points (baseline 0)", ge=1)
+    softplus_beta: float = param(10.0, "β of the softplus surrogate softplus(βh)/β", gt=0)
+
+    def check(self) -> None:
+        if self.side % 4:
+            raise ParamError(f"parameter 'side' ({self.side}) must be a multiple of 4 (two 2×2 pools)")
+        if len(self.channels) != 2:
+            raise ParamError(f"parameter 'channels' {self.channels} must have 2 entries")
+        if self.top_k >= self.side ** 2:
+            raise ParamError(f"parameter 'top_k' ({self.top_k}) must be below side² ({self.side ** 2})")
+
+
+def _train(p: SaliencyParams, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> ConvPop:
+    net = ConvPop.create([lab.torch_generator(s, "init") for s in lab.seeds], p.side,
+                         tuple(p.channels), device=lab.device)
+    fit(net.params, lambda xb, yb: cross_entropy(net(xb), yb), x, y,
+        [lab.torch_generator(s, "batches") for s in lab.seeds], lab, steps=p.steps,
+        batch=p.batch_size, lr=p.lr, description="saliency-fragility CNN")
+    return net
+
+
+def _attacked(p: SaliencyParams, lab: Lab, x: torch.Tensor) -> torch.Tensor:
+    """(M, B, 1, S, S): each seed's own random choice of test images."""
+    picks = [lab.numpy_rng(s, "images").choice(len(x), p.images, replace=False) for s in lab.seeds]
+    return torch.stack([x[torch.as_tensor(i)] for i in picks])
+
+
+def _random_sign(lab: Lab, x0: torch.Tensor, eps: float, k: int) -> torch.Tensor:
+    signs = torch.stack([torch.randint(0, 2, x0.shape[1:], generator=lab.torch_generator(s, "random", k))
+                         for s in lab.seeds]).to(x0)
+    return (x0 + eps * (2 * signs - 1)).clamp(0.0, 1.0)
+
+
+def _measure(p, net, x0, x1, label, method) -> dict[str, np.ndarray]:
+    """Per model (M,) means over images of the real network's map at x0 vs at x1."""
+    a = saliency_map(net, x0, label, method, p.ig_steps).detach()
+    b = saliency_map(net, x1, label, method, p.ig_steps).detach()
+    m, n = label.shape
+    fa, fb = a.flatten(2).cpu().numpy().reshape(m * n, -1), b.flatten(2).cpu().numpy().reshape(m * n, -1)
+    with torch.no_grad():
+        kept = (net(x1).argmax(-1) == label).float().mean(1).cpu().numpy()
+    shift = (centre_of_mass(a) - centre_of_mass(b)).norm(dim=-1).mean(1).cpu().numpy()
+    out = dict(top_k_intersection=top_k_intersection(fa, fb, p.top_k).reshape(m, n).mean(1),
+                spearman=np.nanmean(spearman(fa, fb).reshape(m, n), axis=1),
+                center_shift=shift, label_kept=kept,
+                linf=(x1 - x0).flatten(2).abs().amax(-1).amax(-1).cpu().numpy())
+    return out, (fa.reshape(m, n, -1)[:, 0], fb.reshape(m, n, -1)[:, 0])
+
+
+def _map_rows(lab: Lab, base: dict, maps) -> list[dict]:
+    """Figure data: the first attacked image's map before and after, per seed."""
+    rows = []
+    for name, arr in zip(("map_original", "map_perturbed"), maps):
+        rows += [dict(base, seed=s, pixel=j, metric=name, value=float(v))
+                 for i, s in enumerate(lab.seeds) for j, v in enumerate(arr[i])]
+    return rows
+
+
+def run(p: SaliencyParams, lab: Lab) -> pd.DataFrame:
+    data = unit_images(p.dataset)
+    x = upsample(lab.tensor(data.x_train), data.side, p.side)
+    net = _train(p, lab, x, lab.tensor(data.y_train))
+    x0 = _attacked(p, lab, upsample(lab.tensor(data.x_test), data.side, p.side))
+    with torch.no_grad():
+        label = net(x0).argmax(-1)  # the prediction the attack must keep
+    surrogate = lambda z: net(z, act=softplus(p.softplus_beta))
+    rows = []
+    for method in METHODS:
+        for k, eps in enumerate(p.eps):
+            for kind in ATTACKS:
+                x1 = (_random_sign(lab, x0, eps, k) if kind == "random" else
+                      attack(net, surrogate, x0, label, kind, method, eps, p))
+                measured, maps = _measure(p, net, x0, x1, label, method)
+                for metric, values in measured.items():
+                    rows += [dict(seed=s, saliency=method, attack=kind, eps=eps, metric=metric,
+                                  value=float(values[i])) for i, s in enumerate(lab.seeds)]
+                if k == len(p.eps) - 1:
+                    rows += _map_rows(lab, dict(saliency=method, attack=kind, eps=eps), maps)
+    with torch.no_grad():
+        acc = (net(upsample(lab.tensor(data.x_test), data.side, p.side)).argmax(-1)
+               == lab.tensor(data.y_test)).float().mean(1).cpu().numpy()
+    rows += [dict(seed=s, metric="test_accuracy", value=float(acc[i])) for i, s in enumerate(lab.seeds)]
+    return pd.DataFrame(rows).reindex(
+        columns=["seed", "saliency", "attack", "eps", "pixel", "metric", "value"])
+
+
+def _values(table: pd.DataFrame, method: str, kind: str, metric: str, eps: float) -> np.ndarray:
+    sel = table[(table.saliency == method) & (table.attack == kind) & (table.metric == metric)
+                & np.isclose(table.eps, eps)]
+    return sel.sort_values("seed").value.to_numpy(float)
+
+
+def _method_evidence(table: pd.DataFrame, method: str, e: float) -> list:
+    out = []
+    for kind in ("topk", "mass_center"):
+        where = f"{setting_label(saliency=method, attack=kind, eps=e)}; attack=random"
+        for metric, name in (("top_k_intersection", "top-k intersection"),
+                             ("spearman", "Spearman rank correlation")):
+            out.append(stats.difference(
+                f"{method}: {name}, random control − {kind} attack",
+                _values(table, method, "random", metric, e), _values(table, method, kind, metric, e),
+                FRAGILE_MARGIN, setting=where))
+        kept = _values(table, method, kind, "label_kept", e)
+        out.append(stats.count_at_least(f"{method}, {kind} attack: every label unchanged",
+                                        kept == 1.0, len(kept), setting=where))
+    out.append(stats.difference(
+        f"{method}: centre-of-mass shift (pixels), mass-centre attack − random",
+        _values(table, method, "mass_center", "center_shift", e),
+        _values(table, method, "random", "center_shift", e), COM_MARGIN,
+        setting=setting_label(saliency=method, attack="mass_center", eps=e)))
+    sel = table[(table.saliency == method) & (table.attack == "topk")
+                & (table.metric == "top_k_intersection")]
+    grid = sel.pivot(index="seed", columns="eps", values="value")
+    out.append(stats.trend(f"{method}: top-k intersection under the top-k attack vs ε",
+                           list(grid.columns), grid.to_numpy(), increasing=False,
+                           setting=setting_label(saliency=method, attack="topk", eps="*")))
+    return out
+
+
+def judge(table: pd.DataFrame):
+    e = float(table.eps.max())
+    evidence = [row for m in METHODS for row in _method_evidence(table, m, e)]
+    return decide(evidence, _finding(table, e))
+
+
+def _finding(table: pd.DataFrame, e: float) -> str:
+    parts = []
+    for m in METHODS:
+        v = lambda kind, metric: float(np.nanmean(_values(table, m, kind, metric, e)))
+        parts.append(f"{m}: top-k intersection {v('topk', 'top_k_intersection'):.2f} "
+                     f"(top-k attack) / {v('mass_center', 'top_k_intersection'):.2f} (mass-centre)"
+                     f" vs {v('random', 'top_k_intersection'):.2f} random, rank correlation "
+                     f"{v('topk', 'spearman'):.2f} / {v('mass_center', 'spearman'):.2f} vs "
+                     f"{v('random', 'spearman'):.2f}, centre shift {v('mass_center', 'center_shift'):.2f}"
+                     f" vs {v('random', 'center_shift'):.2f} px")
+    acc = table[table.metric == "test_accuracy"].value.mean()
+    return (f"At ε = {e * 255:.0f}/255 with labels unchanged (CNN test accuracy {acc:.1%}): "
+            + "; ".join(parts) + " (Ghorbani et al., ImageNet: top-1000 intersection ≈ 0.01–0.16, "
+            "rank correlation ≈ 0.2–0.5 vs ≈ 0.79 random).")
+
+
+COLORS = {"topk": "C3", "mass_center": "C1", "random": "C0"}
+
+
+def _metric_figure(table: pd.DataFrame, axes=None):
+    metrics = ("top_k_intersection", "spearman", "center_shift")
+    fig, panels = new_figure(len(METHODS), 3, width=3.0, height=2.5, squeeze=False,
+                             name="similarity-vs-eps", axes=axes)
+    for r, method in enumerate(METHODS):
+        for c, metric in enumerate(metrics):
+            ax = panels[r][c]
+            for kind in ATTACKS:
+                g = table[(table.saliency == method) & (table.attack == kind) & (table.metric == metric)]
+                stat = g.groupby("eps").value.agg(["mean", "std"]).fillna(0)
+                ax.errorbar(stat.index * 255, stat["mean"], yerr=stat["std"], marker="o", ms=3,
+                            color=COLORS[kind], label=kind, capsize=2)
+            ax.set(title=f"{method}: {metric.replace('_', ' ')}", xlabel="ε (× 1/255)")
+            ax.title.set_fontsize(8)
+            if c < 2:
+                ax.set_ylim(0, 1.02)
+        panels[r][0].legend(fontsize=7)
+    return fig
+
+
+def _maps_figure(table: pd.DataFrame, axes=None):
+    fig, panels = new_figure(len(METHODS), 4, width=1.6, height=1.7, squeeze=False,
+                             name="saliency-maps", axes=axes)
+    seed = int(table.seed.min())
+    maps = table[table.metric.isin(["map_original", "map_perturbed"]) & (table.seed == seed)]
+    for r, method in enumerate(METHODS):
+        g = maps[maps.saliency == method]
+        columns = [("topk", "map_original", "original")] + [
+            (kind, "map_perturbed", kind) for kind in ATTACKS]
+        for c, (kind, metric, title) in enumerate(columns):
+            pix = g[(g.attack == kind) & (g.metric == metric)].sort_values("pixel").value.to_numpy()
+            side = int(round(np.sqrt(len(pix)))) or 1
+            panels[r][c].imshow(pix.reshape(side, side), cmap="magma")
+            panels[r][c].set_title(f"{method[:8]}: {title}", fontsize=6)
+            panels[r][c].set_xticks([])
+            panels[r][c].set_yticks([])
+    return fig
+
+
+def figures(table: pd.DataFrame, axes=None):
+    return {"similarity-vs-eps": _metric_figure(table, axes), "saliency-maps": _maps_figure(table, axes)}
+
+
+ATOM = Atom(
+    name="saliency-fragility",
+    family="robustness",
+    title="Fragile interpretations: saliency maps moved by label-preserving perturbations",
+    question="Can a tiny perturbation that keeps the prediction change what a saliency map "
+             "says is important, far more than random noise of the same size does?",
+    claim="At ε = 8/255 the top-k and mass-centre attacks keep every label yet cut the top-k "
+          "intersection and the Spearman rank correlation of simple-gradient and "
+          "integrated-gradients maps ≥ 0.2 below a random-sign control of the same ε, and the "
+          "mass-centre attack moves the centre ≥ 0.5 pixel more (paper, ImageNet: top-1000 "
+          "intersection ≈ 0.01–0.16, rank correlation ≈ 0.2–0.5 vs ≈ 0.79 random).",
+    sources=("Ghorbani, Abid & Zou (2019), Interpretation of neural networks is fragile, AAAI "
+             "(seed 004)",),
+    method="Digits (shared fixed 70/30 split, pixels / 16 in [0, 1]) upsampled bilinearly to "
+           "16 × 16. Per seed a ReLU CNN conv3×3(8)-pool-conv3×3(16)-pool-linear (Adam lr 3e-3, "
+           "batch 128, 300 steps). 16 test images per seed; label = the CNN's prediction. Maps: "
+           "|∂z_label/∂x| and integrated gradients (baseline 0, 8 points), measured on the ReLU "
+           "net. Attacks (Ghorbani et al.'s iterative algorithm): 10 signed steps of ε/4 on the "
+           "map of a softplus(10h)/10 surrogate with the same weights (ReLU has no second "
+           "derivative), projected on the ℓ∞ ε-ball and [0, 1]; top-k: lower the normalised map's "
+           "mass on the original top-16 pixels (of 256; paper top-1000 of 224²); mass-centre: "
+           "move the map's centre of mass; each image keeps the iterate with the most dissimilar "
+           "real map among those whose label is unchanged. Control: x + ε·random signs. "
+           "Metrics per seed (mean over images): top-k intersection, Spearman rank correlation "
+           "(average ranks), centre-of-mass shift in pixels; ε = 2, 4, 8 (/255).",
+    Params=SaliencyParams,
+    run=run,
+    judge=judge,
+    figures=figures,
+    presets={"quick": {"steps": 60, "batch_size": 64, "images": 3, "attack_steps": 2, "eps": (4 / 255, 8 / 255),
+                       "ig_steps": 3, "channels": (4, 8)},
+             "paper": {"dataset": "mnist", "side": 28, "images": 100, "attack_steps": 100, "ig_steps": 50,
+                       "steps": 1000}},
+    runtime_s=25.0,
+    settings=("saliency", "attack", "eps"),
+    index_columns=("pixel",),
+    figure_metrics=("map_original", "map_perturbed"),
+)
