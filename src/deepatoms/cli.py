@@ -346,9 +346,16 @@ def run(
     st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
-        results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
-                   for plan in plans]
+    from . import interrupts
+    tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
+    try:
+        with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
+            results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
+                       for plan in plans]
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
+        err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
+        interrupts.state.reported = True
+        raise typer.Exit(interrupts.exit_code(exc)) from None
     if json_out:
         _print_json([r.to_dict() for r in results])
     else:
@@ -568,8 +575,10 @@ def export(
 
 
 def main() -> None:
-    """Entry point of the `deepatoms` script (errors are handled by the command group)."""
-    app(prog_name="deepatoms")
+    """Entry point of the `deepatoms` script: every ending as one line and an exit code
+    (cli_guard.py)."""
+    from .cli_guard import entry
+    entry()
 
 
 from . import cli_history  # noqa: E402,F401  (registers `history` and `diff` on the app)
