@@ -353,6 +353,7 @@ def run(
             results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
                        for plan in plans]
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
+        interrupts.quiet()
         err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
         interrupts.state.reported = True
         raise typer.Exit(interrupts.exit_code(exc)) from None

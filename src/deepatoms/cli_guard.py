@@ -8,6 +8,7 @@ batches were stored; see interrupts.py). A bug still shows its traceback (exit c
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Sequence
@@ -105,5 +106,15 @@ def main(args: Sequence[str] | None = None, prog_name: str = "deepatoms") -> int
 
 
 def entry() -> None:
-    """The console script: `sys.exit(main())`."""
-    sys.exit(main())
+    """The console script: `sys.exit(main())`. After Ctrl-C or SIGTERM it exits at once
+    (os._exit once the output is flushed): everything worth keeping is committed, and the
+    interpreter's teardown with torch loaded takes seconds on a busy machine."""
+    code = main()
+    if interrupts.state.signal is not None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)

@@ -5,8 +5,8 @@ Inside `catch_signals()` SIGINT raises KeyboardInterrupt and SIGTERM raises
 rolls back (each batch of seeds is stored in one transaction, `Store._write`), finished batches
 stay, and a rerun loads them from the cache and computes only the rest.
 
-`BatchTally` counts the batches stored during this command (by wrapping the store's
-`save_trials`) against those planned, for the line "interrupted: N of M batches stored — rerun
+`BatchTally` counts the batches this command planned and, read back from the store, those now
+stored, for the line "interrupted: N of M batches stored — rerun
 to resume". Exit codes follow the shell's convention: 128 + the signal (130 SIGINT, 143 SIGTERM).
 """
 from __future__ import annotations
@@ -62,41 +62,75 @@ def catch_signals() -> Iterator[_State]:
 
 
 def tally_for(plans: list[Any], store: Any, force: bool, device: str,
-              seeds_per_batch: int | None) -> BatchTally:
-    """The batches `deepatoms run` will compute for `plans` (cached seeds excluded), counting
-    those `store` saves from now on."""
-    from .planning import plan_row
-    tally = BatchTally()
+              seeds_per_batch: int | None) -> "BatchTally":
+    """The batches `deepatoms run` will compute for `plans` (cached seeds excluded)."""
+    tally = BatchTally(store=store, device=device, seeds_per_batch=seeds_per_batch, force=force)
+    if force:
+        tally.watch()
     for p in plans:
-        row = plan_row(p.atom, p.preset, p.params, p.seeds, store, force, device)
-        tally.plan(row["to_compute"], seeds_per_batch)
-    tally.watch(store)
+        seeds = tuple(range(p.atom.default_seeds)) if p.seeds == "auto" else tuple(p.seeds)
+        cached = () if force else tally.cached(p, seeds)
+        todo = tuple(s for s in seeds if s not in cached)
+        tally.todo.append((p, todo))
+        tally.planned += batches(len(todo), seeds_per_batch)
     return tally
+
+
+def batches(n_seeds: int, seeds_per_batch: int | None) -> int:
+    """How many batches `n_seeds` seeds take (None: all in one)."""
+    if n_seeds <= 0:
+        return 0
+    return math.ceil(n_seeds / seeds_per_batch) if seeds_per_batch else 1
 
 
 @dataclasses.dataclass
 class BatchTally:
-    """Batches of seeds stored by this command, against those planned."""
+    """The batches of seeds this command plans to compute, and (read back from the store when
+    asked) how many of them are stored. Batches are stored whole, in order, each in one
+    transaction, so the stored seeds of an atom make ⌈stored / batch size⌉ whole batches."""
+    store: Any
+    device: str = "auto"
+    seeds_per_batch: int | None = None
+    force: bool = False
     planned: int = 0
-    stored: int = 0
+    saved: int = 0
+    todo: list = dataclasses.field(default_factory=list)
 
-    def plan(self, to_compute: int, seeds_per_batch: int | None) -> None:
-        """Add one atom's batches: `to_compute` seeds in batches of `seeds_per_batch` (None:
-        all in one batch)."""
-        if to_compute > 0:
-            self.planned += math.ceil(to_compute / seeds_per_batch) if seeds_per_batch else 1
+    def cached(self, plan: Any, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        from .planning import cached_seeds
+        return cached_seeds(plan.atom, plan.params, seeds, self.store, self.device)
 
-    def watch(self, store: Any) -> None:
-        """Count every successful `store.save_trials` call (one call stores one batch)."""
-        save = store.save_trials
+    def stored(self) -> int:
+        """Batches of the plan now in the store (with --force, where every trial was stored
+        before, those saved by this command)."""
+        if self.force:
+            return self.saved
+        return sum(batches(len(self.cached(plan, todo)), self.seeds_per_batch)
+                   for plan, todo in self.todo if todo)
+
+    def watch(self) -> None:
+        """Count this command's `save_trials` calls (one call stores one batch)."""
+        save = self.store.save_trials
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             out = save(*args, **kwargs)
-            self.stored += 1
+            self.saved += 1
             return out
 
-        store.save_trials = counted
+        self.store.save_trials = counted
 
     def message(self) -> str:
-        total = max(self.planned, self.stored)
-        return f"interrupted: {self.stored} of {total} batches stored — rerun to resume"
+        try:
+            stored = self.stored()
+        except Exception:  # the store cannot be read now: say what is known
+            return f"interrupted: {self.planned} batches planned — rerun to resume"
+        return f"interrupted: {stored} of {max(self.planned, stored)} batches stored — rerun to resume"
+
+
+def quiet() -> None:
+    """Ignore further SIGINT/SIGTERM while the interrupted command reports and exits."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(s, signal.SIG_IGN)
+        except ValueError:
+            pass
