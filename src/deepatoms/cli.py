@@ -198,6 +198,16 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
     return plans, notes
 
 
+def check_resources(plans: list[Plan], device: str, seeds_per_batch: int | None) -> None:
+    """Refuse, before any atom runs, a plan that does not fit in memory (resources.py)."""
+    from .lab import resolve_device
+    from .resources import check
+    for plan in plans:
+        n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
+        check(plan.atom, plan.params, n, str(resolve_device(device)),
+              seeds_per_batch=seeds_per_batch)
+
+
 def _seeds(atom: Atom, seeds: str | None, max_seeds: int | None) -> tuple[Any, int | None]:
     from .api import seed_plan
     from .runner import is_auto, parse_seeds
@@ -338,6 +348,7 @@ def run(
     plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
+    check_resources(plans, device, seeds_per_batch)
     err = _stderr()
     if dry_run:
         for note in notes:
