@@ -159,7 +159,8 @@ def available_bytes(device: str = "cpu") -> float:
     total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
-            text = open(path).read().strip()
+            with open(path) as f:
+                text = f.read().strip()
             if text.isdigit():
                 total = min(total, float(text))
         except OSError:
