@@ -212,6 +212,9 @@ def _seeds(atom: Atom, seeds: str | None, max_seeds: int | None) -> tuple[Any, i
     from .api import seed_plan
     from .runner import is_auto, parse_seeds
     if is_auto(seeds):
+        from .runner import MAX_SEEDS
+        from .validate import check_optional_count
+        check_optional_count("--max-seeds", max_seeds, 2, MAX_SEEDS)
         seed_plan(atom, max_seeds)  # validates --max-seeds against the atom's starting seeds
         return "auto", max_seeds
     if max_seeds is not None:
