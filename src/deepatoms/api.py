@@ -128,6 +128,8 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
         check_text("metric", metric)
     check_device(device)
     check_progress(progress)
+    from .probing import check_probe
+    check_probe(name, key, list(values), preset=preset, seeds=seeds, overrides=overrides)
     store = open_store(store)
     return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)

@@ -470,6 +470,8 @@ def probe(
     values = split_values(name, key, text)
     overrides = parse_sets(sets)
     resolve_device(device)
+    from .probing import check_probe
+    check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     st = open_store(store, create=True)
     with RichProgress(_stderr()) as bar:
         bar.atom = name
