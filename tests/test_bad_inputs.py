@@ -270,3 +270,12 @@ def test_entry_point_one_line(args, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_maximum_seed_count_fits_one_store_query(tmp_path):
+    """MAX_SEEDS seeds are looked up in one query (no "too many SQL variables")."""
+    from deepatoms.runner import MAX_SEEDS, parse_seeds
+    st = Store(tmp_path / "runs")
+    assert st.load_trials(A, "{}", "v", parse_seeds(MAX_SEEDS, 5)) == {}
+    with pytest.raises(DeepatomsError, match="10,000"):
+        parse_seeds(MAX_SEEDS + 1, 5)
