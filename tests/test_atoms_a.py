@@ -20,7 +20,7 @@ from deepatoms.atoms.atoms import universal_approximation as ua
 from deepatoms.data.gaussian import bayes_accuracy, class_means
 from deepatoms.engine import Adam
 from deepatoms.engine.flat import FlatParams
-from deepatoms.engine.subsets import PaddedSubsetStream, weighted_cross_entropy
+from deepatoms.engine.losses import weighted_cross_entropy
 from deepatoms.engine.weight_shared import SharedDepthPop
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab, derive_seed
@@ -84,25 +84,6 @@ def test_shared_depth_population_matches_models_trained_alone():
         got = pop.store.unflatten(pop.store.flat[i].detach())
         for g, r in zip(got, params):
             torch.testing.assert_close(g.reshape(r.shape), r.detach(), rtol=1e-5, atol=1e-6)
-
-
-def test_subset_stream_draws_distinct_rows_of_each_models_own_data():
-    sizes = [10, 3, 64]
-    stream = PaddedSubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
-    for _ in range(20):  # crosses chunk boundaries
-        idx, w = stream.next()
-        assert idx.shape == (3, 5)
-        for m, n in enumerate(sizes):
-            used = min(5, n)
-            row = idx[m, :used]
-            assert len(set(row.tolist())) == used and int(row.max()) < n
-            torch.testing.assert_close(w[m].sum(), torch.tensor(1.0))
-            assert torch.all(w[m, used:] == 0)
-    # a model's stream does not depend on the other members of the population
-    alone = PaddedSubsetStream([_gen("s", 1)], [3], batch=5, chunk=7)
-    again = PaddedSubsetStream([_gen("s", i) for i in range(3)], sizes, batch=5, chunk=7)
-    for _ in range(10):
-        assert torch.equal(alone.next()[0][0], again.next()[0][1])
 
 
 def test_weighted_cross_entropy_with_uniform_weights_is_the_mean():

@@ -18,7 +18,7 @@ from deepatoms.data.rotations import haar_frame, rotate_rows
 from deepatoms.data.two_moons import two_moons
 from deepatoms.engine import Adam, MLPPop
 from deepatoms.engine.fused_adam import FusedAdam
-from deepatoms.engine.subset_batches import SubsetStream
+from deepatoms.engine import Sampler
 from deepatoms.errors import ParamError
 from deepatoms.runner import Execution, execute
 
@@ -79,32 +79,32 @@ def _gens(*seeds: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(s) for s in seeds]
 
 
-def test_subset_stream_draws_distinct_points_and_is_seeded():
-    stream = SubsetStream(_gens(0, 1), n=10, batch=6, chunk=7)
+def test_subset_sampler_draws_distinct_points_and_is_seeded():
+    stream = Sampler(_gens(0, 1), 10, 6, chunk=7)
     draws = torch.stack([stream.next() for _ in range(20)])  # (20, 2, 6), crosses a refill
     assert draws.shape == (20, 2, 6)
     for row in draws.reshape(-1, 6):
         assert len(set(row.tolist())) == 6 and 0 <= int(row.min()) and int(row.max()) < 10
-    again = SubsetStream(_gens(0, 1), n=10, batch=6, chunk=7)
+    again = Sampler(_gens(0, 1), 10, 6, chunk=7)
     assert torch.equal(draws, torch.stack([again.next() for _ in range(20)]))
     assert not torch.equal(draws[:, 0], draws[:, 1])  # the two streams differ
 
 
-def test_subset_stream_edge_sizes_and_uniformity():
-    full = SubsetStream(_gens(0), n=5, batch=5).next()
+def test_subset_sampler_edge_sizes_and_uniformity():
+    full = Sampler(_gens(0), 5, 5).next()
     assert sorted(full[0].tolist()) == [0, 1, 2, 3, 4]
-    single = torch.stack([SubsetStream(_gens(0), n=4, batch=1).next() for _ in range(3)])
+    single = torch.stack([Sampler(_gens(0), 4, 1).next() for _ in range(3)])
     assert single.shape == (3, 1, 1)
-    stream = SubsetStream(_gens(5), n=8, batch=3)
+    stream = Sampler(_gens(5), 8, 3)
     counts = torch.bincount(torch.cat([stream.next().flatten() for _ in range(4000)]), minlength=8)
     expected = 4000 * 3 / 8  # binomial sd ≈ 30
     assert (counts.float() - expected).abs().max() < 6 * math.sqrt(expected * (1 - 3 / 8))
 
 
-@pytest.mark.parametrize("batch", [0, 11])
-def test_subset_stream_rejects_impossible_batch(batch):
-    with pytest.raises(ParamError, match="batch size"):
-        SubsetStream(_gens(0), n=10, batch=batch)
+@pytest.mark.parametrize("batch, mode", [(0, "subset"), (0, "replacement"), (11, "epoch")])
+def test_sampler_rejects_impossible_batch(batch, mode):
+    with pytest.raises(ParamError, match="batch"):
+        Sampler(_gens(0), 10, batch, mode)
 
 
 def test_two_moons_lie_on_their_arcs_without_noise():

@@ -4,7 +4,7 @@ import torch
 
 import deepatoms
 from deepatoms import registry
-from deepatoms.engine import Adam, BatchStream, MLPPop, gather
+from deepatoms.engine import Adam, MLPPop, Sampler, gather
 from deepatoms.verdict import STATUSES
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -16,8 +16,8 @@ def _train(device: str) -> list[torch.Tensor]:
     pop = MLPPop(sizes, gens, activation="tanh", device=device)
     data = torch.randn(8, 64, 5, generator=torch.Generator().manual_seed(99)).to(device)
     target = torch.randint(3, (8, 64), generator=torch.Generator().manual_seed(98)).to(device)
-    stream = BatchStream([torch.Generator().manual_seed(50 + s) for s in range(8)], 64, 16,
-                         device=device)
+    stream = Sampler([torch.Generator().manual_seed(50 + s) for s in range(8)], 64, 16,
+                     "replacement", device=device)
     opt = Adam(pop.params, lr=torch.linspace(1e-3, 1e-2, 8))
     for _ in range(30):
         idx = stream.next()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepatoms.engine import SGD, Adam, BatchStream, MLPPop, gather, init_tensor
+from deepatoms.engine import SGD, Adam, MLPPop, Sampler, gather, init_tensor
 from deepatoms.errors import ParamError
 from deepatoms.lab import derive_seed
 
@@ -71,11 +71,11 @@ class _Sin(nn.Module):
         return torch.sin(x)
 
 
-def _streams(mode: str, device: str = "cpu") -> tuple[BatchStream, list[BatchStream]]:
+def _streams(mode: str, device: str = "cpu") -> tuple[Sampler, list[Sampler]]:
     """The population's stream and, per model, a stream of its own generator alone."""
     gens = [_gen(200 + i, "batches") for i in range(M)]
-    pop_stream = BatchStream(gens, N_DATA, BATCH, mode, chunk=16, device=device)
-    alone = [BatchStream([_gen(200 + i, "batches")], N_DATA, BATCH, mode, chunk=16, device=device)
+    pop_stream = Sampler(gens, N_DATA, BATCH, mode, chunk=16, device=device)
+    alone = [Sampler([_gen(200 + i, "batches")], N_DATA, BATCH, mode, chunk=16, device=device)
              for i in range(M)]
     return pop_stream, alone
 
@@ -125,9 +125,9 @@ def _train_alone(kind: str, ref: nn.Sequential, i: int, momentum: float, mode: s
 
 
 OPTIMISERS = [
-    ("adam", [0.0] * M, "random"),
+    ("adam", [0.0] * M, "replacement"),
     ("adam", [0.0] * M, "epoch"),
-    ("sgd", [0.0] * M, "random"),
+    ("sgd", [0.0] * M, "replacement"),
     ("sgd", [0.9, 0.5, 0.0, 0.9, 0.8, 0.0, 0.95, 0.7], "epoch"),  # per-model momentum, some zero
 ]
 
@@ -177,7 +177,7 @@ def test_forward_matches_reference_and_hidden_shapes():
 
 
 def test_padded_units_stay_exactly_zero_under_training():
-    pop, _, _ = _train_population("adam", [0.0] * M, "random")
+    pop, _, _ = _train_population("adam", [0.0] * M, "replacement")
     x, _ = _data()
     _, hidden = pop(x, return_hidden=True)
     for i, (hidden_sizes, *_) in enumerate(SPECS):
@@ -207,12 +207,12 @@ def test_float64_population_matches_tightly():
                                rtol=1e-10, atol=1e-12)
 
 
-# --- BatchStream and gather ---------------------------------------------------------------
+# --- Sampler and gather ---------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["random", "epoch"])
-def test_batch_stream_is_deterministic_and_seed_dependent(mode):
+@pytest.mark.parametrize("mode", ["replacement", "epoch", "subset"])
+def test_sampler_is_deterministic_and_seed_dependent(mode):
     def draw(seeds):
-        s = BatchStream([_gen(k, "b") for k in seeds], 30, 6, mode, chunk=4)
+        s = Sampler([_gen(k, "b") for k in seeds], 30, 6, mode, chunk=4)
         return torch.stack([s.next() for _ in range(11)])  # (steps, M, B), crosses chunk edges
     a, b = draw([1, 2, 3]), draw([1, 2, 3])
     assert a.shape == (11, 3, 6) and a.dtype == torch.long
@@ -224,7 +224,7 @@ def test_batch_stream_is_deterministic_and_seed_dependent(mode):
 
 def test_epoch_mode_is_a_permutation_per_epoch():
     n, batch = 24, 6  # 4 batches per epoch
-    s = BatchStream([_gen(k, "e") for k in range(3)], n, batch, "epoch", chunk=5)
+    s = Sampler([_gen(k, "e") for k in range(3)], n, batch, "epoch", chunk=5)
     steps = torch.stack([s.next() for _ in range(4 * 5)])  # 5 epochs, (20, M, B)
     for m in range(3):
         epochs = steps[:, m].reshape(5, n)
@@ -235,14 +235,14 @@ def test_epoch_mode_is_a_permutation_per_epoch():
 
 def test_epoch_mode_drops_the_last_short_batch():
     n, batch = 26, 6  # 4 whole batches, 2 examples left out per epoch
-    s = BatchStream([_gen(0, "e")], n, batch, "epoch", chunk=3)
+    s = Sampler([_gen(0, "e")], n, batch, "epoch", chunk=3)
     first = torch.stack([s.next()[0] for _ in range(4)]).flatten()
     assert first.unique().numel() == 24
 
 
 def test_epoch_mode_rejects_a_batch_larger_than_the_data():
-    with pytest.raises(ValueError):
-        BatchStream([_gen(0, "e")], 5, 6, "epoch")
+    with pytest.raises(ParamError, match="larger than the data"):
+        Sampler([_gen(0, "e")], 5, 6, "epoch")
 
 
 def test_gather_shapes_and_rows():

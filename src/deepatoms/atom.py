@@ -9,19 +9,18 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import pandas as pd
-
 from . import __version__
 from .code_version import atom_digest
 from .params import Params, build
 from .verdict import Verdict
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is not imported at run time: `deepatoms --help` and `list` stay light
+    import pandas as pd
     from matplotlib.figure import Figure
     from .lab import Lab
 
-RunFn = Callable[[Any, "Lab"], pd.DataFrame]
-JudgeFn = Callable[[pd.DataFrame], Verdict]
+RunFn = Callable[[Any, "Lab"], "pd.DataFrame"]
+JudgeFn = Callable[["pd.DataFrame"], Verdict]
 FiguresFn = Callable[..., "dict[str, Figure]"]  # figures(table, axes=None)
 
 TABLE_COLUMNS = ("seed", "metric", "value")

@@ -285,17 +285,18 @@ def verdict_table(results: list[AtomResult]) -> Table:
 
 
 def dry_run_table(rows: list[dict[str, Any]]) -> Table:
-    """`run --dry-run`: one row per planned atom (`planning.plan_row` dicts)."""
+    """`run --dry-run`: one row per planned atom (`planning.plan_row` dicts); fits 80 columns."""
     table = Table(title="plan (nothing is run)", title_justify="left")
-    table.add_column("atom · parameters changed from the default", ratio=1)
-    for col in ("preset", "seeds", "cached", "to compute", "estimate"):
-        table.add_column(col, no_wrap=True, justify="left" if col == "preset" else "right")
+    table.add_column("atom · preset, parameters changed from the default", min_width=24)
+    table.add_column("seeds", overflow="fold", justify="right", max_width=16)  # long lists fold
+    for col in ("cached", "to run", "estimate"):
+        table.add_column(col, no_wrap=True, justify="right")
     for r in rows:
         cell = Text(r["atom"], style="bold")
         changed = ", ".join(f"{k}={fmt_value(v)}" for k, v in r["changed"].items())
-        cell.append("\n" + (changed or "(defaults)"), style="dim")
-        seeds = fmt_seeds(r["seeds"]) + (" (auto: more if undecided)" if r["auto"] else "")
-        table.add_row(cell, r["preset"], seeds, str(len(r["cached_seeds"])), str(r["to_compute"]),
+        cell.append(f"\npreset {r['preset']}" + (f": {changed}" if changed else ""), style="dim")
+        seeds = fmt_seeds(r["seeds"]) + ("\n(auto: more if undecided)" if r["auto"] else "")
+        table.add_row(cell, seeds, str(len(r["cached_seeds"])), str(r["to_compute"]),
                       fmt_seconds(r["estimate_s"]) if r["to_compute"] else "—")
     return table
 

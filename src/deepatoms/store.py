@@ -18,12 +18,13 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import store_schema as schema
 from .errors import StoreError
+
+if TYPE_CHECKING:  # imported where used: `deepatoms list` reads a store without pandas
+    import pandas as pd
 
 DEFAULT_DIR = "deepatoms-runs"
 DB_NAME = "deepatoms.sqlite"
@@ -52,6 +53,7 @@ def _encode_rows(table: pd.DataFrame) -> str:
 
 
 def _decode_rows(text: str) -> pd.DataFrame:
+    import pandas as pd
     payload = json.loads(text)
     return pd.DataFrame({c: payload["data"][c] for c in payload["columns"]})
 
@@ -339,6 +341,7 @@ class Store:
         missing = [s for s in run["seeds"] if s not in tables]
         if missing:
             raise StoreError(f"store lacks trials of {run['atom']} for seeds {missing}")
+        import pandas as pd
         return pd.concat([tables[s] for s in run["seeds"]], ignore_index=True)
 
     def export(self, path: str | os.PathLike, *, all_runs: bool = False,

@@ -6,7 +6,6 @@ Two populations behind one interface (`.m`, `.params` — stacked leaf tensors (
 any `nn.Module` through `torch.func`. `Sampler` draws the minibatches, `train` runs the loop,
 `derivatives` has HVPs and input gradients.
 """
-from .batches import BatchStream
 from .init import init_tensor
 from .modules import ModulePop
 from .optim import Adam, SGD
@@ -14,5 +13,5 @@ from .population import ACTIVATIONS, MLPPop
 from .sampler import Sampler, gather
 from .train import Trained, train, unrolled
 
-__all__ = ["ACTIVATIONS", "Adam", "BatchStream", "MLPPop", "ModulePop", "SGD", "Sampler",
+__all__ = ["ACTIVATIONS", "Adam", "MLPPop", "ModulePop", "SGD", "Sampler",
            "Trained", "gather", "init_tensor", "train", "unrolled"]
