@@ -62,12 +62,18 @@ _ORIGINAL_SHOW = warnings.showwarning
 
 
 def _click():
-    """click's exceptions: typer ≥ 0.20 vendors click as `typer._click`."""
+    """click's exceptions: typer ≥ 0.20 vendors click as `typer._click` (Abort in typer's own
+    exceptions); older typer uses click itself."""
+    import types
     try:
         from typer._click import exceptions
+        from typer.exceptions import Abort
     except ImportError:
         from click import exceptions
-    return exceptions
+        from click.exceptions import Abort
+    return types.SimpleNamespace(Abort=Abort, UsageError=exceptions.UsageError,
+                                 ClickException=exceptions.ClickException,
+                                 NoArgsIsHelpError=exceptions.NoArgsIsHelpError)
 
 
 def main(args: Sequence[str] | None = None, prog_name: str = "deepatoms") -> int:
