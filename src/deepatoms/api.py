@@ -93,12 +93,15 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
         raise DeepatomsError("max_seeds (--max-seeds) goes with seeds='auto' (--seeds auto)")
     plan = seed_plan(atom, max_seeds) if auto else None
     seed_tuple = () if auto else parse_seeds(seeds, atom.default_seeds)
-    resolve_device(device)
+    from .resources import check as check_resources, out_of_memory_as_error
+    check_resources(atom, params, plan.start if plan is not None else len(seed_tuple),
+                    str(resolve_device(device)), seeds_per_batch=seeds_per_batch, warn=True)
     store = open_store(store)  # last: nothing is written unless every argument is valid
     common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
                   progress=progress, seeds_per_batch=seeds_per_batch)
-    ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
-          else execute(atom, params, seed_tuple, **common))
+    with out_of_memory_as_error(atom.name):  # a clean failure of this atom (resources.py)
+        ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
+              else execute(atom, params, seed_tuple, **common))
     used = tuple(int(s) for s in dict.fromkeys(ex.rows.seed)) if plan is not None else seed_tuple
     return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=used)
 
@@ -125,6 +128,8 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
         check_text("metric", metric)
     check_device(device)
     check_progress(progress)
+    from .probing import check_probe
+    check_probe(name, key, list(values), preset=preset, seeds=seeds, overrides=overrides)
     store = open_store(store)
     return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
                   device=device, progress=progress, **overrides)

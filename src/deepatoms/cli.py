@@ -198,10 +198,23 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
     return plans, notes
 
 
+def check_resources(plans: list[Plan], device: str, seeds_per_batch: int | None) -> None:
+    """Refuse, before any atom runs, a plan that does not fit in memory (resources.py)."""
+    from .lab import resolve_device
+    from .resources import check
+    for plan in plans:
+        n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
+        check(plan.atom, plan.params, n, str(resolve_device(device)),
+              seeds_per_batch=seeds_per_batch)
+
+
 def _seeds(atom: Atom, seeds: str | None, max_seeds: int | None) -> tuple[Any, int | None]:
     from .api import seed_plan
     from .runner import is_auto, parse_seeds
     if is_auto(seeds):
+        from .runner import MAX_SEEDS
+        from .validate import check_optional_count
+        check_optional_count("--max-seeds", max_seeds, 2, MAX_SEEDS)
         seed_plan(atom, max_seeds)  # validates --max-seeds against the atom's starting seeds
         return "auto", max_seeds
     if max_seeds is not None:
@@ -338,6 +351,7 @@ def run(
     plans, notes = plan_runs(_select(names, family, all_), preset, seeds, overrides,
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
+    check_resources(plans, device, seeds_per_batch)
     err = _stderr()
     if dry_run:
         for note in notes:
@@ -346,9 +360,17 @@ def run(
     st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
-        results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
-                   for plan in plans]
+    from . import interrupts
+    tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
+    try:
+        with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
+            results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
+                       for plan in plans]
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
+        interrupts.quiet()
+        err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
+        interrupts.state.reported = True
+        raise typer.Exit(interrupts.exit_code(exc)) from None
     if json_out:
         _print_json([r.to_dict() for r in results])
     else:
@@ -448,8 +470,8 @@ def probe(
     values = split_values(name, key, text)
     overrides = parse_sets(sets)
     resolve_device(device)
-    for value in values:  # every point (preset, parameters) valid before the store is created
-        registry.get(name).params(preset, **{**overrides, key: value})
+    from .probing import check_probe
+    check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     st = open_store(store, create=True)
     with RichProgress(_stderr()) as bar:
         bar.atom = name
@@ -570,8 +592,10 @@ def export(
 
 
 def main() -> None:
-    """Entry point of the `deepatoms` script (errors are handled by the command group)."""
-    app(prog_name="deepatoms")
+    """Entry point of the `deepatoms` script: every ending as one line and an exit code
+    (cli_guard.py)."""
+    from .cli_guard import entry
+    entry()
 
 
 from . import cli_history  # noqa: E402,F401  (registers `history` and `diff` on the app)

@@ -94,6 +94,7 @@ def _check_type(name: str, value: Any, tp: Any) -> None:
 
 
 _COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+INT_LIMIT = 2**63  # integers are 64-bit (tensors, NumPy, SQLite)
 
 
 def _check_list(name: str, value: tuple, meta: Any) -> None:
@@ -127,6 +128,9 @@ def _check_bounds(name: str, value: Any, meta: Any) -> None:
     for v in values:
         if isinstance(v, float) and not math.isfinite(v) and meta.get("finite", True):
             raise ParamError(f"parameter '{name}' must be a finite number, got {v!r}")
+        if isinstance(v, int) and not -INT_LIMIT <= v < INT_LIMIT:  # a 64-bit integer
+            raise ParamError(f"parameter '{name}' must be between -2**63 and 2**63 - 1, "
+                             f"got {str(v)[:30]}")
         for key, op, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
                               ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
             bound = meta.get(key)

@@ -94,18 +94,29 @@ def _point(value: str, outcome: "Outcome", metric: str | None) -> dict[str, Any]
                 ci_high=finite(e.ci_high), n=len(outcome.seeds), finding=outcome.verdict.finding)
 
 
+def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "default",
+                seeds: Any = None, overrides: dict[str, Any] | None = None) -> None:
+    """Every point of a probe validated (atom, values, parameters, seeds) before the store is
+    opened or anything trains."""
+    from .runner import is_auto, parse_seeds
+    atom = registry.get(name)
+    check_values(key, values)
+    overrides = overrides or {}
+    if key in overrides:
+        raise ParamError(f"parameter '{key}' is both varied (--vary) and set (--set); give it once")
+    for value in values:
+        atom.params(preset, **overrides, **{key: value})
+    if not is_auto(seeds):
+        parse_seeds(seeds, atom.default_seeds)
+
+
 def probe(name: str, key: str, values: Sequence[str], *, preset: str = "default",
           seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
           device: str = "auto", progress: "Progress | None" = None,
           **overrides: Any) -> ProbeResult:
     """Run `name` once per value of parameter `key` (other parameters: preset + overrides)."""
     from . import api
-    atom = registry.get(name)
-    check_values(key, values)
-    if key in overrides:
-        raise ParamError(f"parameter '{key}' is both varied (--vary) and set (--set); give it once")
-    for value in values:  # validate every point before any training
-        atom.params(preset, **overrides, **{key: value})
+    check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
         out = api.run(name, preset, seeds, device=device, store=store, progress=progress,

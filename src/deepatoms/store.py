@@ -87,6 +87,10 @@ class Store:
         version = schema.inspect(conn, str(self.path))
         if version == schema.CURRENT:
             return conn
+        if version == 0:  # an empty file: nothing stored yet
+            conn.close()
+            raise StoreError(f"no results in '{self.root}' ({DB_NAME} is empty); run "
+                             "`deepatoms run ...` first, or pass --store / DEEPATOMS_STORE")
         memory = sqlite3.connect(":memory:", isolation_level=None)
         conn.backup(memory)  # an older store is read through an upgraded copy in memory
         conn.close()
@@ -265,21 +269,38 @@ class Store:
             "seeds, status, verdict, wall_s, computed_s, env, command, created, cached_seeds) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [row]))
 
-    def _runs(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
-        cur = self._conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY id",
-                                 args)
+    def _runs(self, where: str = "", args: tuple = (), *, tolerant: bool = False
+              ) -> list[dict[str, Any]]:
+        """Decoded runs. A field that does not decode is a StoreError naming the run, or with
+        `tolerant` (the report) None, and the run lists what is wrong under "damaged"."""
+        try:
+            cur = self._conn.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY id", args)
+            rows = cur.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the runs of '{self.path}' ({exc}); the store is "
+                             "damaged") from None
         out = []
-        for row in cur.fetchall():
+        for row in rows:
             run = dict(zip(RUN_COLUMNS, row))
             run["canonical"] = run["params"]
             for key in ("params", *JSON_FIELDS):
-                run[key] = json.loads(run[key])
+                try:
+                    run[key] = json.loads(run[key])
+                except (TypeError, ValueError) as exc:
+                    problem = f"its {key} field is not valid JSON ({exc})"
+                    if not tolerant:
+                        raise StoreError(f"run {run['id']} ({run['atom']}) in '{self.path}': "
+                                         f"{problem}; the store is damaged") from None
+                    run[key] = None
+                    run.setdefault("damaged", []).append(problem)
             out.append(run)
         return out
 
-    def latest_runs(self) -> dict[str, dict[str, Any]]:
-        """The newest run of every atom, decoded."""
-        runs = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)")
+    def latest_runs(self, *, tolerant: bool = False) -> dict[str, dict[str, Any]]:
+        """The newest run of every atom, decoded (`tolerant`: see `_runs`)."""
+        runs = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)",
+                          tolerant=tolerant)
         return {r["atom"]: r for r in runs}
 
     def runs(self, atom: str | None = None) -> list[dict[str, Any]]:

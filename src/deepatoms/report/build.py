@@ -22,8 +22,8 @@ from .. import __version__, registry
 from ..atom import Atom
 from ..figures import save
 from ..store import Store
-from .context import (FigureFile, AtomPage, atom_page, environment_summary, index_groups,
-                      status_counts)
+from .context import (UNREADABLE, FigureFile, AtomPage, atom_page, environment_summary,
+                      index_groups, status_counts)
 from .format import duration, unique_slug
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -31,28 +31,101 @@ FIGURE_DPI = 100
 
 
 def build_report(store: Store, out: Path | None = None) -> Path:
-    """Write the site to `out` (default `store.root / "report"`); return the path of index.html."""
+    """Write the site to `out` (default `store.root / "report"`); return the path of index.html.
+
+    Whatever a damaged store holds, the report is written: each page is built inside its own
+    guard, and a page that cannot be built says what is wrong instead (report/damage.py)."""
     out = Path(out) if out is not None else store.root / "report"
     atoms_dir = out / "atoms"
     atoms_dir.mkdir(parents=True, exist_ok=True)
-    catalog, runs, probes = registry.all_atoms(), store.latest_runs(), store.latest_probes()
+    catalog, runs = registry.all_atoms(), store.latest_runs(tolerant=True)
+    probes, problems = _probes(store)
+    runs = {str(name): run for name, run in runs.items()}
     taken: set[str] = set()
     pages: dict[str, AtomPage] = {}
-    for name in sorted(runs):
-        pages[name] = _page(store, runs[name], catalog.get(name), unique_slug(name, taken), atoms_dir)
-        if name in probes:
-            _add_probe(pages[name], probes[name], atoms_dir)
     env = _environment()
     common = {"version": __version__, "built": _now(), "store": str(store.path)}
-    for page in pages.values():
-        html = env.get_template("atom.html").render(page=page, root="../", **common)
-        (atoms_dir / f"{page.slug}.html").write_text(html, encoding="utf-8")
+    for name in sorted(runs):
+        slug = unique_slug(name, taken)
+        pages[name] = _guarded_page(store, runs[name], catalog.get(name), slug, atoms_dir,
+                                    probes.get(name), env, common)
     index = out / "index.html"
-    index.write_text(env.get_template("index.html").render(
-        groups=index_groups(pages), counts=status_counts(pages), n_catalog=len(catalog),
-        orphans=[p for n, p in pages.items() if n not in catalog],
-        environment=environment_summary(runs), root="", **common), encoding="utf-8")
+    try:
+        html = env.get_template("index.html").render(
+            groups=index_groups(pages), counts=status_counts(pages), n_catalog=len(catalog),
+            orphans=[p for n, p in pages.items() if n not in catalog],
+            environment=[*_guard(lambda: environment_summary(runs), [], problems),
+                         *(("store problem", p) for p in problems)], root="",
+            **common)
+    except Exception as exc:  # a damaged value reached the index: list the pages plainly
+        html = _plain_page("deepatoms report", [*problems, f"The index could not be drawn: "
+                           f"{_one_line(exc)}"], {p.name: p.href for p in pages.values()})
+    index.write_text(html, encoding="utf-8")
     return index
+
+
+def _probes(store: Store) -> tuple[dict[str, Any], list[str]]:
+    try:
+        return store.latest_probes(), []
+    except Exception as exc:  # a damaged probes table: the report goes on without probes
+        return {}, [f"The stored probes could not be read: {_one_line(exc)}"]
+
+
+def _guard(make: Any, fallback: Any, problems: list[str]) -> Any:
+    try:
+        return make()
+    except Exception as exc:
+        problems.append(_one_line(exc))
+        return fallback
+
+
+def _guarded_page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
+                  atoms_dir: Path, probe: dict[str, Any] | None, env: jinja2.Environment,
+                  common: dict[str, Any]) -> AtomPage:
+    """Build and write one atom's page; if that fails, a page that says why."""
+    from .damage import repair
+    run, problems = repair(run)
+    target = atoms_dir / f"{slug}.html"
+    try:
+        page = _page(store, run, atom, slug, atoms_dir)
+        page.notes[:0] = problems
+        if probe is not None:
+            _add_probe(page, probe, atoms_dir)
+        try:
+            html = env.get_template("atom.html").render(page=page, root="../", **common)
+        except Exception as exc:
+            if page.probe is None:
+                raise
+            page.probe = None  # a damaged probe record: the page without it
+            page.notes.append(f"The stored probe could not be shown: {_one_line(exc)}")
+            html = env.get_template("atom.html").render(page=page, root="../", **common)
+        target.write_text(html, encoding="utf-8")
+        return page
+    except OSError:
+        raise  # an unwritable output folder is the user's to fix (one line in the CLI)
+    except Exception as exc:
+        notes = [*problems, f"This page could not be built from the stored run: {_one_line(exc)}"]
+        page = AtomPage(name=str(run.get("atom")), slug=slug, run=_minimal(run), atom=atom,
+                        status=UNREADABLE, finding="", evidence=[], params=[], runtime=[],
+                        env=[], notes=notes)
+        target.write_text(_plain_page(page.name, notes, {}), encoding="utf-8")
+        return page
+
+
+def _minimal(run: dict[str, Any]) -> dict[str, Any]:
+    """What the index row shows of a run whose page failed (known-good types only)."""
+    seeds = run.get("seeds")
+    return {"atom": str(run.get("atom")), "preset": str(run.get("preset") or ""),
+            "seeds": seeds if isinstance(seeds, list) else [], "wall_s": None, "created": None}
+
+
+def _plain_page(title: str, notes: list[str], links: dict[str, str]) -> str:
+    """A page without templates, for when a template cannot be drawn from what is stored."""
+    from html import escape
+    items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+    refs = "".join(f'<li><a href="{escape(h)}">{escape(n)}</a></li>' for n, h in links.items())
+    return (f"<!doctype html><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<h1>{escape(title)}</h1><ul class='notes'>{items}</ul><ul>{refs}</ul>")
 
 
 def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
