@@ -12,9 +12,11 @@ vectorised), `symbolic` (the einsum expression derived by _arch_a_einsum_calculu
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from typing import Callable
+import warnings
+from typing import Callable, Iterator
 
 import sympy
 import torch
@@ -82,19 +84,33 @@ def compute(method: str, function: str, var: str, env: dict[str, torch.Tensor]) 
     if method == "rowwise":
         return rowwise(f, env[var])
     if method == "functorch":
-        return torch.func.hessian(f)(env[var])
+        with warnings.catch_warnings():  # torch's first forward-mode call scripts decompositions
+            warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+            return torch.func.hessian(f)(env[var])
     return symbolic(function, var, env)
 
 
 def _clock(device: torch.device) -> Callable[[], float]:
-    """CPU time of this process on the CPU (one thread: the compute itself, not the time other
-    processes on shared cores took); wall-clock after synchronising on CUDA."""
+    """CPU time of the calling thread on the CPU (with one torch thread: the compute itself, not
+    the time other processes on shared cores took); wall-clock after synchronising on CUDA."""
     if device.type == "cuda":
         def wall() -> float:
             torch.cuda.synchronize(device)
             return time.perf_counter()
         return wall
-    return time.process_time
+    return time.thread_time
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """torch on one intra-op thread while timing on the CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def timed(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int,
@@ -102,13 +118,14 @@ def timed(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int,
     """(best time of up to `repeats` calls, stopping once `budget_s` is spent, the result)."""
     clock = _clock(device)
     best, out, spent = float("inf"), None, 0.0
-    for _ in range(repeats):
-        start = clock()
-        out = fn()
-        elapsed = clock() - start
-        best, spent = min(best, elapsed), spent + elapsed
-        if spent > budget_s:
-            break
+    with one_thread(device):
+        for _ in range(repeats):
+            start = clock()
+            out = fn()
+            elapsed = clock() - start
+            best, spent = min(best, elapsed), spent + elapsed
+            if spent > budget_s:
+                break
     return best, out
 
 

@@ -87,10 +87,17 @@ def _ln(x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, x.shape[-1:])
 
 
+def per_model(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a[i] @ b[i] for every model i, one product each: a batched product over the model
+    dimension may pick a kernel (and rounding) that depends on M, so a seed's numbers would
+    depend on the seeds trained with it."""
+    return torch.stack([a[i] @ b[i] for i in range(a.shape[0])])
+
+
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x (M, ..., n) @ w (M, n, k) + b (M, k): one matrix product per model."""
+    """x (M, ..., n) @ w (M, n, k) + b (M, k)."""
     m, n = x.shape[0], x.shape[-1]
-    y = torch.bmm(x.reshape(m, -1, n), w) + b.unsqueeze(1)
+    y = per_model(x.reshape(m, -1, n), w) + b.unsqueeze(1)
     return y.reshape(*x.shape[:-1], w.shape[-1])
 
 
@@ -111,14 +118,19 @@ def mix(mixer: str, p: dict[str, torch.Tensor], u: torch.Tensor, heads: int, ker
     g = linear(u, p["win"], p["win_b"])
     g = g[..., : u.shape[-1]] * torch.sigmoid(g[..., u.shape[-1]:])     # GLU
     m, b, length, d = g.shape
-    win = F.pad(g, (0, 0, kernel - 1, 0)).unfold(2, kernel, 1)           # (M, B, L, d, K)
-    win = win.reshape(m, b, length, heads, d // heads, kernel)
+    g = g.view(m, b, length, heads, d // heads)
     if mixer == "light":
-        w = torch.softmax(p["kernel"], dim=-1)                            # (M, H, K)
-        out = torch.einsum("mblhck,mhk->mblhc", win, w)
+        w = torch.softmax(p["kernel"], dim=-1).view(m, 1, 1, heads, 1, kernel)   # (M, ., ., H, ., K)
     else:
-        w = torch.softmax(linear(g, p["wdyn"], p["wdyn_b"]).view(m, b, length, heads, kernel), -1)
-        out = torch.einsum("mblhck,mblhk->mblhc", win, w)
+        w = torch.softmax(linear(g.reshape(m, b, length, d), p["wdyn"], p["wdyn_b"])
+                          .view(m, b, length, heads, kernel), -1).unsqueeze(-2)  # (M, B, L, H, 1, K)
+    # causal taps, summed in a fixed order (elementwise, so no kernel choice depends on M):
+    # out_t = Σ_k w_k · g_{t − (K − 1 − k)}
+    out = torch.zeros_like(g)
+    for k in range(kernel):
+        shift = kernel - 1 - k
+        past = F.pad(g, (0, 0, 0, 0, shift, 0))[:, :, :length] if shift else g
+        out = out + w[..., k] * past
     return linear(out.reshape(m, b, length, d), p["wo"], p["wo_b"])
 
 
@@ -129,8 +141,8 @@ def _attention(p: dict[str, torch.Tensor], u: torch.Tensor, heads: int) -> torch
         return linear(u, p[name], p[name + "_b"]).view(m, b, length, heads, -1).transpose(2, 3)
 
     q, k, v = split("wq"), split("wk"), split("wv")
-    scores = q @ k.transpose(-1, -2) / math.sqrt(d // heads)              # (M, B, H, L, L)
+    scores = per_model(q, k.transpose(-1, -2)) / math.sqrt(d // heads)    # (M, B, H, L, L)
     causal = torch.ones(length, length, dtype=torch.bool, device=u.device).triu(1)
     att = torch.softmax(scores.masked_fill(causal, float("-inf")), dim=-1)
-    out = (att @ v).transpose(2, 3).reshape(m, b, length, d)
+    out = per_model(att, v).transpose(2, 3).reshape(m, b, length, d)
     return linear(out, p["wo"], p["wo_b"])
