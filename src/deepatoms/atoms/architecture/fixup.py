@@ -8,7 +8,7 @@ scale and gradient norm grow exponentially with depth and training fails at L �
 layers scaled by L^(−1/(2m−2)), scalar biases and multipliers) or with batch norm it trains in
 the first epoch at every depth, including 1,000 blocks (paper: 10,000 layers; first-epoch CIFAR-10
 test accuracy ≈ 40–50 % for Fixup and BN at every depth). Residual MLPs on digits, width 16.
-Budget: ~50 s default (5 seeds, L ≤ 1,000), ~3 s quick; the `paper` preset adds L = 10,000.
+Budget: ~115 s CPU default (5 seeds, L ≤ 1,000; one thread), ~3 s quick; the `paper` preset adds L = 10,000.
 """
 from __future__ import annotations
 
@@ -144,6 +144,6 @@ ATOM = Atom(
     figures=report.figures,
     presets={"quick": {"depths": (3, 30), "width": 8},
              "paper": {"depths": (10, 100, 1000, 10_000)}},
-    runtime_s=50.0,
+    runtime_s=115.0,
     settings=("scheme", "depth"),
 )
