@@ -23,6 +23,9 @@ def finding(table: pd.DataFrame) -> str:
     top = int(table.depth.max())
     std = (f"; standard init: output scale 10^{scale['standard', top]:.0f} × at L={top}, "
            f"loss NaN in {div['standard'].mean():.0%} of runs") if "standard" in set(table.scheme) else ""
+    if "batchnorm" in set(table.scheme):
+        std += (f"; batch norm's residual stream grows to 10^{scale['batchnorm', top]:.1f} × "
+                f"its input at L={top}")
     return (f"First-epoch test accuracy (mean over seeds; chance 0.1): {'; '.join(parts)}{std} "
             "(Zhang et al. 2019: Fixup and BN train at 10,000 layers, standard init does not).")
 
