@@ -52,6 +52,8 @@ def figures(table: pd.DataFrame, axes=None):
     for power, ls in ((1, ":"), (2, "--")):
         ax.loglog(x, ref.iloc[-1] * (x / x[-1]) ** power, color="gray", ls=ls, lw=1,
                   label=f"∝ length^{power}")
+    ax.set_xticks(x, [str(int(v)) for v in x])
+    ax.xaxis.set_minor_formatter("")
     ax.set(xlabel="sequence length", ylabel="CPU s per forward+backward (median)",
            title="cost of one mixer layer")
     ax.legend(fontsize=8)

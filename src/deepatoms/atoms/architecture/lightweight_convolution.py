@@ -156,9 +156,9 @@ def judge(table: pd.DataFrame):
         evidence.append(stats.difference(
             f"excess loss: attention − {conv} (nats)", att, _values(table, "excess_loss", conv),
             -MATCH, claim=f"> −{MATCH:g} ({conv} matches or beats attention)", setting=where))
-        evidence.append(stats.below(f"parameters: {conv} / attention",
-                                    _values(table, "parameters", conv) / att_params, 1.0,
-                                    claim="< 1 (fewer parameters)", setting=where))
+        fewer = (_values(table, "parameters", conv) < att_params).to_numpy()
+        evidence.append(stats.count_at_least(f"parameters: {conv} < attention", fewer,
+                                             len(fewer), setting=where))
         evidence.append(stats.below(f"time-vs-length log-log slope, {conv}", slopes(table, conv),
                                     LINEAR_MAX, claim=f"< {LINEAR_MAX:g} (linear)", setting=where))
     evidence.append(stats.above("time-vs-length log-log slope, attention", slopes(table, "attention"),
