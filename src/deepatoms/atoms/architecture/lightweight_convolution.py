@@ -193,7 +193,7 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=report.figures,
-    presets={"quick": {"n_train": 128, "steps": 60, "record_every": 20, "n_test": 32,
+    presets={"quick": {"n_train": 64, "steps": 40, "batch": 8, "record_every": 20, "n_test": 16,
                        "lengths": (64, 128, 256)},
              "paper": {"steps": 2000, "n_train": 2048, "lengths": (128, 256, 512, 1024, 2048, 4096)}},
     runtime_s=40.0,
