@@ -228,13 +228,17 @@ def test_claim_lightweight_convolution():
 
 @pytest.mark.claim
 def test_claim_tensor_calculus_hessians():
-    """Measured (5 seeds, n ≤ 1,000, CPU thread time): exact to 2e-6 relative everywhere;
-    speed-up over row-by-row at n = 1,000: quadratic 155×, logistic 18× (CI of log10 reaches
-    0.99: undecided), factorisation 35×; so inconclusive here. The logistic row is a timing near
-    its threshold, so on another machine it may decide: the test accepts reproduced too."""
+    """Measured (5 seeds, n ≤ 1,000, CPU time of one thread): exact to 2e-6 relative
+    everywhere; speed-up over row-by-row at n = 1,000: quadratic 127×, factorisation 33×, but
+    logistic regression only 7.5× (log10 CI 0.82–0.94 < 1: its einsum Hessian Xᵀdiag(σ')X costs
+    O(m n²) like the n backward passes, so the gain is a constant factor): not reproduced. Under
+    heavy load an earlier run measured the logistic row at 18× with a CI reaching 0.99
+    (undecided), so the test accepts inconclusive as well."""
     out = deepatoms.run("tensor-calculus-hessians", seeds=5, device="cpu")
-    assert out.verdict.status in ("inconclusive", "reproduced")
+    assert out.verdict.status in ("not reproduced", "inconclusive")
     by = {e.metric: e for e in out.verdict.evidence}
     for f in ("quadratic", "logistic", "factorisation"):
         assert by[f"{f}: max |H − H_rowwise| / max |H| < 1e-05, symbolic (every n)"].supports is True
-    assert by["quadratic: log10 speed-up symbolic vs row-by-row at n=1000"].supports is True
+    for f in ("quadratic", "factorisation"):
+        assert by[f"{f}: log10 speed-up symbolic vs row-by-row at n=1000"].supports is True
+    assert by["logistic: log10 speed-up symbolic vs row-by-row at n=1000"].supports is not True
