@@ -91,12 +91,18 @@ def test_figures_draw_on_given_axes(name, quick_runs):
         assert _artists(fig) == _artists(own[key]) > 0, key
 
 
+def _untimed(name, table):
+    """The table without its wall-clock rows (`Atom.timing_metrics`), which no rerun repeats."""
+    timed = table.metric.isin(registry.get(name).timing_metrics)
+    return table[~timed].reset_index(drop=True)
+
+
 @pytest.mark.parametrize("name", ATOMS)
 def test_same_seed_same_table_different_seed_different_values(name, quick_runs):
     outcome, _ = quick_runs(name)
     again = deepatoms.run(name, preset="quick", seeds=2, device="cpu")
-    pd.testing.assert_frame_equal(outcome.table, again.table)
-    t = outcome.table
+    pd.testing.assert_frame_equal(_untimed(name, outcome.table), _untimed(name, again.table))
+    t = _untimed(name, outcome.table)
     a = t[t.seed == 0].reset_index(drop=True)
     b = t[t.seed == 1].reset_index(drop=True)
     assert len(a) == len(b) and not np.allclose(a.value.to_numpy(float), b.value.to_numpy(float),
@@ -115,8 +121,8 @@ def test_a_seed_alone_equals_the_seed_in_a_batch(name, quick_runs):
     together = quick_runs(name)[0].table
     alone = deepatoms.run(name, preset="quick", seeds=2, device="cpu", seeds_per_batch=1).table
     tolerance = ALONE_VS_BATCH_TOLERANCE.get(name, 0.0)
-    pd.testing.assert_frame_equal(alone, together, check_exact=tolerance == 0.0, rtol=0.0,
-                                  atol=tolerance)
+    pd.testing.assert_frame_equal(_untimed(name, alone), _untimed(name, together),
+                                  check_exact=tolerance == 0.0, rtol=0.0, atol=tolerance)
 
 
 @pytest.mark.parametrize("name", ATOMS)
@@ -181,3 +187,12 @@ def test_quick_runs_are_reduced_and_never_refute(name, quick_runs):
     v = outcome.verdict
     assert v.scale == "reduced" and v.scale_reasons
     assert v.status != "not reproduced" and v.label.startswith("indicative")
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_timing_metrics_are_measured_and_not_everything(name, quick_runs):
+    """Declared timing metrics are in the table, and some measurement is not a timing (the
+    same-seed and alone-vs-batch checks still compare something)."""
+    timing = set(registry.get(name).timing_metrics)
+    metrics = set(quick_runs(name)[0].table.metric)
+    assert timing <= metrics and metrics - timing

@@ -60,6 +60,9 @@ class Atom:
     # clouds, predictions along x, weight traces): `Outcome.figure_data`, not `Outcome.table`.
     # The judge and the figures still read every row.
     figure_metrics: tuple[str, ...] = ()
+    # Metrics that are wall-clock timings (seconds per step, per Hessian): they differ between
+    # runs of the same seed, so the common same-seed and alone-vs-batch checks skip their rows.
+    timing_metrics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -77,6 +80,9 @@ class Atom:
         if not (isinstance(self.figure_metrics, tuple)
                 and all(isinstance(m, str) for m in self.figure_metrics)):
             raise ValueError(f"atom {self.name}: figure_metrics must be a tuple of metric names")
+        if not (isinstance(self.timing_metrics, tuple)
+                and all(isinstance(m, str) for m in self.timing_metrics)):
+            raise ValueError(f"atom {self.name}: timing_metrics must be a tuple of metric names")
         if "quick" not in self.presets:
             raise ValueError(f"atom {self.name}: needs a 'quick' preset")
         if "default" in self.presets:

@@ -1,0 +1,87 @@
+"""Measurements of the fixup atom: scale and gradient at initialisation, one epoch of SGD."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...engine import SGD, Sampler, gather, train
+from ._arch_a_resnets import ResMLPPop
+
+
+class Grouped:
+    """Several population optimisers stepped as one (`train` takes any zero_grad/step object)."""
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    def zero_grad(self) -> None:
+        for o in self.optimizers:
+            o.zero_grad()
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+
+def _rms(h: torch.Tensor) -> torch.Tensor:
+    return h.square().mean(dim=(1, 2)).sqrt()  # (M,)
+
+
+@torch.no_grad()
+def log10_output_scale(pop: ResMLPPop, x: torch.Tensor) -> list[float]:
+    """Per model, log10 RMS(h_L) / RMS(h_0) at the current parameters, in float64 and train mode.
+    The standard net (zero biases at init) is positively homogeneous, so h is renormalised after
+    every block and the log-scales summed: exact, and no overflow at any depth."""
+    t = {k: v.detach().double() for k, v in pop.tensors.items()}
+    h = pop.stem(t, x.double().expand(pop.m, *x.shape))
+    base, total = _rms(h), torch.zeros(pop.m, dtype=torch.float64, device=x.device)
+    for l in range(pop.depth):
+        h = pop.block(t, h, l, train=True, update=False)
+        if pop.scheme == "standard":
+            r = _rms(h).clamp_min(1e-300)
+            total += torch.log10(r)
+            h = h / r.view(-1, 1, 1)
+    return (total + torch.log10(_rms(h) / base)).tolist()
+
+
+def log10_grad_norm(pop: ResMLPPop, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per model, log10 ‖∇θ mean CE‖ at the current parameters, float64, train-mode batch
+    statistics over `x`; inf where the float64 computation overflows."""
+    t = {k: v.detach().double().requires_grad_() for k, v in pop.tensors.items()}
+    logits = pop(x.double().expand(pop.m, *x.shape), tensors=t, update=False)
+    loss = F.cross_entropy(logits.reshape(-1, 10), y.repeat(pop.m), reduction="none")
+    loss.view(pop.m, -1).mean(dim=1).sum().backward()
+    sq = sum(v.grad.reshape(pop.m, -1).square().sum(dim=1) for v in t.values())
+    out = []
+    for value in sq.sqrt().tolist():
+        out.append(math.log10(value) if math.isfinite(value) and value > 0 else math.inf)
+    return out
+
+
+def train_one(pop: ResMLPPop, data, gens, p, iterate) -> tuple[np.ndarray, list[float]]:
+    """SGD for `p.epochs` epochs; returns the per-step training losses (steps, M) and the test
+    accuracy of each model (running BN statistics)."""
+    x, y = data["x_train"], data["y_train"]
+    steps = p.epochs * (x.shape[0] // p.batch)
+    sampler = Sampler(gens, x.shape[0], p.batch, "epoch", device=x.device)
+    weights, scalars = pop.groups()
+    opts = [SGD(weights, lr=p.lr, momentum=p.momentum)]
+    if scalars:
+        opts.append(SGD(scalars, lr=p.lr * p.scalar_lr_factor, momentum=p.momentum))
+    losses: list[torch.Tensor] = []
+
+    def loss(idx: torch.Tensor, step: int) -> torch.Tensor:
+        logits = pop(gather(x, idx, shared=True))
+        ce = F.cross_entropy(logits.reshape(-1, 10), gather(y, idx, shared=True).reshape(-1),
+                             reduction="none").view(pop.m, -1)
+        losses.append(ce.detach().mean(dim=1))
+        return ce
+
+    train(list(pop.tensors.values()), loss, Grouped(*opts), steps, sampler=sampler, iterate=iterate)
+    with torch.no_grad():
+        pred = pop(data["x_test"].expand(pop.m, *data["x_test"].shape), train=False).argmax(-1)
+        acc = (pred == data["y_test"]).double().mean(dim=1)
+    return torch.stack(losses).cpu().numpy(), acc.tolist()

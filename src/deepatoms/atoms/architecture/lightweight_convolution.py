@@ -1,0 +1,203 @@
+"""Lightweight and dynamic convolutions vs self-attention (Wu, Fan, Baevski, Dauphin & Auli 2019,
+"Pay less attention with lightweight and dynamic convolutions"; seed 004, "attention is not
+always better than convolution").
+
+Claim: on a sequence task with local structure, a lightweight convolution (depthwise,
+softmax-normalised kernel shared across the channels of a head) and a dynamic convolution
+(kernel predicted per time step) match or beat self-attention with fewer parameters, and their
+time per step grows linearly with sequence length while attention's grows quadratically (paper:
+DynamicConv 29.7 BLEU vs 28.4 for the Transformer on WMT En-De with fewer parameters; 20% faster).
+Task: next-token prediction on an order-2 Markov source with an exactly known best loss.
+Budget: ~40 s default (5 seeds), ~4 s quick. Timings are CPU seconds: `timing_metrics` rows
+differ run to run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import stats
+from ...atom import Atom
+from ...engine import Sampler, gather, train
+from ...engine.fused_adam import FusedAdam
+from ...errors import ParamError
+from ...lab import Lab
+from ...params import Params, param
+from ...verdict import decide, setting_label
+from . import _arch_a_lconv_report as report
+from ._arch_a_mixers import MIXERS, MixerPop, mix
+from ._arch_a_sequences import CONTEXT, markov_task
+from ._arch_a_hessians import timed
+
+MATCH = 0.02         # nats: a convolution "matches" attention if its excess loss is at most this worse
+LINEAR_MAX = 1.3     # log-log slope of time vs length at the two largest lengths: linear below this
+QUADRATIC_MIN = 1.5  # ... and quadratic growth above this
+TIMING = ("seconds_per_step",)
+
+
+@dataclass(frozen=True)
+class LightConvParams(Params):
+    vocab: int = param(8, "tokens of the Markov source", ge=2, le=64)
+    alpha: float = param(0.2, "Dirichlet concentration of each next-token distribution", gt=0)
+    length: int = param(48, "training sequence length", ge=CONTEXT + 2, le=1024)
+    n_train: int = param(512, "training sequences", ge=8)
+    n_test: int = param(128, "test sequences", ge=8)
+    width: int = param(32, "model width d", ge=4, le=512)
+    heads: int = param(4, "heads H (attention heads; kernels of the convolutions)", ge=1)
+    kernel: int = param(4, "convolution kernel size K (causal: the current and K − 1 past tokens)",
+                        ge=1, le=64)
+    lr: float = param(3e-3, "Adam learning rate (the same for every model)", gt=0)
+    batch: int = param(16, "sequences per minibatch", ge=1)
+    steps: int = param(500, "Adam steps", ge=1)
+    record_every: int = param(100, "steps between recorded test losses", ge=1)
+    lengths: tuple[int, ...] = param((128, 256, 512, 1024, 2048), "sequence lengths timed",
+                                     ge=8, le=16384, min_len=2, distinct=True)
+    timing_batch: int = param(2, "sequences per timed step", ge=1)
+
+    def check(self) -> None:
+        if self.width % self.heads:
+            raise ParamError(f"parameter 'width' ({self.width}) must be a multiple of 'heads' "
+                             f"({self.heads})")
+        if self.batch > self.n_train:
+            raise ParamError(f"parameter 'batch' ({self.batch}) must not exceed n_train ({self.n_train})")
+
+
+def _loss(pop: MixerPop, tokens: torch.Tensor) -> torch.Tensor:
+    """Per-model mean cross-entropy of predicting x_t, t ≥ 2, from x_<t. tokens (M, B, L)."""
+    logits = pop(tokens[..., :-1])[:, :, CONTEXT - 1:]                    # (M, B, L−2, V)
+    target = tokens[..., CONTEXT:]
+    m = logits.shape[0]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    return ce.view(m, -1).mean(dim=1)
+
+
+def _train(p: LightConvParams, lab: Lab, mixer: str, tasks: dict) -> list[dict]:
+    seeds = lab.seeds
+    pop = MixerPop(mixer, [lab.torch_generator(s, "init", mixer) for s in seeds], p.vocab,
+                   p.width, p.heads, p.kernel, device=lab.device)
+    xs = lab.tensor(np.stack([tasks[s].train for s in seeds]))            # (M, N, L)
+    test = lab.tensor(np.stack([tasks[s].test for s in seeds]))
+    sampler = Sampler([lab.torch_generator(s, "batches") for s in seeds], p.n_train, p.batch,
+                      device=lab.device)
+
+    def record(step: int) -> list[float]:
+        with torch.no_grad():
+            return _loss(pop, test).tolist()
+
+    out = train(pop.params, lambda idx, step: _loss(pop, gather(xs, idx)),
+                FusedAdam(pop.params, lr=p.lr, per_model=True), p.steps, sampler=sampler,
+                record=record, record_at=range(p.record_every, p.steps + 1, p.record_every),
+                iterate=lambda n: lab.steps(n, f"lightweight-convolution {mixer}"))
+    rows = []
+    for i, s in enumerate(seeds):
+        oracle = tasks[s].oracle_loss()
+        for step, losses in out.records:
+            rows.append(dict(seed=s, model=mixer, step=step, metric="test_loss_curve",
+                             value=losses[i]))
+        final = out.records[-1][1][i]
+        rows += [dict(seed=s, model=mixer, metric=k, value=v) for k, v in
+                 (("test_loss", final), ("oracle_loss", oracle), ("excess_loss", final - oracle),
+                  ("parameters", float(pop.n_params())))]
+    return rows
+
+
+def _timing(p: LightConvParams, lab: Lab, mixer: str, seed: int) -> list[dict]:
+    """CPU seconds of one forward + backward pass of the mixer alone, per sequence length."""
+    pop = MixerPop(mixer, [lab.torch_generator(seed, "timing", mixer)], p.vocab, p.width,
+                   p.heads, p.kernel, device=lab.device)
+    gen = lab.torch_generator(seed, "timing-input")
+    rows = []
+    for length in p.lengths:
+        u = torch.randn(1, p.timing_batch, length, p.width, generator=gen).to(lab.device)
+        u.requires_grad_()
+
+        def step() -> torch.Tensor:
+            out = mix(mixer, pop.tensors, u, p.heads, p.kernel)
+            out.square().mean().backward()
+            return out
+
+        seconds, _ = timed(step, lab.device, 3, 0.5)
+        rows.append(dict(seed=seed, model=mixer, length=length, metric="seconds_per_step",
+                         value=seconds))
+    return rows
+
+
+def run(p: LightConvParams, lab: Lab) -> pd.DataFrame:
+    tasks = {s: markov_task(lab.numpy_rng(s, "data"), p.vocab, p.alpha, p.length, p.n_train,
+                            p.n_test) for s in lab.seeds}
+    rows = [r for mixer in MIXERS for r in _train(p, lab, mixer, tasks)]
+    rows += [r for s in lab.seeds for mixer in MIXERS for r in _timing(p, lab, mixer, s)]
+    return pd.DataFrame(rows)[["seed", "model", "length", "step", "metric", "value"]]
+
+
+def slopes(table: pd.DataFrame, mixer: str) -> pd.Series:
+    """Per seed: log-log slope of seconds per step between the two largest lengths."""
+    sel = table[(table.metric == "seconds_per_step") & (table.model == mixer)]
+    wide = sel.pivot(index="seed", columns="length", values="value")
+    a, b = sorted(wide.columns)[-2:]
+    return np.log(wide[b] / wide[a]) / np.log(b / a)
+
+
+def _values(table: pd.DataFrame, metric: str, mixer: str) -> pd.Series:
+    sel = table[(table.metric == metric) & (table.model == mixer)]
+    return sel.set_index("seed").value.sort_index()
+
+
+def judge(table: pd.DataFrame):
+    att = _values(table, "excess_loss", "attention")
+    att_params = _values(table, "parameters", "attention")
+    evidence = []
+    for conv in ("light", "dynamic"):
+        where = setting_label(model=conv)
+        evidence.append(stats.difference(
+            f"excess loss: attention − {conv} (nats)", att, _values(table, "excess_loss", conv),
+            -MATCH, claim=f"> −{MATCH:g} ({conv} matches or beats attention)", setting=where))
+        fewer = (_values(table, "parameters", conv) < att_params).to_numpy()
+        evidence.append(stats.count_at_least(f"parameters: {conv} < attention", fewer,
+                                             len(fewer), setting=where))
+        evidence.append(stats.below(f"time-vs-length log-log slope, {conv}", slopes(table, conv),
+                                    LINEAR_MAX, claim=f"< {LINEAR_MAX:g} (linear)", setting=where))
+    evidence.append(stats.above("time-vs-length log-log slope, attention", slopes(table, "attention"),
+                                QUADRATIC_MIN, claim=f"> {QUADRATIC_MIN:g} (quadratic)",
+                                setting=setting_label(model="attention")))
+    return decide(evidence, report.finding(table, slopes))
+
+
+ATOM = Atom(
+    name="lightweight-convolution",
+    family="architecture",
+    title="Lightweight and dynamic convolutions vs self-attention",
+    question="On a sequence task with local structure, do convolutions whose kernels are "
+             "softmax-normalised and shared (or predicted per step) do as well as self-attention "
+             "with fewer parameters, and how does their cost grow with length?",
+    claim=f"Light and dynamic convolutions reach a test loss within {MATCH:g} nats of attention's "
+          "(or better) with fewer parameters; time per step grows linearly with length for "
+          f"them (log-log slope < {LINEAR_MAX:g}) and quadratically for attention (> {QUADRATIC_MIN:g}).",
+    sources=("Wu, Fan, Baevski, Dauphin & Auli (2019), Pay Less Attention with Lightweight and "
+             "Dynamic Convolutions, ICLR", "seed 004: attention is not always better than convolution"),
+    method="Per seed: an order-2 Markov source over 8 tokens (each P(·|a,b) ~ Dirichlet(0.2)), 512 "
+           "training and 128 test sequences of 48 tokens; loss on positions t ≥ 2, judged as "
+           "excess over the source's exact conditional entropy on the test set. Models: "
+           "embedding (d = 32) → h + mixer(LN h) → h + FFN(LN h) (32 → 64 → 32, ReLU) → read-out; "
+           "mixers: causal 4-head self-attention with sinusoidal positions; lightweight conv "
+           "(GLU in-projection, K = 4 causal taps, one softmax kernel per head shared by its 8 "
+           "channels, out-projection); dynamic conv (the same with the kernel softmax(W x_t) "
+           "predicted per position). Adam lr 3e-3, batch 16, 500 steps, every model the same. "
+           "Timing: CPU seconds of one forward + backward of the mixer alone (batch 2, best of 3), "
+           "lengths 128–2048; slope between the two largest lengths.",
+    Params=LightConvParams,
+    run=run,
+    judge=judge,
+    figures=report.figures,
+    presets={"quick": {"n_train": 64, "steps": 40, "batch": 8, "record_every": 20, "n_test": 16,
+                       "lengths": (64, 128, 256)},
+             "paper": {"steps": 2000, "n_train": 2048, "lengths": (128, 256, 512, 1024, 2048, 4096)}},
+    runtime_s=40.0,
+    settings=("model",),
+    index_columns=("length",),
+    timing_metrics=TIMING,
+)
