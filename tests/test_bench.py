@@ -108,3 +108,16 @@ def test_bench_refuses_unknown_names_before_running():
         run_bench(quick=True, families=("nope",))
     with pytest.raises(DeepatomsError, match="unknown atom 'nope'"):
         run_bench(quick=True, only=("nope",))
+
+
+def test_bench_reports_the_symbolic_hessian_speedup_per_function():
+    from deepatoms.atoms.architecture import tensor_calculus_hessians as tc
+    from deepatoms.bench.core import bench_tensor_calculus
+    from deepatoms.bench.format import _tensor_calculus_rows
+    from deepatoms.lab import NoProgress
+    out = bench_tensor_calculus(quick=True, device="cpu", progress=NoProgress())
+    p = tc.ATOM.params("quick")
+    assert out["n"] == max(p.sizes) and set(out["speedup"]) == set(p.functions)
+    assert all(_positive(r) for r in out["speedup"].values())
+    (label, text), = _tensor_calculus_rows(out)
+    assert f"n = {out['n']}" in label and all(f in text for f in p.functions)

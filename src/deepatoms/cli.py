@@ -514,7 +514,7 @@ def bench(
         "one-by-one comparison always runs on the CPU, and also on the GPU when CUDA is "
         "available.")] = "cpu",
     family: Annotated[Optional[list[str]], typer.Option(
-        "--family", help="Time this family (repeatable; default: atoms and failures).")] = None,
+        "--family", help="Time this family (repeatable; default: every family).")] = None,
     atom: Annotated[Optional[list[str]], typer.Option(
         "--atom", help="Time only this atom (repeatable).")] = None,
     no_flops: Annotated[bool, typer.Option(
@@ -536,7 +536,7 @@ def bench(
         bar.atom = "bench"
         result = bench_mod.run_bench(
             quick=quick, device=device, progress=bar, only=atom or None, flops=not no_flops,
-            load=not no_load, families=tuple(family or ("atoms", "failures")))
+            load=not no_load, families=tuple(family or registry.FAMILIES))
     if json_out:
         _print_json(result)
         return

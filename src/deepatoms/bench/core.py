@@ -40,8 +40,18 @@ def bench_load(quick: bool, progress: Progress) -> dict[str, Any]:
                 **under_load(work, busy=1 if quick else 4, threads=(1, 2)))
 
 
+def bench_tensor_calculus(quick: bool, device: str, progress: Progress) -> dict[str, Any]:
+    """tensor-calculus-hessians' own measurement at its preset's largest n, one seed: row-by-row
+    reverse-mode seconds / symbolic einsum seconds, per function."""
+    from ..atoms.architecture import tensor_calculus_hessians as tc
+    label(progress, "tensor calculus: symbolic vs row-by-row Hessians")
+    preset = "quick" if quick else "default"
+    top = max(tc.ATOM.params(preset).sizes)
+    return dict(preset=preset, n=top, speedup=tc.speedup_at_largest_n(device, 0, preset))
+
+
 def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | None = None,
-              families: Sequence[str] = ("atoms", "failures"), *,
+              families: Sequence[str] = registry.FAMILIES, *,
               only: Sequence[str] | None = None, config: PopConfig | None = None,
               flops: bool = True, load: bool = True, workers: bool = True) -> dict[str, Any]:
     """Run the measurements; returns a JSON-serialisable dict (see the package docstring).
@@ -66,6 +76,8 @@ def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | Non
     tiny = QUICK_ATOM_SCALE if quick else ATOM_SCALE
     result["atom_scale"] = dict(config=asdict(tiny), **both_devices(tiny, progress, peaks))
     result["families"] = bench_families(families, quick, dev.type, progress, only, flops=flops)
+    if "architecture" in families and only is None:
+        result["tensor_calculus"] = bench_tensor_calculus(quick, dev.type, progress)
     if load:
         result["under_load"] = bench_load(quick, progress)
     if workers and families:

@@ -86,6 +86,13 @@ def _worker_rows(w: dict[str, Any] | None) -> list[tuple[str, str]]:
              f"{w['ratio']:.2g}× the wall time")]
 
 
+def _tensor_calculus_rows(tc: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not tc:
+        return []
+    ratios = ", ".join(f"{f} {r:.3g}×" for f, r in tc["speedup"].items())
+    return [(f"symbolic vs row-by-row Hessians, n = {tc['n']}", ratios)]
+
+
 def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs for the CLI to print, in reading order."""
     m = result["machine"]
@@ -100,6 +107,7 @@ def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         if scale.get(dev):
             rows += _engine_rows(scale[dev], ", atom scale")
     rows += _family_rows(result["families"])
+    rows += _tensor_calculus_rows(result.get("tensor_calculus"))
     rows += _load_rows(result.get("under_load"))
     rows += _worker_rows(result.get("workers"))
     rows.append(("total", _seconds(result["total_s"])))
