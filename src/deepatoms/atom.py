@@ -61,6 +61,10 @@ class Atom:
     # clouds, predictions along x, weight traces): `Outcome.figure_data`, not `Outcome.table`.
     # The judge and the figures still read every row.
     figure_metrics: tuple[str, ...] = ()
+    # Tuple parameters whose values can run as separate populations (setting groups: trials
+    # that worker processes or Ray compute in parallel); the tables of a seed's groups,
+    # concatenated in the parameter's order, must equal the unsplit run's (trials.py).
+    split_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -78,6 +82,9 @@ class Atom:
         if not (isinstance(self.figure_metrics, tuple)
                 and all(isinstance(m, str) for m in self.figure_metrics)):
             raise ValueError(f"atom {self.name}: figure_metrics must be a tuple of metric names")
+        fields = {f.name for f in dataclasses.fields(self.Params)}
+        if not isinstance(self.split_by, tuple) or not set(self.split_by) <= fields:
+            raise ValueError(f"atom {self.name}: split_by must be a tuple of parameter names")
         if "quick" not in self.presets:
             raise ValueError(f"atom {self.name}: needs a 'quick' preset")
         if "default" in self.presets:

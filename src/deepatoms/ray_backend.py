@@ -1,0 +1,148 @@
+"""`--backend ray`: trials as Ray tasks (the optional `ray` extra: pip install 'deepatoms[ray]').
+
+Without `--address` the driver starts a private local cluster (`address="local"`, never a
+cluster found on the machine: a head killed by a signal leaves a stale cluster file behind),
+on loopback only (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: otherwise Ray 2.60 binds every
+interface even with node IP 127.0.0.1), with token authentication on and a token private to
+this process. With `--address HOST:PORT` it connects to that cluster (its token comes from
+RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray reads it) and ships this
+package with `runtime_env` `py_modules`, so the workers run the driver's code.
+
+Each task asks for `threads` CPUs (and one GPU for a CUDA trial), sets its torch threads,
+checks its code version against the driver's (executors.checked_trial) and returns the
+per-seed tables; results stream back in completion order and only the driver writes the
+store. A task whose worker dies is retried (`max_retries`); a first torch task costs ≈ 8–10 s
+of worker start-up.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from .executors import ExecutorError, checked_trial, default_workers, set_threads
+from .trials import Trial, TrialResult
+
+if TYPE_CHECKING:
+    from .executors import ExecOptions
+
+MAX_RETRIES = 2  # a task whose worker process dies runs again (then the run fails, one line)
+LOCAL = "local"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise ExecutorError("--backend ray needs Ray: pip install 'deepatoms[ray]'") from None
+    return ray
+
+
+def ray_trial(trial: Trial, threads: int) -> TrialResult:
+    """The body of one Ray task (module level: workers import it from the shipped package)."""
+    set_threads(threads)
+    return checked_trial(trial)
+
+
+def _private_cluster_env() -> None:
+    """Loopback only and token auth with a fresh token, unless the user set them."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    try:  # Ray read RAY_AUTH_MODE when it was imported: let this process see the new mode
+        from ray._raylet import Config
+        Config.initialize("")
+    except (ImportError, AttributeError):
+        pass
+
+
+def _connect(ray: Any, address: str | None, cpus: int) -> None:
+    import deepatoms
+    common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                  logging_level=logging.ERROR)
+    try:
+        if address is None:
+            _private_cluster_env()
+            ray.init(address=LOCAL, num_cpus=cpus, _node_ip_address="127.0.0.1", **common)
+        else:
+            package = str(Path(deepatoms.__file__).parent)
+            ray.init(address=address, runtime_env={"py_modules": [package]}, **common)
+    except ExecutorError:
+        raise
+    except Exception as exc:  # refused, unreachable, authentication: one line
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ExecutorError(f"cannot connect to {where} ({type(exc).__name__}: {text})") from None
+
+
+class RayExecutor:
+    """Trials as Ray tasks on the cluster this process is connected to."""
+
+    def __init__(self, address: str | None, threads: int, cpus: int):
+        self.ray = _ray()
+        self.address, self.threads = address, threads
+        if not self.ray.is_initialized():
+            _connect(self.ray, address, cpus)
+
+    def map(self, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+        ray = self.ray
+        task = ray.remote(ray_trial)
+        refs = [task.options(num_cpus=self.threads, max_retries=MAX_RETRIES,
+                             num_gpus=1 if t.device.startswith("cuda") else 0,
+                             name=f"deepatoms:{t.atom}").remote(t, self.threads)
+                for t in trials]
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                yield self._get(ready[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def _get(self, ref: Any) -> TrialResult:
+        ray = self.ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ExecutorError):
+                raise ExecutorError(str(cause)) from None
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise ExecutorError(f"a Ray worker died (after {MAX_RETRIES} retries): "
+                                f"{type(exc).__name__}; finished trials are stored: run "
+                                "again to resume") from None
+
+    def close(self) -> None:
+        if self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+_EXECUTORS: dict[tuple[str | None, int], RayExecutor] = {}
+
+
+def ray_executor(options: "ExecOptions") -> RayExecutor:
+    """The process's connection for these options (one cluster at a time)."""
+    key = (options.address, options.threads or 1)
+    if key not in _EXECUTORS:
+        for other in list(_EXECUTORS):
+            _EXECUTORS.pop(other).close()
+        workers = options.workers or default_workers()
+        _EXECUTORS[key] = RayExecutor(options.address, options.threads or 1,
+                                      workers * (options.threads or 1))
+    return _EXECUTORS[key]
+
+
+def shutdown() -> None:
+    """Disconnect (and stop a private cluster this process started)."""
+    for executor in _EXECUTORS.values():
+        executor.close()
+    _EXECUTORS.clear()
