@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -30,16 +31,45 @@ if TYPE_CHECKING:
 
 MAX_RETRIES = 2  # a task whose worker process dies runs again (then the run fails, one line)
 LOCAL = "local"
+CONNECT_TIMEOUT_S = 10.0
 
 
-def _ray() -> Any:
+def _ray(loopback: bool) -> Any:
+    if loopback:  # read when Ray is imported; else Ray swaps 127.0.0.1 for the machine's IP
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     try:
         import ray
     except ModuleNotFoundError as exc:
         if exc.name != "ray":
             raise
         raise ExecutorError("--backend ray needs Ray: pip install 'deepatoms[ray]'") from None
+    if loopback:
+        from ray._private import ray_constants
+        ray_constants.ENABLE_RAY_CLUSTER = False
     return ray
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ExecutorError(f"--address must be HOST:PORT (the Ray head's GCS port), got "
+                            f"{address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _reachable(address: str) -> None:
+    """A refused or unreachable head is one line at once (Ray itself retries for minutes)."""
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExecutorError(f"cannot connect to the Ray cluster at {address} ({reason}); "
+                            "is its head running (`ray start --head`)?") from None
+
+
+def _is_loopback(address: str | None) -> bool:
+    return address is None or _host_port(address)[0] in ("127.0.0.1", "localhost", "::1")
 
 
 def ray_trial(trial: Trial, threads: int) -> TrialResult:
@@ -50,7 +80,6 @@ def ray_trial(trial: Trial, threads: int) -> TrialResult:
 
 def _private_cluster_env() -> None:
     """Loopback only and token auth with a fresh token, unless the user set them."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
         os.environ.setdefault("RAY_AUTH_MODE", "token")
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
@@ -70,6 +99,7 @@ def _connect(ray: Any, address: str | None, cpus: int) -> None:
             _private_cluster_env()
             ray.init(address=LOCAL, num_cpus=cpus, _node_ip_address="127.0.0.1", **common)
         else:
+            _reachable(address)
             package = str(Path(deepatoms.__file__).parent)
             ray.init(address=address, runtime_env={"py_modules": [package]}, **common)
     except ExecutorError:
@@ -84,7 +114,7 @@ class RayExecutor:
     """Trials as Ray tasks on the cluster this process is connected to."""
 
     def __init__(self, address: str | None, threads: int, cpus: int):
-        self.ray = _ray()
+        self.ray = _ray(_is_loopback(address))
         self.address, self.threads = address, threads
         if not self.ray.is_initialized():
             _connect(self.ray, address, cpus)
