@@ -224,3 +224,15 @@ def test_a_driver_killed_mid_run_resumes_from_the_store(tmp_path):
                           store=tmp_path / "alone")
     st, ref = Store(store, readonly=True), Store(tmp_path / "alone", readonly=True)
     _equal(st.run_table(st.run(result["run_id"])), ref.run_table(ref.run(alone.run_id)))
+
+
+def test_without_ray_the_ray_backend_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ExecutorError, match=r"needs Ray: pip install 'deepatoms\[ray\]'"):
+        deepatoms.run(SPLIT, preset="quick", seeds=1, device="cpu", backend="ray")
+    from typer.testing import CliRunner
+    from deepatoms.cli import app
+    out = CliRunner().invoke(app, ["run", SPLIT, "--preset", "quick", "--backend", "ray",
+                                   "--store", str(tmp_path / "s")])
+    assert out.exit_code == 2 and "needs Ray" in out.output
+    assert not (tmp_path / "s").exists()

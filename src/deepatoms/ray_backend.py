@@ -35,6 +35,7 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def _ray(loopback: bool) -> Any:
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ warnings on stderr
     if loopback:  # read when Ray is imported; else Ray swaps 127.0.0.1 for the machine's IP
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     try:
@@ -78,16 +79,30 @@ def ray_trial(trial: Trial, threads: int) -> TrialResult:
     return checked_trial(trial)
 
 
-def _private_cluster_env() -> None:
-    """Loopback only and token auth with a fresh token, unless the user set them."""
-    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+def _refresh_auth_mode() -> None:
     try:  # Ray read RAY_AUTH_MODE when it was imported: let this process see the new mode
         from ray._raylet import Config
         Config.initialize("")
     except (ImportError, AttributeError):
         pass
+
+
+def _cluster_token_env() -> None:
+    """Connecting by address: send the token when there is one (Ray 2.60 clusters require it
+    by default, but a driver only sends it in token mode)."""
+    has_token = (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                 or (Path.home() / ".ray" / "auth_token").is_file())
+    if has_token and "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        _refresh_auth_mode()
+
+
+def _private_cluster_env() -> None:
+    """Loopback only and token auth with a fresh token, unless the user set them."""
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    _refresh_auth_mode()
 
 
 def _connect(ray: Any, address: str | None, cpus: int) -> None:
@@ -100,6 +115,7 @@ def _connect(ray: Any, address: str | None, cpus: int) -> None:
             ray.init(address=LOCAL, num_cpus=cpus, _node_ip_address="127.0.0.1", **common)
         else:
             _reachable(address)
+            _cluster_token_env()
             package = str(Path(deepatoms.__file__).parent)
             ray.init(address=address, runtime_env={"py_modules": [package]}, **common)
     except ExecutorError:
@@ -107,7 +123,10 @@ def _connect(ray: Any, address: str | None, cpus: int) -> None:
     except Exception as exc:  # refused, unreachable, authentication: one line
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         text = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise ExecutorError(f"cannot connect to {where} ({type(exc).__name__}: {text})") from None
+        hint = ("; check its token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+                if address else "")
+        raise ExecutorError(f"cannot connect to {where} ({type(exc).__name__}: {text}){hint}"
+                            ) from None
 
 
 class RayExecutor:
