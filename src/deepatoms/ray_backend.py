@@ -80,9 +80,10 @@ def ray_trial(trial: Trial, threads: int) -> TrialResult:
 
 
 def _refresh_auth_mode() -> None:
-    try:  # Ray read RAY_AUTH_MODE when it was imported: let this process see the new mode
-        from ray._raylet import Config
+    try:  # Ray read RAY_AUTH_MODE and the token when imported: let this process see them now
+        from ray._raylet import AuthenticationTokenLoader, Config
         Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
     except (ImportError, AttributeError):
         pass
 
@@ -94,7 +95,7 @@ def _cluster_token_env() -> None:
                  or (Path.home() / ".ray" / "auth_token").is_file())
     if has_token and "RAY_AUTH_MODE" not in os.environ:
         os.environ["RAY_AUTH_MODE"] = "token"
-        _refresh_auth_mode()
+    _refresh_auth_mode()
 
 
 def _private_cluster_env() -> None:
@@ -105,10 +106,29 @@ def _private_cluster_env() -> None:
     _refresh_auth_mode()
 
 
+def _notices_to_stderr() -> None:
+    """Ray prints its error notices ("a worker died ...") on the driver's stdout, where the
+    command's results go (`--json`): send them to stderr."""
+    try:
+        from ray._private import worker
+        original = worker.print_to_stdstream
+    except (ImportError, AttributeError):
+        return
+    if getattr(original, "deepatoms", False):
+        return
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.deepatoms = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
+
+
 def _connect(ray: Any, address: str | None, cpus: int) -> None:
     import deepatoms
     common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
                   logging_level=logging.ERROR)
+    _notices_to_stderr()
     try:
         if address is None:
             _private_cluster_env()
