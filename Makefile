@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow,ray]'
 	touch $(STAMP)
 
 run: install
@@ -18,6 +18,7 @@ run: install
 	$(BIN)/deepatoms report
 
 # both tiers: unit/common checks and the claim tests (default configurations, 5 seeds): ~6 min on 2 cores
+# (tests/test_executors_ray.py starts a Ray cluster on loopback: the `ray` extra is installed)
 test: install
 	$(BIN)/python -m pytest -n 2 -q --claims
 
