@@ -327,8 +327,8 @@ def run(
         "Default: DEEPATOMS_WORKERS, else the number of cores, used for runs estimated over "
         "15 s (smaller runs stay in this process).", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(
-        "--threads", min=1, help="Torch threads per worker (default 1; with one worker: this "
-        "process's setting).", show_default=False)] = None,
+        "--threads", min=1, help="Torch threads per worker, this process included when it "
+        "computes (default 1).", show_default=False)] = None,
     address: Annotated[Optional[str], typer.Option(
         "--address", metavar="HOST:PORT", help="With --backend ray: the cluster to use (its "
         "token from RAY_AUTH_TOKEN or ~/.ray/auth_token).", show_default=False)] = None,

@@ -65,7 +65,7 @@ def default_workers() -> int:
 class ExecOptions:
     """How trials run: `backend` local or ray; `workers` processes (None: DEEPATOMS_WORKERS,
     else the number of cores, used only for runs estimated over PARALLEL_MIN_S); `threads`
-    torch threads per worker (None: 1; in this process: left as it is); `address` of a Ray
+    torch threads per worker, this process included when it computes (None: 1); `address` of a Ray
     cluster (None: a private local one)."""
     backend: str = "local"
     workers: int | None = None
@@ -125,7 +125,7 @@ def trial_executor(atom: "Atom", plan: Sequence[Trial], options: ExecOptions, sl
         from .ray_backend import ray_executor
         return _counted(atom, ray_executor(options), plan, progress, "Ray tasks")
     if slots <= 1 or len(plan) == 1:
-        set_threads(options.threads)
+        set_threads(options.threads or 1)  # 2 threads on 2 shared cores: 10× slower (README)
         return InProcess(atom, progress).map(plan)
     pool = local_pool(slots, options.threads or 1)
     return _counted(atom, pool, plan, progress, f"{slots} workers")
