@@ -68,7 +68,12 @@ def test_layout_stays_in_process_for_small_runs_and_splits_for_workers(monkeypat
     atom = registry.get(SPLIT)
     quick = atom.params("quick")
     monkeypatch.setenv("DEEPATOMS_WORKERS", "2")
-    assert ExecOptions().layout(atom, quick, 2, None) == ([quick], None, 1)  # estimate < 15 s
+    assert ExecOptions().layout(atom, quick, 2, None) == ([quick], None, 1)  # estimate < 60 s
+    heavy = registry.get("memorization-capacity")  # ≈ 196 s at default
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert ExecOptions().slots(heavy, heavy.params(), 5) == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # busy: stay in-process
+    assert ExecOptions().slots(heavy, heavy.params(), 5) == 1
     groups, size, slots = ExecOptions(workers=2).layout(atom, quick, 5, None)
     assert (groups, size, slots) == ([quick], 3, 2)  # seeds split: batches of 3 and 2
     groups, size, slots = ExecOptions(workers=2).layout(atom, quick, 1, None)

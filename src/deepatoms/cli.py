@@ -325,7 +325,7 @@ def run(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", min=1, help="Trials computed at once (worker processes, or Ray tasks). "
         "Default: DEEPATOMS_WORKERS, else the number of cores, used for runs estimated over "
-        "15 s (smaller runs stay in this process).", show_default=False)] = None,
+        "60 s on an idle machine (others stay in this process).", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(
         "--threads", min=1, help="Torch threads per worker, this process included when it "
         "computes (default 1).", show_default=False)] = None,

@@ -34,10 +34,12 @@ if TYPE_CHECKING:
 WORKERS_ENV = "DEEPATOMS_WORKERS"  # the default of --workers (tests set 1: in-process)
 BACKENDS = ("local", "ray")
 RETRIES = 1
-# With the default --workers, a run estimated under this many seconds stays in this process:
-# a spawned worker first imports torch and the atoms (≈ 4 CPU-seconds here), which a small run
-# would not win back (measured: README, "Running on several processes or a cluster").
-PARALLEL_MIN_S = 15.0
+# With the default --workers, a run estimated under this many seconds stays in this process, and
+# so does any run while the machine is busy (load average >= cores): each spawned worker first
+# imports torch and the atoms (≈ 4 CPU-seconds), and smaller populations cost more per model.
+# Measured on the shared 2-core machine, universal-approximation at default (15 s in-process):
+# 2 workers took 25-31 s wall and 25-29 CPU-s against 15 CPU-s (README).
+PARALLEL_MIN_S = 60.0
 
 
 class ExecutorError(DeepatomsError):
@@ -91,7 +93,7 @@ class ExecOptions:
             return 1
         if self.workers is None:
             from .planning import estimate_s
-            if estimate_s(atom, params, n_seeds) < PARALLEL_MIN_S:
+            if estimate_s(atom, params, n_seeds) < PARALLEL_MIN_S or busy():
                 return 1
         return workers
 
@@ -144,6 +146,14 @@ def _counted(atom: "Atom", executor, plan: Sequence[Trial], progress: "Progress 
     finally:
         if progress is not None:
             progress.end()
+
+
+def busy() -> bool:
+    """The cores are taken already: more processes would only add their start-up."""
+    try:
+        return os.getloadavg()[0] >= cores()
+    except (AttributeError, OSError):
+        return False
 
 
 def set_threads(threads: int | None) -> None:
