@@ -241,3 +241,11 @@ def test_without_ray_the_ray_backend_is_one_line(monkeypatch, tmp_path):
                                    "--store", str(tmp_path / "s")])
     assert out.exit_code == 2 and "needs Ray" in out.output
     assert not (tmp_path / "s").exists()
+
+
+def test_an_atom_outside_the_catalog_is_not_sent_to_ray():
+    import dataclasses
+    from deepatoms.runner import execute
+    edited = dataclasses.replace(registry.get(SPLIT))
+    with pytest.raises(ExecutorError, match="not the catalog's own object"):
+        execute(edited, edited.params("quick"), (0,), device="cpu", options=ExecOptions("ray"))

@@ -124,6 +124,9 @@ def trial_executor(atom: "Atom", plan: Sequence[Trial], options: ExecOptions, sl
     if not plan:
         return iter(())
     if options.backend == "ray":
+        if not registered(atom):
+            raise ExecutorError(f"atom {atom.name} is not the catalog's own object: Ray workers "
+                                "find atoms by name; run it with --backend local")
         from .ray_backend import ray_executor
         return _counted(atom, ray_executor(options), plan, progress, "Ray tasks")
     if slots <= 1 or len(plan) == 1:
