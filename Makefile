@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow,ray]'
 	touch $(STAMP)
 
 # The report is written even when the run fails or is interrupted (Ctrl-C, SIGTERM): it shows
@@ -20,6 +20,7 @@ run: install
 	$(BIN)/deepatoms report || [ $$rc -ne 0 ] || rc=1; exit $$rc
 
 # both tiers: unit/common checks and the claim tests (default configurations, 5 seeds): ~6 min on 2 cores
+# (tests/test_executors_ray.py starts a Ray cluster on loopback: the `ray` extra is installed)
 test: install browser
 	$(BIN)/python -m pytest -n 2 -q --claims
 

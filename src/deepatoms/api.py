@@ -74,18 +74,23 @@ def seed_plan(atom: Atom, max_seeds: int | None) -> SeedPlan:
 def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | None = None, *,
         max_seeds: int | None = None, device: str = "auto", store: "Store | str | None" = None,
         force: bool = False, progress: "Progress | None" = None,
-        seeds_per_batch: int | None = None, **overrides: Any) -> Outcome:
+        seeds_per_batch: int | None = None, backend: str = "local", workers: int | None = None,
+        threads: int | None = None, address: str | None = None, **overrides: Any) -> Outcome:
     """Run an atom and judge its claim, e.g. `run("class-imbalance", preset="quick", seeds=5)`.
 
     `seeds="auto"`: add seed batches while the verdict is undecided, up to `max_seeds`, with an
     error rate that holds under this optional stopping (`Outcome.verdict.seeds_note` says when
     it decided). `store`: a Store or a results directory (None: no caching, nothing written).
+    `backend` "local" (this process, or `workers` processes with `threads` torch threads each)
+    or "ray" (a cluster at `address`, else a private local one): see executors.ExecOptions.
     """
+    from .executors import ExecOptions
     from .errors import DeepatomsError
     from .lab import resolve_device
     from .validate import check_run_arguments, open_store
     check_run_arguments(name=name, preset=preset, max_seeds=max_seeds, device=device, force=force,
                         progress=progress, seeds_per_batch=seeds_per_batch, store=store)
+    options = ExecOptions(backend, workers, threads, address)
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
     auto = is_auto(seeds)
@@ -98,7 +103,7 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
                     str(resolve_device(device)), seeds_per_batch=seeds_per_batch, warn=True)
     store = open_store(store)  # last: nothing is written unless every argument is valid
     common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
-                  progress=progress, seeds_per_batch=seeds_per_batch)
+                  progress=progress, seeds_per_batch=seeds_per_batch, options=options)
     with out_of_memory_as_error(atom.name):  # a clean failure of this atom (resources.py)
         ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
               else execute(atom, params, seed_tuple, **common))

@@ -63,6 +63,10 @@ class Atom:
     # Metrics that are wall-clock timings (seconds per step, per Hessian): they differ between
     # runs of the same seed, so the common same-seed and alone-vs-batch checks skip their rows.
     timing_metrics: tuple[str, ...] = ()
+    # Tuple parameters whose values can run as separate populations (setting groups: trials
+    # that worker processes or Ray compute in parallel); the tables of a seed's groups,
+    # concatenated in the parameter's order, must equal the unsplit run's (trials.py).
+    split_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -83,6 +87,9 @@ class Atom:
         if not (isinstance(self.timing_metrics, tuple)
                 and all(isinstance(m, str) for m in self.timing_metrics)):
             raise ValueError(f"atom {self.name}: timing_metrics must be a tuple of metric names")
+        fields = {f.name for f in dataclasses.fields(self.Params)}
+        if not isinstance(self.split_by, tuple) or not set(self.split_by) <= fields:
+            raise ValueError(f"atom {self.name}: split_by must be a tuple of parameter names")
         if "quick" not in self.presets:
             raise ValueError(f"atom {self.name}: needs a 'quick' preset")
         if "default" in self.presets:

@@ -331,6 +331,20 @@ def run(
         "population. Each batch is stored as soon as it finishes, so smaller batches lose less "
         "work if a run is interrupted, at some cost in speed. Default: all seeds at once.",
         show_default=False)] = None,
+    backend: Annotated[str, typer.Option(
+        "--backend", metavar="local|ray", help="local: this process, or --workers processes; "
+        "ray: Ray tasks on the cluster at --address, else on a private local one (needs the "
+        "`ray` extra).")] = "local",
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Trials computed at once (worker processes, or Ray tasks). "
+        "Default: DEEPATOMS_WORKERS, else the number of cores, used for runs estimated over "
+        "60 s on an idle machine (others stay in this process).", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", min=1, help="Torch threads per worker, this process included when it "
+        "computes (default 1).", show_default=False)] = None,
+    address: Annotated[Optional[str], typer.Option(
+        "--address", metavar="HOST:PORT", help="With --backend ray: the cluster to use (its "
+        "token from RAY_AUTH_TOKEN or ~/.ray/auth_token).", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help=(
         "Print a JSON list on stdout, one object per atom (verdict status, finding, evidence, "
         "params, seeds, wall time); bars and notes stay on stderr."))] = False,
@@ -352,11 +366,17 @@ def run(
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
     check_resources(plans, device, seeds_per_batch)
+    from .executors import ExecOptions
+    execution = dict(backend=backend, workers=workers, threads=threads, address=address)
+    ExecOptions(**execution)  # bad options: one line before anything runs
     err = _stderr()
     if dry_run:
         for note in notes:
             err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
         return _dry_run(plans, store, force, json_out, device)
+    if backend == "ray":  # missing Ray, a refused connection, bad auth: one line, exit 2
+        from .ray_backend import ray_executor
+        ray_executor(ExecOptions(**execution))
     st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
@@ -364,8 +384,8 @@ def run(
     tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
     try:
         with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
-            results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch)
-                       for plan in plans]
+            results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch,
+                                execution) for plan in plans]
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
         interrupts.quiet()
         err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
@@ -402,7 +422,8 @@ def _dry_run(plans: list[Plan], store: Path, force: bool, json_out: bool,
 
 
 def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
-             overrides: dict[str, str], seeds_per_batch: int | None = None) -> Any:
+             overrides: dict[str, str], seeds_per_batch: int | None = None,
+             execution: dict[str, Any] | None = None) -> Any:
     """Run one planned atom; a failure is reported and the other atoms still run."""
     from . import api
     from .cli_render import AtomResult, fmt_seeds
@@ -413,7 +434,7 @@ def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,
     try:
         out = api.run(name, plan.preset, plan.seeds, max_seeds=plan.max_seeds, device=device,
                       store=store, force=force, progress=bar, seeds_per_batch=seeds_per_batch,
-                      **overrides)
+                      **(execution or {}), **overrides)
         bar.atom_finished(name, out.verdict.label, out.wall_s, out.computed_s)
         return AtomResult(name, plan.atom.family, out)
     except DeepatomsError as exc:

@@ -12,11 +12,12 @@ import torch
 
 from . import stats
 from .atom import TABLE_COLUMNS, Atom
-from .engine.alloc import keep_freed_memory
 from .errors import DeepatomsError
+from .executors import ExecOptions, trial_executor
 from .lab import Lab, Progress, resolve_device
 from .params import Params
 from .store import Store
+from .trials import Trial, check_table, combine, seed_batches, setting_groups  # noqa: F401
 from .validate import is_integer, show
 from .verdict import Verdict
 
@@ -108,15 +109,6 @@ def reproduce_command(atom: Atom, preset: str, seeds: tuple[int, ...], overrides
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def check_table(atom: Atom, table: pd.DataFrame, seeds: tuple[int, ...]) -> None:
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise RuntimeError(f"atom {atom.name}: run() table lacks columns {missing}")
-    got = set(int(s) for s in table["seed"].unique())
-    if got != set(seeds):
-        raise RuntimeError(f"atom {atom.name}: run() returned seeds {sorted(got)}, expected {list(seeds)}")
-
-
 def _scale(atom: Atom, params: Params, preset: str) -> tuple[str, tuple[str, ...]]:
     reasons = atom.scale_reasons(params, preset)
     return ("reduced" if reasons else "full"), reasons
@@ -149,39 +141,64 @@ class _Trials:
     progress: Progress | None
     seeds_per_batch: int | None
     dtype: torch.dtype = torch.float32
+    options: ExecOptions = dataclasses.field(default_factory=ExecOptions)
     tables: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
     cached: set[int] = dataclasses.field(default_factory=set)
     computed_s: float = 0.0
 
     def ensure(self, seeds: tuple[int, ...]) -> pd.DataFrame:
-        """Load cached trials of `seeds`, compute the missing ones in batches (one population per
-        batch, each stored in one transaction); the table of `seeds` in their order."""
+        """Load cached trials of `seeds`, compute the missing ones (setting groups × batches of
+        seeds, each a trial stored in one transaction by this process); the table of `seeds`
+        in their order."""
         atom, canonical, version = self.atom, self.params.canonical(), self.atom.code_version
-        where = self.key
         todo = [s for s in seeds if s not in self.tables]
         if todo and self.store is not None and not self.force:
-            found = self.store.load_trials(atom.name, canonical, version, tuple(todo), *where)
+            found = self.store.load_trials(atom.name, canonical, version, tuple(todo), *self.key)
             self.tables.update(found)
             self.cached.update(found)
-        missing = [s for s in seeds if s not in self.tables]
+        missing = tuple(s for s in seeds if s not in self.tables)
         if missing:
-            keep_freed_memory()  # large activations reuse warm pages (engine/alloc.py)
-        size = self.seeds_per_batch or len(missing) or 1
-        for i in range(0, len(missing), size):
-            batch = tuple(missing[i:i + size])
-            t0 = time.perf_counter()
-            table = atom.run(self.params, Lab(batch, self.device, self.progress, self.dtype,
-                                              stream=atom.stream))
-            elapsed = time.perf_counter() - t0
-            check_table(atom, table, batch)
-            self.computed_s += elapsed
-            per_seed = {s: table[table["seed"] == s].reset_index(drop=True) for s in batch}
-            if self.store is not None:
-                self.store.save_trials(atom.name, canonical, version, per_seed,
-                                       elapsed / len(batch), *where, torch.__version__,
-                                       torch.get_num_threads())
-            self.tables.update(per_seed)
+            self._compute(missing)
         return pd.concat([self.tables[s] for s in seeds], ignore_index=True)
+
+    def _compute(self, missing: tuple[int, ...]) -> None:
+        """Each setting group's cached trials, the rest through the executor; with several
+        groups the combined per-seed tables are stored under the run's own parameters too."""
+        atom, version = self.atom, self.atom.code_version
+        groups, size, slots = self.options.layout(atom, self.params, len(missing),
+                                                  self.seeds_per_batch)
+        every = setting_groups(atom, self.params)
+        done: list[dict[int, pd.DataFrame]] = [{} for _ in every]
+        if len(every) > 1 and self.store is not None and not self.force:
+            for found, group in zip(done, every):
+                found.update(self.store.load_trials(atom.name, group.canonical(), version,
+                                                    missing, *self.key))
+        if any(done) or len(groups) > 1:  # resume a split run from its finished groups
+            groups = every
+        else:
+            done = [{}]
+        plan = [Trial(atom.name, group, batch, *self.key, version, i)
+                for i, group in enumerate(groups)
+                for batch in seed_batches(tuple(s for s in missing if s not in done[i]), size)]
+        per_seed_s = dict.fromkeys(missing, 0.0)
+        for result in trial_executor(atom, plan, self.options, slots, self.progress):
+            trial = result.trial
+            if self.store is not None:
+                self.store.save_trials(atom.name, trial.canonical, version, result.tables,
+                                       result.elapsed_s / len(trial.seeds), *self.key,
+                                       result.torch_version, result.threads)
+            done[trial.group].update(result.tables)
+            self.computed_s += result.elapsed_s
+            for s in trial.seeds:
+                per_seed_s[s] += result.elapsed_s / len(trial.seeds)
+        tables = combine(done, missing)
+        if len(groups) > 1 and self.store is not None:
+            self.store.save_trials(atom.name, self.params.canonical(), version, tables,
+                                   sum(per_seed_s.values()) / len(missing), *self.key,
+                                   torch.__version__, torch.get_num_threads())
+        planned = {s for trial in plan for s in trial.seeds}
+        self.cached.update(s for s in missing if s not in planned)  # every group was cached
+        self.tables.update(tables)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -214,11 +231,13 @@ def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdic
 def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str = "default",
             overrides: dict | None = None, store: Store | None = None, device: str = "auto",
             force: bool = False, progress: Progress | None = None,
-            seeds_per_batch: int | None = None) -> Execution:
+            seeds_per_batch: int | None = None, options: ExecOptions | None = None) -> Execution:
     """Run `atom` for `seeds`: cached trials are loaded, missing ones computed in batches of seeds
-    (one population per batch) and stored, each batch in one transaction."""
+    (one population per batch) and stored, each batch in one transaction. `options`: where the
+    trials compute (executors.ExecOptions: in this process, worker processes or Ray)."""
     start = time.perf_counter()
-    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch)
+    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch,
+                     options=options or ExecOptions())
     table = trials.ensure(seeds)
     return _finish(trials, seeds, table, atom.judge(table), preset, overrides, start)
 
@@ -226,13 +245,15 @@ def execute(atom: Atom, params: Params, seeds: tuple[int, ...], *, preset: str =
 def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: str = "default",
                      overrides: dict | None = None, store: Store | None = None,
                      device: str = "auto", force: bool = False, progress: Progress | None = None,
-                     seeds_per_batch: int | None = None) -> Execution:
+                     seeds_per_batch: int | None = None,
+                     options: ExecOptions | None = None) -> Execution:
     """`--seeds auto`: judge after the first seeds and after each further batch, until the
     verdict decides or `plan.max_seeds` are used. Each of the plan's K looks judges at the
     two-sided level 1 − 0.05/K (Bonferroni over looks), so the chance that any look wrongly
     decides stays ≤ 5% however the stopping goes (simulated in tests/test_sequential.py)."""
     start = time.perf_counter()
-    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch)
+    trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch,
+                     options=options or ExecOptions())
     looks = plan.looks()
     level = plan.level
     history = []

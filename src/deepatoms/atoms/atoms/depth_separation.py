@@ -177,7 +177,7 @@ ATOM = Atom(
             "with 2; a run with fewer than 2 depths is refused, since it has no trend to judge."),
     Params=DepthParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=1500, record_every=250)},
-    settings=("depth",), index_columns=("x",),
+    settings=("depth",), index_columns=("x",), split_by=("depths",),
     runtime_s=20, default_seeds=10,
     figure_metrics=("score", "label"),
 )

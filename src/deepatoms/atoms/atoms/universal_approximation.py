@@ -209,6 +209,6 @@ ATOM = Atom(
             "target; the fraction that escaped is reported per function and width."),
     Params=UAParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=800, record_every=50)},
-    settings=("function", "hidden_units"), index_columns=("x",),
+    settings=("function", "hidden_units"), index_columns=("x",), split_by=("functions",),
     runtime_s=20, default_seeds=20,
 )
