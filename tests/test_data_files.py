@@ -107,3 +107,20 @@ def test_digits_split_fixed_stratified_and_standardised():
     unit = digits_split(unit=True)
     assert unit.x_train.min() >= 0 and unit.x_train.max() <= 1
     assert a.images().shape == (len(a.y_train), 1, 8, 8)
+
+
+def test_cli_data_dir_is_checked_before_anything_runs(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from deepatoms.cli import app
+    monkeypatch.setenv("DEEPATOMS_DATA", "")  # recorded, so the CLI's setting is undone after
+    monkeypatch.delenv("DEEPATOMS_DATA")
+    store = tmp_path / "runs"
+    missing = CliRunner().invoke(app, ["run", "random-labels", "--preset", "paper", "--data-dir",
+                                       str(tmp_path / "absent"), "--store", str(store)])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1 and not store.exists()
+    plan = CliRunner().invoke(app, ["run", "random-labels", "--preset", "paper", "--data-dir",
+                                    str(tmp_path), "--store", str(store), "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    import os
+    assert os.environ["DEEPATOMS_DATA"] == str(tmp_path)  # what the paper preset's loader reads

@@ -75,7 +75,8 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
         max_seeds: int | None = None, device: str = "auto", store: "Store | str | None" = None,
         force: bool = False, progress: "Progress | None" = None,
         seeds_per_batch: int | None = None, backend: str = "local", workers: int | None = None,
-        threads: int | None = None, address: str | None = None, **overrides: Any) -> Outcome:
+        threads: int | None = None, address: str | None = None, precision: str = "fp32",
+        **overrides: Any) -> Outcome:
     """Run an atom and judge its claim, e.g. `run("class-imbalance", preset="quick", seeds=5)`.
 
     `seeds="auto"`: add seed batches while the verdict is undecided, up to `max_seeds`, with an
@@ -90,7 +91,7 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     from .validate import check_run_arguments, open_store
     check_run_arguments(name=name, preset=preset, max_seeds=max_seeds, device=device, force=force,
                         progress=progress, seeds_per_batch=seeds_per_batch, store=store)
-    options = ExecOptions(backend, workers, threads, address)
+    options = ExecOptions(backend, workers, threads, address, precision)
     atom = registry.get(name)
     params = atom.params(preset, **overrides)
     auto = is_auto(seeds)
@@ -101,6 +102,8 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     from .resources import check as check_resources, out_of_memory_as_error
     check_resources(atom, params, plan.start if plan is not None else len(seed_tuple),
                     str(resolve_device(device)), seeds_per_batch=seeds_per_batch, warn=True)
+    from .precision import check_device as check_precision_device
+    check_precision_device(precision, resolve_device(device))
     store = open_store(store)  # last: nothing is written unless every argument is valid
     common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
                   progress=progress, seeds_per_batch=seeds_per_batch, options=options)

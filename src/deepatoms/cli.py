@@ -345,6 +345,14 @@ def run(
     address: Annotated[Optional[str], typer.Option(
         "--address", metavar="HOST:PORT", help="With --backend ray: the cluster to use (its "
         "token from RAY_AUTH_TOKEN or ~/.ray/auth_token).", show_default=False)] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        "--data-dir", metavar="DIR", envvar="DEEPATOMS_DATA", help="Directory of local data "
+        "files (MNIST IDX files, cifar-10-batches-bin/) that the paper presets read; nothing is "
+        "downloaded.", show_default=False)] = None,
+    precision: Annotated[str, typer.Option(
+        "--precision", metavar="fp32|bf16", help="bf16: float32 matmuls and convolutions computed "
+        "with bfloat16 arithmetic by oneDNN (CPU only; tensors stay float32; stored apart from "
+        "fp32 trials; `deepatoms precision-check` compares verdicts). Opt-in.")] = "fp32",
     json_out: Annotated[bool, typer.Option("--json", help=(
         "Print a JSON list on stdout, one object per atom (verdict status, finding, evidence, "
         "params, seeds, wall time); bars and notes stay on stderr."))] = False,
@@ -366,8 +374,12 @@ def run(
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
     check_resources(plans, device, seeds_per_batch)
+    if data_dir is not None:  # atoms read it through data.files (one line if missing)
+        from .data.files import ENV, data_dir as checked_dir
+        os.environ[ENV] = str(checked_dir(data_dir))
     from .executors import ExecOptions
-    execution = dict(backend=backend, workers=workers, threads=threads, address=address)
+    execution = dict(backend=backend, workers=workers, threads=threads, address=address,
+                     precision=precision)
     ExecOptions(**execution)  # bad options: one line before anything runs
     err = _stderr()
     if dry_run:
@@ -620,6 +632,7 @@ def main() -> None:
 
 
 from . import cli_history  # noqa: E402,F401  (registers `history` and `diff` on the app)
+from . import cli_precision  # noqa: E402,F401  (registers `precision-check`)
 
 if __name__ == "__main__":
     main()

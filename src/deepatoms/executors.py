@@ -68,13 +68,16 @@ class ExecOptions:
     """How trials run: `backend` local or ray; `workers` processes (None: DEEPATOMS_WORKERS,
     else the number of cores, used only for runs estimated over PARALLEL_MIN_S); `threads`
     torch threads per worker, this process included when it computes (None: 1); `address` of a Ray
-    cluster (None: a private local one)."""
+    cluster (None: a private local one); `precision` fp32, or bf16 autocast (precision.py)."""
     backend: str = "local"
     workers: int | None = None
     threads: int | None = None
     address: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        from .precision import check_precision
+        check_precision(self.precision)
         if self.backend not in BACKENDS:
             raise DeepatomsError(f"unknown backend {self.backend!r}; allowed: local, ray")
         for name in ("workers", "threads"):

@@ -202,7 +202,10 @@ class _Trials:
 
     @property
     def key(self) -> tuple[str, str]:
-        """(device, dtype) of this run's trials in the store."""
+        """(device, dtype) of this run's trials in the store (bf16 math mode: its own dtype)."""
+        from .precision import STORE_DTYPE
+        if self.options.precision != "fp32":
+            return device_key(self.device), STORE_DTYPE[self.options.precision]
         return device_key(self.device), dtype_key(self.dtype)
 
 

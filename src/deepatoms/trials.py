@@ -110,10 +110,13 @@ def run_trial(trial: Trial, atom: "Atom | None" = None, progress: "Progress | No
     from .lab import Lab
     atom = atom if atom is not None else registry.get(trial.atom)
     keep_freed_memory()  # large activations reuse warm pages (engine/alloc.py)
-    lab = Lab(trial.seeds, torch.device(trial.device), progress, getattr(torch, trial.dtype),
-              stream=atom.stream)
+    from .precision import math_mode, precision_of
+    precision = precision_of(trial.dtype)  # "float32-bf16-math": float32 data, bf16 matmuls
+    dtype = torch.float32 if precision != "fp32" else getattr(torch, trial.dtype)
+    lab = Lab(trial.seeds, torch.device(trial.device), progress, dtype, stream=atom.stream)
     start = time.perf_counter()
-    table = atom.run(trial.params, lab)
+    with math_mode(precision, lab.device):
+        table = atom.run(trial.params, lab)
     elapsed = time.perf_counter() - start
     check_table(atom, table, trial.seeds)
     tables = {s: table[table["seed"] == s].reset_index(drop=True) for s in trial.seeds}

@@ -29,12 +29,12 @@ class DataFileError(DeepatomsError):
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The directory to read data files from: `explicit`, else $DEEPATOMS_DATA (the CLI has no
-    --data-dir option yet)."""
+    """The directory to read data files from: `explicit`, else $DEEPATOMS_DATA (which the CLI's
+    `run --data-dir DIR` sets)."""
     chosen = explicit if explicit not in (None, "") else os.environ.get(ENV)
     if not chosen:
-        raise DataFileError(f"this preset reads local data files: set {ENV}=DIR, the directory "
-                            "that holds them")
+        raise DataFileError(f"this preset reads local data files: pass --data-dir DIR or set "
+                            f"{ENV}=DIR, the directory that holds them")
     path = Path(chosen).expanduser()
     if not path.is_dir():
         raise DataFileError(f"data directory '{path}' does not exist")
