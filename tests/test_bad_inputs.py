@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import typing
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 import torch
 
@@ -229,7 +231,12 @@ API_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, error", API_CASES, ids=[repr(k)[:60] for k, _ in API_CASES])
+def _case_id(kwargs: dict) -> str:
+    """A test id that is the same in every pytest-xdist worker (no memory addresses)."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(kwargs))[:60]
+
+
+@pytest.mark.parametrize("kwargs, error", API_CASES, ids=[_case_id(k) for k, _ in API_CASES])
 def test_api_bad_argument(kwargs, error, tmp_path):
     root = tmp_path / "runs"
     Store(root).close()
