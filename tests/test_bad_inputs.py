@@ -193,8 +193,8 @@ def test_every_list_parameter_refuses_repeats_unless_it_says_so():
     for atom in registry.all_atoms().values():
         for f in dataclasses.fields(atom.Params):
             if not f.metadata.get("distinct", True):
-                assert any(w in f.name for w in ("hidden", "encoder", "decoder", "widths")), \
-                    (atom.name, f.name)
+                widths = ("hidden", "encoder", "decoder", "widths", "channels")
+                assert any(w in f.name for w in widths), (atom.name, f.name)
 
 
 # ---------------------------------------------------------------- Python API
