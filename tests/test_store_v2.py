@@ -232,7 +232,12 @@ def test_trials_are_keyed_by_device_and_dtype(tmp_path):
 
 
 def test_a_gpu_trial_is_not_reused_by_a_cpu_run(tmp_path, monkeypatch):
+    import dataclasses
+    from deepatoms import executors
     monkeypatch.setattr(runner, "device_key", lambda device: "cuda:0")
+    on_cpu = executors.run_trial  # a trial keyed cuda:0, computed here on the CPU
+    monkeypatch.setattr(executors, "run_trial", lambda trial, *a, **k: on_cpu(
+        dataclasses.replace(trial, device="cpu"), *a, **k))
     first = deepatoms.run(ATOM, seeds=2, store=tmp_path, **FAST)
     monkeypatch.undo()
     again = deepatoms.run(ATOM, seeds=2, store=tmp_path, **FAST)
