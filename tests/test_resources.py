@@ -88,13 +88,13 @@ def test_other_errors_pass_through():
 
 def test_out_of_memory_in_a_run_is_a_clean_atom_failure(tmp_path, monkeypatch, capsys):
     """The CLI reports the atom's failure on one line and goes on (exit 2, no traceback)."""
-    from deepatoms import runner
+    from deepatoms import lab
     from deepatoms.cli_guard import main
 
     def boom(*args, **kwargs):  # the allocation failing as training starts
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1e12 bytes")
 
-    monkeypatch.setattr(runner, "Lab", boom)
+    monkeypatch.setattr(lab, "Lab", boom)  # trials.run_trial builds the Lab of each trial
     code = main(["run", "parity", "--preset", "quick", "--seeds", "1", "--store", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
