@@ -33,8 +33,9 @@ def load_average() -> float:
 def _run_kwargs(quick: bool, device: str, workers: int | None) -> dict[str, Any]:
     kw: dict[str, Any] = dict(preset="quick" if quick else "default", seeds=2 if quick else None,
                               device=device)
-    if workers is not None:
-        kw["workers"] = workers
+    # in this process unless workers are asked for: CPU seconds and the FLOP recorder only see
+    # this process (the runner's default would spread long runs over worker processes)
+    kw["workers"] = workers if workers is not None else 1
     return kw
 
 
