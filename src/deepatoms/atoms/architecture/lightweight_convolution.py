@@ -36,6 +36,7 @@ from ._arch_a_hessians import timed
 MATCH = 0.02         # nats: a convolution "matches" attention if its excess loss is at most this worse
 LINEAR_MAX = 1.3     # log-log slope of time vs length at the two largest lengths: linear below this
 QUADRATIC_MIN = 1.5  # ... and quadratic growth above this
+SLOPE_POINTS = 3     # lengths (the largest) the slope is fitted over
 TIMING = ("seconds_per_step",)
 
 
@@ -57,6 +58,8 @@ class LightConvParams(Params):
     lengths: tuple[int, ...] = param((128, 256, 512, 1024, 2048), "sequence lengths timed",
                                      ge=8, le=16384, min_len=2, distinct=True)
     timing_batch: int = param(2, "sequences per timed step", ge=1)
+    timing_rounds: int = param(5, "timing rounds (each times every length once; best kept)",
+                               ge=1, le=100)
 
     def check(self) -> None:
         if self.width % self.heads:
@@ -106,24 +109,26 @@ def _train(p: LightConvParams, lab: Lab, mixer: str, tasks: dict) -> list[dict]:
 
 
 def _timing(p: LightConvParams, lab: Lab, mixer: str, seed: int) -> list[dict]:
-    """CPU seconds of one forward + backward pass of the mixer alone, per sequence length."""
+    """CPU seconds of one forward + backward pass of the mixer alone, per sequence length: the
+    best of `timing_rounds` rounds, each round timing every length once (interleaved, so a burst
+    of load on a shared machine hits all lengths alike instead of one)."""
     pop = MixerPop(mixer, [lab.torch_generator(seed, "timing", mixer)], p.vocab, p.width,
                    p.heads, p.kernel, device=lab.device)
     gen = lab.torch_generator(seed, "timing-input")
-    rows = []
-    for length in p.lengths:
-        u = torch.randn(1, p.timing_batch, length, p.width, generator=gen).to(lab.device)
-        u.requires_grad_()
+    inputs = [torch.randn(1, p.timing_batch, n, p.width, generator=gen).to(lab.device)
+              .requires_grad_() for n in p.lengths]
 
-        def step() -> torch.Tensor:
-            out = mix(mixer, pop.tensors, u, p.heads, p.kernel)
-            out.square().mean().backward()
-            return out
+    def step(u: torch.Tensor) -> torch.Tensor:
+        out = mix(mixer, pop.tensors, u, p.heads, p.kernel)
+        out.square().mean().backward()
+        return out
 
-        seconds, _ = timed(step, lab.device, 3, 0.5)
-        rows.append(dict(seed=seed, model=mixer, length=length, metric="seconds_per_step",
-                         value=seconds))
-    return rows
+    best = [float("inf")] * len(inputs)
+    for _ in range(p.timing_rounds):
+        for i, u in enumerate(inputs):
+            best[i] = min(best[i], timed(lambda: step(u), lab.device, 1, 0.0)[0])
+    return [dict(seed=seed, model=mixer, length=n, metric="seconds_per_step", value=t)
+            for n, t in zip(p.lengths, best)]
 
 
 def run(p: LightConvParams, lab: Lab) -> pd.DataFrame:
@@ -135,11 +140,16 @@ def run(p: LightConvParams, lab: Lab) -> pd.DataFrame:
 
 
 def slopes(table: pd.DataFrame, mixer: str) -> pd.Series:
-    """Per seed: log-log slope of seconds per step between the two largest lengths."""
+    """Per seed: least-squares log-log slope of seconds per step over the largest lengths (the
+    three largest, or all when fewer are timed): the growth rate once fixed costs stop dominating."""
     sel = table[(table.metric == "seconds_per_step") & (table.model == mixer)]
     wide = sel.pivot(index="seed", columns="length", values="value")
-    a, b = sorted(wide.columns)[-2:]
-    return np.log(wide[b] / wide[a]) / np.log(b / a)
+    top = sorted(wide.columns)[-SLOPE_POINTS:]
+    x = np.log(np.asarray(top, dtype=float))
+    y = np.log(wide[top].to_numpy())
+    xc = x - x.mean()
+    fit = (y - y.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+    return pd.Series(fit, index=wide.index)
 
 
 def _values(table: pd.DataFrame, metric: str, mixer: str) -> pd.Series:
@@ -187,8 +197,9 @@ ATOM = Atom(
            "(GLU in-projection, K = 4 causal taps, one softmax kernel per head shared by its 8 "
            "channels, out-projection); dynamic conv (the same with the kernel softmax(W x_t) "
            "predicted per position). Adam lr 3e-3, batch 16, 500 steps, every model the same. "
-           "Timing: CPU seconds of one forward + backward of the mixer alone (batch 2, best of 3), "
-           "lengths 128–2048; slope between the two largest lengths.",
+           "Timing: CPU seconds of one thread for one forward + backward of the mixer alone "
+           "(batch 2), lengths 128–2048, best of 5 interleaved rounds; least-squares log–log "
+           f"slope over the {SLOPE_POINTS} largest lengths.",
     Params=LightConvParams,
     run=run,
     judge=judge,
