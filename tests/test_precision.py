@@ -81,3 +81,15 @@ def test_cli_precision_option_and_check(tmp_path):
     rows = json.loads(out.stdout[out.stdout.index("["):])
     assert [r["atom"] for r in rows] == ["implicit-regularization"] and rows[0]["error"] is None
     assert (out.exit_code == 1) == rows[0]["changed"]
+
+
+def test_cli_refuses_bf16_on_cuda_before_opening_the_store(tmp_path, monkeypatch):
+    """bf16 math is oneDNN's (CPU): a CUDA device is refused once, before the store exists."""
+    import deepatoms.lab as lab
+    monkeypatch.setattr(lab, "resolve_device", lambda device: torch.device("cuda", 0))
+    store = tmp_path / "s"
+    out = CliRunner().invoke(app, ["run", "parity", "--preset", "quick", "--precision", "bf16",
+                                   "--device", "cuda", "--store", str(store)])
+    assert out.exit_code == 2, out.output
+    assert "CPU-only" in out.output and "Traceback" not in out.output
+    assert not store.exists()

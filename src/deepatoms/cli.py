@@ -381,6 +381,8 @@ def run(
     execution = dict(backend=backend, workers=workers, threads=threads, address=address,
                      precision=precision)
     ExecOptions(**execution)  # bad options: one line before anything runs
+    from .precision import check_device as check_precision_device
+    check_precision_device(precision, resolve_device(device))  # bf16 on CUDA: before the store
     err = _stderr()
     if dry_run:
         for note in notes:
