@@ -2,11 +2,12 @@
 a batch-norm MLP evaluated at any (interpolated) parameters and statistics, and the largest
 rise of a loss curve (the height of an obstacle on the way).
 
-A network is a dict of stacked tensors (K, ...): "w0", "w1", ... weights, "b0", ... biases and,
-with batch norm, "g*", "beta*" (its affine parameters) and "mean*", "var*" (its running
-statistics). Interpolating a batch-norm network interpolates its statistics too: the means
-linearly, the variances linearly in log-variance (equal to the linear mix at the end points;
-a linear mix turns negative beyond them, at α > 1 when the trained variance is below 1/3).
+A network is a dict of stacked tensors (K, ...): an MLP's "w0", "w1", ... weights, "b0", ...
+biases and, with batch norm, "g*", "beta*" (its affine parameters) and "mean*", "var*" (its
+running statistics); the CNN's are named as its module's parameters ("conv1.weight", ...), and
+`line` mixes any such dict. Interpolating a batch-norm network interpolates its statistics too:
+the means linearly, the variances linearly in log-variance (equal to the linear mix at the end
+points; a linear mix turns negative beyond them, at α > 1 when the trained variance is below 1/3).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ EPS = 1e-5  # torch.nn.BatchNorm1d's
 def line(start: dict, end: dict, alphas: np.ndarray) -> dict:
     """θ(α) = (1 − α)·start + α·end for every α: tensors (K, ...) from single models (1, ...).
     Variances ("var*") are mixed in log space."""
-    a = torch.as_tensor(alphas, dtype=start["w0"].dtype, device=start["w0"].device)
+    first = next(iter(start.values()))
+    a = torch.as_tensor(alphas, dtype=first.dtype, device=first.device)
     out = {}
     for k, s in start.items():
         al = a.view(-1, *([1] * (s.dim() - 1)))
