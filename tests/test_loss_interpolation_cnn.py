@@ -1,5 +1,5 @@
 """loss-interpolation's small CNN: the population against CNNs built alone, the ends of the line
-against the networks it joins, shapes, and the claim test for the CNN arm."""
+against the networks it joins, and shapes (the CNN's claim is checked in tests/test_gen_a.py with the MLPs')."""
 from __future__ import annotations
 
 import numpy as np
@@ -97,21 +97,3 @@ def test_cnn_rows_of_the_table():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == [f"cnn: {path}" for path in li.PATHS]
     assert len(fig.axes[0].get_lines()) == 1 + 1 + 2                 # seed, mean, α = 0 and 1
-
-
-@pytest.mark.claim
-def test_claim_loss_interpolation_cnn():
-    """Measured (5 seeds, default): the small CNN's training loss decreases monotonically from
-    init to solution in every seed (largest rise 0; L 2.35 → 2.3e-4, test accuracy 97.7 %);
-    the line between two solutions rises by 0.20 [0.13, 0.27] of the init-to-solution decrease
-    (seeds 0.14 to 0.27). Reproduced, as for the two MLPs."""
-    out = deepatoms.run("loss-interpolation", seeds=5, device="cpu", archs=("cnn",))
-    assert out.verdict.status == "reproduced"
-    by = {e.metric: e for e in out.verdict.evidence}
-    init = by[f"cnn, init → solution: largest rise / total decrease < {li.NO_OBSTACLE:g}"]
-    barrier = by["cnn, solution → solution: largest rise / init-path decrease"]
-    assert init.supports is True and barrier.supports is True
-    assert barrier.ci_low > 0.05
-    t = out.table
-    rises = t[(t.metric == "largest_rise") & (t.path == "init→solution")]
-    assert len(rises) == 5 and (rises.value < 1e-3).all()
