@@ -7,6 +7,10 @@ pixels: a new permutation for every image; Gaussian: every pixel drawn from a Ga
 training set's per-pixel mean and variance). Everything is drawn once per seed, before
 training: the randomisation is fixed across epochs, as in the paper. The test set keeps its
 clean labels in every condition (its inputs get the same input transformation).
+
+The regularised conditions add explicit regularisers to the clean images: each regulariser alone
+on the true labels (weight decay, dropout, augmentation), and random labels with every regulariser
+that is switched on at once.
 """
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ import dataclasses
 import numpy as np
 
 TRUE, RANDOM, DECAY = "true labels", "random labels", "true labels + weight decay"
+DROPOUT, AUGMENT = "true labels + dropout", "true labels + augmentation"
+RANDOM_REGULARISED = "random labels + all regularisers"
+RANDOM_DECAY_DROPOUT = "random labels + weight decay + dropout"  # the paper's ImageNet rows
+REGULARISED = (DECAY, DROPOUT, AUGMENT, RANDOM_REGULARISED, RANDOM_DECAY_DROPOUT)
 INPUT_KINDS = ("shuffled pixels", "random pixels", "gaussian pixels")
 
 
@@ -23,7 +31,13 @@ class Condition:
     name: str
     p: float               # label-corruption probability (0: true labels)
     inputs: str = "clean"  # "clean" or one of INPUT_KINDS
-    decay: bool = False    # train with weight decay (the regularised control)
+    decay: bool = False    # train with weight decay
+    dropout: bool = False  # train with dropout on the hidden units
+    augment: bool = False  # train on randomly shifted images
+
+    @property
+    def regularised(self) -> bool:
+        return self.decay or self.dropout or self.augment
 
 
 def corrupted_name(p: float) -> str:
@@ -31,15 +45,23 @@ def corrupted_name(p: float) -> str:
 
 
 def conditions(corruptions: tuple[float, ...], input_kinds: tuple[str, ...],
-               weight_decay: float) -> list[Condition]:
-    """True labels, each corruption level, random labels, the input randomisations, and the
-    weight-decay control (when weight_decay > 0)."""
+               weight_decay: float, dropout: float = 0.0, max_shift: int = 0,
+               random_regularised: bool = False) -> list[Condition]:
+    """True labels, each corruption level, random labels, the input randomisations, then one
+    true-label control per regulariser that is on (weight_decay, dropout, max_shift > 0) and,
+    with `random_regularised`, random labels with all of them at once (and, when all three are
+    on, random labels with weight decay and dropout only: Zhang et al.'s ImageNet Table 2)."""
     out = [Condition(TRUE, 0.0)]
     out += [Condition(corrupted_name(p), float(p)) for p in sorted(corruptions)]
     out.append(Condition(RANDOM, 1.0))
     out += [Condition(kind, 0.0, inputs=kind) for kind in input_kinds]
-    if weight_decay > 0:
-        out.append(Condition(DECAY, 0.0, decay=True))
+    on = dict(decay=weight_decay > 0, dropout=dropout > 0, augment=max_shift > 0)
+    out += [Condition(name, 0.0, **{key: True}) for name, key in
+            ((DECAY, "decay"), (DROPOUT, "dropout"), (AUGMENT, "augment")) if on[key]]
+    if random_regularised and any(on.values()):
+        out.append(Condition(RANDOM_REGULARISED, 1.0, **on))
+    if random_regularised and all(on.values()):
+        out.append(Condition(RANDOM_DECAY_DROPOUT, 1.0, decay=True, dropout=True))
     return out
 
 

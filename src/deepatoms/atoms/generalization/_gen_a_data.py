@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.digits_split import digits_split
-from ...data.digits_tasks import standardiser
+from ...data.digits_tasks import digits, standardiser
 from ...data.files import load_mnist
 
 DATASETS = ("digits", "mnist")
@@ -23,11 +23,14 @@ CLASSES = 10
 
 @dataclasses.dataclass(frozen=True)
 class ImageData:
-    """x_* (N, d) float32 standardised with the training set's per-pixel statistics, y_* (N,)."""
+    """x_* (N, d) float32 standardised with the training set's per-pixel statistics, y_* (N,);
+    mean, std (d,) those statistics (x = (raw − mean) / std)."""
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
 
     @property
     def dim(self) -> int:
@@ -39,13 +42,14 @@ def image_data(name: str) -> ImageData:
     standard 60,000 / 10,000 IDX files from $DEEPATOMS_DATA (a missing file is one line)."""
     if name == "digits":
         d = digits_split()
-        return ImageData(d.x_train, d.y_train, d.x_test, d.y_test)
+        mean, std = standardiser(digits()[0][d.train_index])
+        return ImageData(d.x_train, d.y_train, d.x_test, d.y_test, mean, std)
     (xa, ya), (xb, yb) = load_mnist(split="train"), load_mnist(split="test")
     xa = xa.reshape(len(xa), -1).astype(np.float32)
     xb = xb.reshape(len(xb), -1).astype(np.float32)
     mean, std = standardiser(xa)
     return ImageData(((xa - mean) / std).astype(np.float32), ya,
-                     ((xb - mean) / std).astype(np.float32), yb)
+                     ((xb - mean) / std).astype(np.float32), yb, mean, std)
 
 
 def forward(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],

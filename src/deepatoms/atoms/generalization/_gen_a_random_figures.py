@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ...figures import new_figure
-from ._gen_a_conditions import DECAY
+from ._gen_a_conditions import REGULARISED
+
 
 def _panels(table: pd.DataFrame, name: str, axes, height: float = 3.0):
     depths = sorted(table.hidden_layers.unique())
@@ -22,7 +23,8 @@ def _curves(table: pd.DataFrame, axes) -> object:
         t = curve[curve.hidden_layers == depth]
         for k, (c, g) in enumerate(t.groupby("condition", sort=False)):
             grid = g.pivot_table(index="step", columns="seed", values="value").ffill()
-            ax.plot(grid.index, grid.mean(axis=1), color=f"C{k % 10}", lw=1.3, label=c)
+            ax.plot(grid.index, grid.mean(axis=1), color=f"C{k % 10}", lw=1.3, label=c,
+                    ls="--" if c in REGULARISED else "-")   # regularised: dashed
         ax.set(title=f"{depth} hidden layer(s)", xlabel="SGD step",
                ylabel="train accuracy (own labels)", ylim=(0, 1.02))
         ax.legend(fontsize=6, ncol=2)
@@ -34,7 +36,7 @@ def _by_p(table: pd.DataFrame, metric: str, name: str, ylabel: str, axes, transf
     for ax, depth in panels:
         t = table[(table.hidden_layers == depth) & (table.metric == metric)]
         labels = t[t.condition.str.startswith(("true labels", "corrupted", "random labels"))
-                   & (t.condition != DECAY)]
+                   & ~t.condition.isin(REGULARISED)]
         g = labels.groupby("p").value
         mean, sd = g.mean(), g.std().fillna(0)
         if transform is not None:

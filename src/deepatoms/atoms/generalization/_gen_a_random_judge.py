@@ -6,14 +6,16 @@ import pandas as pd
 
 from ... import stats
 from ...verdict import Evidence, decide, setting_label
-from ._gen_a_conditions import DECAY, RANDOM, TRUE
+from ._gen_a_conditions import (AUGMENT, DECAY, DROPOUT, RANDOM, RANDOM_DECAY_DROPOUT,
+                                RANDOM_REGULARISED, REGULARISED, TRUE)
 from ._gen_a_stats import factor_row
 
 FIT_LEVEL = 0.99      # "every condition reaches ≥ 99 % train accuracy" (the catalog's claim)
 SMALL_FACTOR = 10.0   # "a small constant factor": below one order of magnitude
 CHANCE = 0.1          # ten classes
 NEAR_CHANCE = 0.05    # random-label test accuracy within 5 points of chance
-FEW_POINTS = 0.05     # weight decay moves true-label test accuracy by less than 5 points
+FEW_POINTS = 0.05     # a regulariser moves true-label test accuracy by less than 5 points
+REGULARISERS = ((DECAY, "weight decay"), (DROPOUT, "dropout"), (AUGMENT, "augmentation"))
 
 
 def values(t: pd.DataFrame, condition: str, metric: str) -> np.ndarray:
@@ -53,21 +55,29 @@ def _ratio_rows(t: pd.DataFrame, depth: int) -> list[Evidence]:
 
 def _test_rows(t: pd.DataFrame, depth: int) -> list[Evidence]:
     levels = t[(t.metric == "test_accuracy") & (t.condition.str.startswith(("true labels",
-               "corrupted", "random labels"))) & (t.condition != DECAY)]
+               "corrupted", "random labels"))) & ~t.condition.isin(REGULARISED)]
     grid = levels.pivot_table(index="seed", columns="p", values="value")
     rand = values(t, RANDOM, "test_accuracy")
-    rows = [stats.trend("test accuracy vs label corruption p", grid.columns.to_numpy(float),
+    return [stats.trend("test accuracy vs label corruption p", grid.columns.to_numpy(float),
                         grid.to_numpy(), increasing=False,
                         setting=setting_label(hidden_layers=depth, condition="*")),
             stats.below("random labels: |test accuracy − chance|", np.abs(rand - CHANCE),
                         NEAR_CHANCE, f"< {NEAR_CHANCE:g} (chance = {CHANCE:g})",
                         setting=setting_label(hidden_layers=depth, condition=RANDOM))]
-    if DECAY in set(t.condition):
-        decay, true = values(t, DECAY, "test_accuracy"), values(t, TRUE, "test_accuracy")
-        setting = setting_label(hidden_layers=depth, condition=DECAY)
-        rows += [stats.difference("weight decay − none: true-label test accuracy", decay, true,
+
+
+def _regulariser_rows(t: pd.DataFrame, depth: int) -> list[Evidence]:
+    """Per regulariser that was run: its true-label test accuracy minus the unregularised one,
+    paired by seed, within ±FEW_POINTS (one one-sided row per direction)."""
+    rows, true = [], values(t, TRUE, "test_accuracy")
+    for condition, label in REGULARISERS:
+        if condition not in set(t.condition):
+            continue
+        acc = values(t, condition, "test_accuracy")
+        setting = setting_label(hidden_layers=depth, condition=condition)
+        rows += [stats.difference(f"{label} − none: true-label test accuracy", acc, true,
                                   -FEW_POINTS, f"> −{FEW_POINTS:g}", setting=setting),
-                 stats.difference("none − weight decay: true-label test accuracy", true, decay,
+                 stats.difference(f"none − {label}: true-label test accuracy", true, acc,
                                   -FEW_POINTS, f"> −{FEW_POINTS:g}", setting=setting)]
     return rows
 
@@ -76,8 +86,23 @@ def judge(table: pd.DataFrame):
     evidence = []
     for depth in sorted(table.hidden_layers.unique()):
         t = table[table.hidden_layers == depth]
-        evidence += _fit_rows(t, depth) + _ratio_rows(t, depth) + _test_rows(t, depth)
+        evidence += (_fit_rows(t, depth) + _ratio_rows(t, depth) + _test_rows(t, depth)
+                     + _regulariser_rows(t, depth))
     return decide(evidence, finding(table))
+
+
+def _regulariser_finding(t: pd.DataFrame) -> str:
+    true, conds = values(t, TRUE, "test_accuracy"), set(t.condition)
+    moves = [f"{label} {100 * (values(t, c, 'test_accuracy') - true).mean():+.1f}"
+             for c, label in REGULARISERS if c in conds]
+    text = f"; regularisers moved it by {', '.join(moves)} points" if moves else ""
+    for c in (RANDOM_REGULARISED, RANDOM_DECAY_DROPOUT):
+        if c in conds:
+            acc, steps = values(t, c, "train_accuracy"), values(t, c, "steps_to_fit")
+            text += (f"; {c}: {acc.mean():.1%} train accuracy (≥ {FIT_LEVEL:.0%} in "
+                     f"{int((acc >= FIT_LEVEL).sum())} of {len(acc)} seeds; median "
+                     f"{np.median(steps):.0f} steps)")
+    return text
 
 
 def finding(table: pd.DataFrame) -> str:
@@ -94,7 +119,8 @@ def finding(table: pd.DataFrame) -> str:
             f"{gm:.2f}× the steps of true labels (geometric mean"
             f"{', a lower bound in %d seeds' % cens.sum() if cens.any() else ''}); test accuracy "
             f"{values(t, TRUE, 'test_accuracy').mean():.1%} with true labels, "
-            f"{values(t, RANDOM, 'test_accuracy').mean():.1%} with random labels")
+            f"{values(t, RANDOM, 'test_accuracy').mean():.1%} with random labels"
+            + _regulariser_finding(t))
     return "; ".join(parts) + (" (Zhang et al. 2017: 100 % train on random labels, test at "
                                "chance — MLP 1×512 10.61 % on CIFAR-10; 'a small constant "
                                "factor' slower).")

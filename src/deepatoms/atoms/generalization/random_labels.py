@@ -5,8 +5,10 @@ Claim: an MLP with 512 ReLU units per layer reaches 100 % training accuracy on d
 labels, partially or fully random labels, shuffled or random pixels and Gaussian inputs; random
 labels take only a small constant factor more SGD steps than true labels (the factor is reported
 with a CI; "small" = below 10×); test accuracy falls with the corruption p down to chance at
-p = 1 (paper: CIFAR-10 Inception 9.78 %, MLP 1×512 10.61 %); weight decay changes the true-label
-test accuracy by only a few points. Budget: ~50 s default (5 seeds), a few seconds quick.
+p = 1 (paper: CIFAR-10 Inception 9.78 %, MLP 1×512 10.61 %); weight decay, dropout and data
+augmentation each change the true-label test accuracy by less than 5 points, and random labels
+are still fitted (≥ 99 % train accuracy within the step cap) with the regularisers switched on.
+Budget: ~100 s default (5 seeds), a few seconds quick.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
 from . import _gen_a_conditions as cond
+from . import _gen_a_regularise as reg
+from . import _gen_c_nets as nets
 from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
 from ._gen_a_random_judge import judge
 from ._gen_a_random_figures import figures
@@ -41,8 +45,15 @@ class RandomLabelsParams(Params):
                                            gt=0, lt=1, nonempty=False, min_len=0)
     input_kinds: tuple[str, ...] = param(cond.INPUT_KINDS, "input randomisations (true labels)",
                                          choices=cond.INPUT_KINDS, nonempty=False, min_len=0)
-    weight_decay: float = param(5e-4, "weight decay of the regularised true-label control "
-                                "(0: no control)", ge=0)
+    weight_decay: float = param(5e-4, "weight decay of the regularised conditions (0: off)",
+                                ge=0)
+    dropout: float = param(0.5, "dropout rate of the hidden units in the regularised "
+                           "conditions (0: off)", ge=0, lt=1)
+    max_shift: int = param(1, "augmentation in the regularised conditions: random integer "
+                           "pixel shifts of up to ±max_shift per axis, fresh per minibatch "
+                           "(0: off)", ge=0, le=3)
+    random_regularised: bool = param(True, "also train random labels with every regulariser "
+                                     "that is on at once")
     lr: float = param(0.05, "SGD learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     batch: int = param(128, "minibatch size (epochs of shuffled batches)", ge=1)
@@ -64,7 +75,32 @@ def _model_data(p: RandomLabelsParams, lab: Lab, data, members):
     return lab.tensor(np.stack(xs)), lab.tensor(np.stack(ys)), lab.tensor(np.stack(xt))
 
 
-def _train_depth(p: RandomLabelsParams, lab: Lab, data, conds, depth: int):
+def _regularised_loss(p: RandomLabelsParams, lab: Lab, pop: MLPPop, data, x, y, members,
+                      depth: int):
+    """Per-example training loss (M, B) with each member's regularisers: its images shifted and
+    its hidden units dropped out with noise from its own generators (train mode)."""
+    m = len(members)
+    shift = {i: lab.torch_generator(s, "shifts", depth) for i, (s, c) in enumerate(members)
+             if c.augment}
+    drop = {i: lab.torch_generator(s, "dropout", depth) for i, (s, c) in enumerate(members)
+            if c.dropout}
+    mean, std = lab.tensor(data.mean), lab.tensor(data.std)
+
+    def loss(idx, step):
+        xb = gather(x, idx)                                             # (M, B, d)
+        if shift:
+            xb = reg.shift_images(xb, reg.draw_shifts(shift, m, idx.shape[1], p.max_shift,
+                                                      lab.device), mean, std)
+        keep = None
+        if drop:
+            keep = [None] + reg.dropout_keep(drop, m, idx.shape[1], [p.width] * depth,
+                                             p.dropout, lab.device, lab.dtype)
+        return F.cross_entropy(nets.forward(pop.weights, pop.biases, xb, keep).transpose(1, 2),
+                               gather(y, idx), reduction="none")
+    return loss
+
+
+def _train_group(p: RandomLabelsParams, lab: Lab, data, conds, depth: int):
     members = [(s, c) for s in lab.seeds for c in conds]
     x, y, x_test = _model_data(p, lab, data, members)
     size = (data.dim, *([p.width] * depth), CLASSES)
@@ -76,20 +112,23 @@ def _train_depth(p: RandomLabelsParams, lab: Lab, data, conds, depth: int):
     opt = SGD(pop.params, lr=p.lr, momentum=p.momentum, weight_decay=decay)
     last = {}
 
-    def loss(idx, step):
-        return F.cross_entropy(pop(gather(x, idx)).transpose(1, 2), gather(y, idx),
-                               reduction="none")
-
     def record(step):
-        last["acc"] = loss_and_accuracy(pop, x, y)[1]
+        last["acc"] = loss_and_accuracy(pop, x, y)[1]   # eval mode: clean images, no dropout
         return last["acc"].cpu().numpy().copy()
 
-    out = train(pop.params, loss, opt, p.max_steps, sampler=sampler, record=record,
+    out = train(pop.params, _regularised_loss(p, lab, pop, data, x, y, members, depth), opt,
+                p.max_steps, sampler=sampler, record=record,
                 record_at=range(p.record_every, p.max_steps + 1, p.record_every),
                 until=lambda step: last["acc"] >= 1.0,
                 iterate=lambda n: lab.steps(n, f"random-labels depth={depth}"))
     test_acc = loss_and_accuracy(pop, x_test, lab.tensor(data.y_test))[1].cpu().numpy()
     return members, out, test_acc
+
+
+def _groups(conds: list) -> list[list]:
+    """The unregularised conditions share one population; each regularised condition is a
+    population of its own, so a slow one does not keep the others computing."""
+    return [[c for c in conds if not c.regularised]] + [[c] for c in conds if c.regularised]
 
 
 def _rows(members, out, test_acc, depth: int) -> list[dict]:
@@ -110,9 +149,10 @@ def _rows(members, out, test_acc, depth: int) -> list[dict]:
 
 def run(p: RandomLabelsParams, lab: Lab) -> pd.DataFrame:
     data = image_data(p.data)
-    conds = cond.conditions(p.corruptions, p.input_kinds, p.weight_decay)
-    rows = [r for depth in p.hidden_layers for r in _rows(*_train_depth(p, lab, data, conds, depth),
-                                                         depth)]
+    conds = cond.conditions(p.corruptions, p.input_kinds, p.weight_decay, p.dropout,
+                            p.max_shift, p.random_regularised)
+    rows = [r for depth in p.hidden_layers for group in _groups(conds)
+            for r in _rows(*_train_group(p, lab, data, group, depth), depth)]
     return pd.DataFrame(rows)[["seed", "hidden_layers", "condition", "p", "step", "metric",
                                "value"]]
 
@@ -127,34 +167,57 @@ ATOM = Atom(
           "labels, random labels, shuffled or random pixels and Gaussian inputs; random labels "
           "take a small constant factor (< 10×) more steps than true labels; test accuracy "
           "falls with the corruption level down to chance (10 %) at random labels (paper, "
-          "CIFAR-10: MLP 1×512 10.61 %); weight decay moves true-label test accuracy by < 5 "
-          "points.",
+          "CIFAR-10: MLP 1×512 10.61 %); weight decay, dropout and augmentation each move "
+          "true-label test accuracy by < 5 points, and random labels are still fitted "
+          "(≥ 99 % train accuracy within the step cap) with the regularisers on.",
     sources=("Zhang, Bengio, Hardt, Recht & Vinyals (2017), Understanding deep learning "
              "requires rethinking generalization, ICLR",),
-    method="Digits (the shared fixed 70/30 split, standardised). Per seed, every condition "
-           "trains the same initial network (Xavier weights, zero biases) on the same batch "
-           "order: SGD lr 0.05, momentum 0.9, batch 128 in shuffled epochs, no regularisation "
-           "(except the weight-decay control, 5e-4), no augmentation, until 100 % training "
-           "accuracy on its own labels (checked every 25 steps; the engine's per-model early "
-           "stopping) or 4,000 steps (censored). Labels are corrupted once per seed with "
-           "probability p (uniform random class) and stay fixed across epochs; shuffled pixels "
-           "use one permutation, random pixels one per image, Gaussian inputs match the "
-           "per-pixel mean and variance; the test set keeps its clean labels (its inputs get "
-           "the same input change). For an MLP a fixed pixel permutation only reorders the first "
-           "layer's inputs, so shuffled pixels are as easy as the true images (a control, not "
-           "a randomisation of the content). The paper's MLP lr was 0.01 with a 0.95 per-epoch decay; "
-           "0.05 constant fits in ~4× fewer steps here, and the claim is a ratio of steps at "
-           "one learning rate. Steps-to-fit ratio: geometric mean over seeds of random/true, "
-           "t CI of the mean log ratio.",
+    method="Digits (the shared fixed 70/30 split, standardised per pixel). Per seed, every "
+           "condition trains the same initial network (1 hidden layer of 512 ReLU units, Xavier-"
+           "uniform weights, zero biases) on the same batch order: SGD lr 0.05, momentum 0.9, "
+           "batch 128 in shuffled epochs, until 100 % training accuracy on its own labels "
+           "(checked every 25 steps on the clean training images, dropout off; the engine's "
+           "per-model early stopping) or a cap of 4,000 steps (censored). Labels are corrupted "
+           "once per seed with probability p ∈ {0.2, 0.4, 0.6, 0.8} (uniform random class) and "
+           "stay fixed across epochs; shuffled pixels use one permutation, random pixels one per "
+           "image, Gaussian inputs match the per-pixel mean and variance; the test set keeps its "
+           "clean labels (its inputs get the same input change). For an MLP a fixed pixel "
+           "permutation only reorders the first layer's inputs, so shuffled pixels are as easy "
+           "as the true images (a control, not a randomisation of the content). The paper's MLP "
+           "lr was 0.01 with a 0.95 per-epoch decay; 0.05 constant fits in ~4× fewer steps here, "
+           "and the claim is a ratio of steps at one learning rate. Steps-to-fit ratio: "
+           "geometric mean over seeds of random/true, t CI of the mean log ratio. Regularised "
+           "conditions (all other conditions have none): weight decay 5e-4 (L2, added to the "
+           "gradient before momentum, on every weight and bias); dropout 0.5 on the hidden "
+           "units (inverted: kept units scaled by 2; train mode in the training loss only, "
+           "off for every accuracy); augmentation by a random integer shift of the 8×8 image "
+           "by −1, 0 or +1 pixel along each axis (uniform, independent per image, drawn afresh "
+           "every minibatch; pixels shifted in are blank, raw 0, and the shifted image is "
+           "standardised at its new positions) — the 8-pixel analogue of CIFAR-10's ±4-of-32 "
+           "crops. Each regulariser alone on the true labels is compared with the "
+           "unregularised true-label model of the same seed: the paired difference in test "
+           "accuracy, with a t CI, must lie within ±5 points (two one-sided rows). Random "
+           "labels are also trained with all three regularisers at once and with weight decay "
+           "+ dropout only; each must reach ≥ 99 % train accuracy within the same 4,000-step "
+           "cap. The cap is not raised for them: it is > 20× the true-label and ~6× the "
+           "unregularised random-label steps to fit, so a condition not fitted by then is not "
+           "'a small constant factor' slower. Source scope: Zhang et al. fit random labels with "
+           "explicit regularisers only on ImageNet (Inception, weight decay + dropout, no "
+           "augmentation, Table 2: about 91 % top-1 train accuracy, not 100 %); their CIFAR-10 "
+           "random-label runs (Table 1) are unregularised and none uses augmentation, so the "
+           "'all regularisers' condition goes beyond the paper, and the paper applies dropout "
+           "to Inception, not to its MLPs. Each regularised condition is trained as a population "
+           "of its own (same generators, so the same numbers as in one population).",
     Params=RandomLabelsParams,
     run=run,
     judge=judge,
     figures=figures,
     presets={"quick": {"width": 256, "corruptions": (), "input_kinds": ("random pixels",),
-                       "weight_decay": 0.0, "lr": 0.1, "max_steps": 1000},
+                       "weight_decay": 0.0, "random_regularised": False, "lr": 0.1,
+                       "max_steps": 1000},
              "paper": {"data": "mnist", "hidden_layers": (1, 3), "max_steps": 60_000,
                        "record_every": 100}},
-    runtime_s=50.0,
+    runtime_s=100.0,
     settings=("hidden_layers", "condition"),
     index_columns=("p",),
     minimum_scale={"max_steps": 4000},
