@@ -7,7 +7,9 @@ labels take only a small constant factor more SGD steps than true labels (the fa
 with a CI; "small" = below 10×); test accuracy falls with the corruption p down to chance at
 p = 1 (paper: CIFAR-10 Inception 9.78 %, MLP 1×512 10.61 %); weight decay, dropout and data
 augmentation each change the true-label test accuracy by less than 5 points, and random labels
-are still fitted (≥ 99 % train accuracy within the step cap) with the regularisers switched on.
+are still fitted (≥ 99 % train accuracy within the step cap) with weight decay and dropout on
+(the source's regularised random-label setting). Random labels with augmentation too are
+measured and reported, not judged (beyond the source's claim).
 Budget: ~100 s default (5 seeds), a few seconds quick.
 """
 from __future__ import annotations
@@ -169,7 +171,7 @@ ATOM = Atom(
           "falls with the corruption level down to chance (10 %) at random labels (paper, "
           "CIFAR-10: MLP 1×512 10.61 %); weight decay, dropout and augmentation each move "
           "true-label test accuracy by < 5 points, and random labels are still fitted "
-          "(≥ 99 % train accuracy within the step cap) with the regularisers on.",
+          "(≥ 99 % train accuracy within the step cap) with weight decay and dropout on.",
     sources=("Zhang, Bengio, Hardt, Recht & Vinyals (2017), Understanding deep learning "
              "requires rethinking generalization, ICLR",),
     method="Digits (the shared fixed 70/30 split, standardised per pixel). Per seed, every "
@@ -197,15 +199,15 @@ ATOM = Atom(
            "crops. Each regulariser alone on the true labels is compared with the "
            "unregularised true-label model of the same seed: the paired difference in test "
            "accuracy, with a t CI, must lie within ±5 points (two one-sided rows). Random "
-           "labels are also trained with all three regularisers at once and with weight decay "
-           "+ dropout only; each must reach ≥ 99 % train accuracy within the same 4,000-step "
-           "cap. The cap is not raised for them: it is > 20× the true-label and ~6× the "
+           "labels are also trained with weight decay + dropout, which must reach ≥ 99 % train "
+           "accuracy within the same 4,000-step cap, and with all three regularisers at once "
+           "(measured and reported in the finding, not judged: see the source scope). The cap is not raised for them: it is > 20× the true-label and ~6× the "
            "unregularised random-label steps to fit, so a condition not fitted by then is not "
            "'a small constant factor' slower. Source scope: Zhang et al. fit random labels with "
            "explicit regularisers only on ImageNet (Inception, weight decay + dropout, no "
            "augmentation, Table 2: about 91 % top-1 train accuracy, not 100 %); their CIFAR-10 "
            "random-label runs (Table 1) are unregularised and none uses augmentation, so the "
-           "'all regularisers' condition goes beyond the paper, and the paper applies dropout "
+           "'all regularisers' condition goes beyond the paper and is not part of the verdict, and the paper applies dropout "
            "to Inception, not to its MLPs. Each regularised condition is trained as a population "
            "of its own (same generators, so the same numbers as in one population).",
     Params=RandomLabelsParams,
