@@ -102,8 +102,9 @@ def _with_best_so_far(table: pd.DataFrame) -> pd.DataFrame:
                               value=float(best.iloc[k])))
             extra.append(dict(seed=s, method=m, candidate=c, metric="test_of_best_so_far",
                               value=float(wide.test_accuracy.iloc[at[k]])))
-            extra.append(dict(seed=s, method=m, candidate=c, metric="arch_of_best_so_far",
-                              value=float(wide.arch_code.iloc[at[k]])))
+            if "arch_code" in wide:
+                extra.append(dict(seed=s, method=m, candidate=c, metric="arch_of_best_so_far",
+                                  value=float(wide.arch_code.iloc[at[k]])))
     out = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
     return out.sort_values(["seed", "method", "metric", "candidate"], kind="stable").reset_index(
         drop=True)[["seed", "method", "candidate", "metric", "value"]]
