@@ -1,38 +1,109 @@
-"""Architecture search on digits: the search space, a REINFORCE controller, and the brief
-training of a batch of candidate MLPs as populations (one per depth).
+"""Architecture search on digits: the search space (MLPs and small CNNs), a REINFORCE controller,
+and the brief training of a batch of candidates as populations.
 
-A candidate is (depth, widths, activation). The controller (Zoph & Le 2017, without the RNN: one
-independent softmax per decision) samples each decision from its logits and is updated by
-REINFORCE with an exponential-moving-average baseline and Adam on the logits.
+A candidate is an `Arch`: family "mlp" with hidden widths, or family "cnn" with (channels,
+kernel size) per conv layer; and one activation. The controller (Zoph & Le 2017, without the
+RNN: one independent softmax per decision) samples every decision from its logits and is updated
+by REINFORCE with an exponential-moving-average baseline and Adam on the logits; a decision the
+sampled architecture does not use (an MLP's kernel sizes, a 1-layer MLP's second width) is
+sampled but left out of the log-probability, so it gets no gradient.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ...engine import Adam, MLPPop, Sampler, gather, train
+from ...engine import MLPPop
+from ._arch_b_cnnpop import CHANNELS, KERNELS, fit, train_cnns
 
+FAMILIES = ("mlp", "cnn")
 DEPTHS = (1, 2, 3)
 WIDTHS = (16, 32, 64, 128)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-# decision name -> number of choices; width_k is used only when depth > k
-DECISIONS = (("depth", len(DEPTHS)), ("width_1", len(WIDTHS)), ("width_2", len(WIDTHS)),
-             ("width_3", len(WIDTHS)), ("activation", len(ACTIVATIONS)))
-HAND_DESIGNED = (2, (64, 64), "relu")  # a sensible default MLP: two hidden layers of 64, ReLU
+CONV_LAYERS = (1, 2)
+# decision name -> number of choices, in the order of a choice vector
+DECISIONS = (("family", len(FAMILIES)), ("depth", len(DEPTHS)), ("width_1", len(WIDTHS)),
+             ("width_2", len(WIDTHS)), ("width_3", len(WIDTHS)), ("activation", len(ACTIVATIONS)),
+             ("conv_layers", len(CONV_LAYERS)), ("channels_1", len(CHANNELS)),
+             ("kernel_1", len(KERNELS)), ("channels_2", len(CHANNELS)), ("kernel_2", len(KERNELS)))
+_D = {name: d for d, (name, _) in enumerate(DECISIONS)}
 
 
-def decode(choice: Sequence[int]) -> tuple[int, tuple[int, ...], str]:
-    """Decision indices → (depth, hidden widths, activation)."""
-    depth = DEPTHS[choice[0]]
-    return depth, tuple(WIDTHS[c] for c in choice[1:1 + depth]), ACTIVATIONS[choice[4]]
+class Arch(NamedTuple):
+    family: str          # "mlp" or "cnn"
+    layers: tuple        # mlp: hidden widths; cnn: ((channels, kernel size), ...) per conv layer
+    activation: str
+
+
+HAND_DESIGNED = Arch("mlp", (64, 64), "relu")  # a sensible default MLP: two hidden layers of 64
+
+
+def describe(a: Arch) -> str:
+    """'MLP 64-64 relu' or 'CNN 16c3-32c5 tanh'."""
+    if a.family == "mlp":
+        return f"MLP {'-'.join(map(str, a.layers))} {a.activation}"
+    return f"CNN {'-'.join(f'{c}c{k}' for c, k in a.layers)} {a.activation}"
+
+
+def relevant(choice: Sequence[int]) -> np.ndarray:
+    """(len(DECISIONS),) bool: the decisions that `choice`'s architecture uses."""
+    names = {"family", "activation"}
+    if FAMILIES[choice[0]] == "mlp":
+        names |= {"depth", *(f"width_{k + 1}" for k in range(DEPTHS[choice[_D['depth']]]))}
+    else:
+        n = CONV_LAYERS[choice[_D["conv_layers"]]]
+        names |= {"conv_layers", *(f"{w}_{k + 1}" for k in range(n) for w in ("channels", "kernel"))}
+    return np.array([name in names for name, _ in DECISIONS])
+
+
+def decode(choice: Sequence[int]) -> Arch:
+    """Decision indices → the architecture (irrelevant decisions ignored)."""
+    act = ACTIVATIONS[choice[_D["activation"]]]
+    if FAMILIES[choice[0]] == "mlp":
+        depth = DEPTHS[choice[_D["depth"]]]
+        return Arch("mlp", tuple(WIDTHS[choice[_D[f"width_{k + 1}"]]] for k in range(depth)), act)
+    n = CONV_LAYERS[choice[_D["conv_layers"]]]
+    return Arch("cnn", tuple((CHANNELS[choice[_D[f"channels_{k + 1}"]]],
+                              KERNELS[choice[_D[f"kernel_{k + 1}"]]]) for k in range(n)), act)
+
+
+def choice_of(a: Arch) -> np.ndarray:
+    """The decision indices of `a`, its irrelevant decisions 0 (the inverse of `decode`)."""
+    c = np.zeros(len(DECISIONS), dtype=int)
+    c[0], c[_D["activation"]] = FAMILIES.index(a.family), ACTIVATIONS.index(a.activation)
+    if a.family == "mlp":
+        c[_D["depth"]] = DEPTHS.index(len(a.layers))
+        for k, w in enumerate(a.layers):
+            c[_D[f"width_{k + 1}"]] = WIDTHS.index(w)
+        return c
+    c[_D["conv_layers"]] = CONV_LAYERS.index(len(a.layers))
+    for k, (ch, ks) in enumerate(a.layers):
+        c[_D[f"channels_{k + 1}"]], c[_D[f"kernel_{k + 1}"]] = CHANNELS.index(ch), KERNELS.index(ks)
+    return c
+
+
+def code(a: Arch) -> int:
+    """`a` as one integer (its `choice_of` in mixed radix), for the numeric results table."""
+    out = 0
+    for (_, k), c in zip(DECISIONS, choice_of(a)):
+        out = out * k + int(c)
+    return out
+
+
+def from_code(n: int) -> Arch:
+    """The inverse of `code`."""
+    c = []
+    for _, k in reversed(DECISIONS):
+        n, r = divmod(int(n), k)
+        c.append(r)
+    return decode(c[::-1])
 
 
 def uniform_choices(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, 5) decision indices drawn uniformly (random search)."""
+    """(n, len(DECISIONS)) decision indices, each drawn uniformly (random search)."""
     return np.stack([rng.integers(0, k, n) for _, k in DECISIONS], axis=1)
 
 
@@ -54,50 +125,51 @@ class Controller:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.stack([rng.choice(len(p), size=n, p=p) for p in self.probs()], axis=1)
 
+    def gradient(self, choices: np.ndarray, adv: np.ndarray) -> list[np.ndarray]:
+        """−∇ of the batch mean of adv · log p(relevant decisions), per decision's logits."""
+        used = np.stack([relevant(c) for c in choices]).astype(float)   # (n, decisions)
+        return [-(adv[:, None] * used[:, d, None] * (np.eye(len(p))[choices[:, d]] - p)).mean(0)
+                for d, p in enumerate(self.probs())]
+
     def update(self, choices: np.ndarray, rewards: np.ndarray) -> None:
         """One REINFORCE step (gradient ascent on E[R]) from a batch of (choices, rewards)."""
         mean = float(np.mean(rewards))
         self.baseline = mean if self.baseline is None else (
             self.baseline_decay * self.baseline + (1 - self.baseline_decay) * mean)
-        adv = rewards - self.baseline
         self.t += 1
-        for d, p in enumerate(self.probs()):
-            onehot = np.eye(len(p))[choices[:, d]]                       # (n, k)
-            g = -(adv[:, None] * (onehot - p)).mean(0)                   # ascent → minimise −J
+        for d, g in enumerate(self.gradient(choices, rewards - self.baseline)):
             self._m[d] = 0.9 * self._m[d] + 0.1 * g
             self._v[d] = 0.999 * self._v[d] + 0.001 * g * g
             m_hat, v_hat = self._m[d] / (1 - 0.9 ** self.t), self._v[d] / (1 - 0.999 ** self.t)
             self.logits[d] = self.logits[d] - self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)
 
 
-def _accuracy(pop: MLPPop, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return (pop(x).argmax(-1) == y).double().mean(1).cpu().numpy()
-
-
-def train_candidates(archs: Sequence[tuple], gens_init, gens_batch, data, steps: int,
-                     batch: int, lr: float, iterate=range) -> tuple[np.ndarray, np.ndarray]:
-    """Train each candidate briefly (Adam, cross-entropy); returns (validation, test) accuracy,
-    each (n,). One population per depth, padded to the space's widest layers by a throw-away
-    member of maximal widths, so a candidate's numbers never depend on its companions."""
-    x_tr, y_tr, x_va, y_va, x_te, y_te = data
+def _train_mlps(archs, gens_init, gens_batch, data, steps, batch, lr, iterate):
+    """One population per depth, padded to the space's widest layers by a throw-away member of
+    maximal widths, so a candidate's numbers never depend on its companions."""
+    d_in = data[0].shape[1]
     val, test = np.zeros(len(archs)), np.zeros(len(archs))
-    for depth in sorted({a[0] for a in archs}):
-        idx = [i for i, a in enumerate(archs) if a[0] == depth]
-        sizes = [(x_tr.shape[1], *archs[i][1], 10) for i in idx] + [
-            (x_tr.shape[1], *([max(WIDTHS)] * depth), 10)]
-        acts = [archs[i][2] for i in idx] + ["relu"]
+    for depth in sorted({len(a.layers) for a in archs}):
+        idx = [i for i, a in enumerate(archs) if len(a.layers) == depth]
+        sizes = [(d_in, *archs[i].layers, 10) for i in idx] + [(d_in, *([max(WIDTHS)] * depth), 10)]
+        acts = [archs[i].activation for i in idx] + ["relu"]
         gi = [gens_init[i] for i in idx] + [torch.Generator().manual_seed(0)]
         gb = [gens_batch[i] for i in idx] + [torch.Generator().manual_seed(1)]
-        pop = MLPPop(sizes, gi, activation=acts, init="xavier_uniform",
-                     device=x_tr.device)
-        sampler = Sampler(gb, x_tr.shape[0], batch, "subset", device=x_tr.device)
+        pop = MLPPop(sizes, gi, activation=acts, init="xavier_uniform", device=data[0].device)
+        va, te = fit(pop, gb, data, steps, batch, lr, iterate)
+        val[idx], test[idx] = va[:-1], te[:-1]
+    return val, test
 
-        def loss(b, step):
-            z = pop(gather(x_tr, b, shared=True))
-            return F.cross_entropy(z.transpose(1, 2), gather(y_tr, b, shared=True),
-                                   reduction="none")
 
-        train(pop.params, loss, Adam(pop.params, lr=lr), steps, sampler=sampler, iterate=iterate)
-        val[idx], test[idx] = _accuracy(pop, x_va, y_va)[:-1], _accuracy(pop, x_te, y_te)[:-1]
+def train_candidates(archs: Sequence[Arch], gens_init, gens_batch, data, steps: int,
+                     batch: int, lr: float, iterate=range) -> tuple[np.ndarray, np.ndarray]:
+    """Train each candidate briefly (Adam, cross-entropy); returns (validation, test) accuracy,
+    each (n,). MLPs and CNNs train in separate populations (see `_train_mlps`, `train_cnns`)."""
+    val, test = np.zeros(len(archs)), np.zeros(len(archs))
+    for family, fit in (("mlp", _train_mlps), ("cnn", train_cnns)):
+        idx = [i for i, a in enumerate(archs) if a.family == family]
+        if idx:
+            val[idx], test[idx] = fit([archs[i] for i in idx], [gens_init[i] for i in idx],
+                                      [gens_batch[i] for i in idx], data, steps, batch, lr,
+                                      iterate)
     return val, test

@@ -1,13 +1,15 @@
 """Neural architecture search by reinforcement learning vs random search (Zoph & Le 2017;
 Baker et al. 2017), at toy scale on digits.
 
-Search space: MLPs with 1–3 hidden layers, widths {16, 32, 64, 128} per layer, activation
-{ReLU, tanh, sigmoid}; each candidate is trained briefly (Adam, 150 steps) and scored by its
-validation accuracy. A REINFORCE controller and random search each get the same budget of 64
+Search space: a family (MLP or CNN); MLPs with 1–3 hidden layers, widths {16, 32, 64, 128} per
+layer; CNNs on the 8×8 images with 1–2 conv layers, channels {8, 16, 32} and kernel size {1, 3,
+5} per layer ('same' padding, each followed by a 2×2 average pool), then a linear read-out; one
+activation {ReLU, tanh, sigmoid}. Each candidate is trained briefly (Adam, 150 steps) and scored
+by its validation accuracy. A REINFORCE controller and random search each get the same budget of 64
 candidates (8 rounds of 8); a hand-designed MLP (64-64 ReLU) is trained the same way. Claim under
 test: the RL search's best architecture is better than random search's at an equal budget
 (later work, e.g. Li & Talwalkar 2019, finds random search a strong baseline). Each seed is a
-whole search. Budget: ~55 s CPU default (640 candidate trainings), ~3 s quick.
+whole search. Budget: ~3–3.5 min CPU default (645 candidate trainings), ~9 s quick (2 seeds).
 """
 from __future__ import annotations
 
@@ -59,8 +61,9 @@ def _train_round(p, lab, data, jobs):
 
 def _rows(jobs, val, test) -> list[dict]:
     return [dict(seed=s, method=m, candidate=c + 1, metric=k, value=float(v))
-            for (s, m, c, _), va, te in zip(jobs, val, test)
-            for k, v in (("val_accuracy", va), ("test_accuracy", te))]
+            for (s, m, c, a), va, te in zip(jobs, val, test)
+            for k, v in (("val_accuracy", va), ("test_accuracy", te), ("arch_code", search.code(a)),
+                         ("is_cnn", a.family == "cnn"))]
 
 
 def run(p: ArchitectureSearchParams, lab: Lab) -> pd.DataFrame:
@@ -99,6 +102,9 @@ def _with_best_so_far(table: pd.DataFrame) -> pd.DataFrame:
                               value=float(best.iloc[k])))
             extra.append(dict(seed=s, method=m, candidate=c, metric="test_of_best_so_far",
                               value=float(wide.test_accuracy.iloc[at[k]])))
+            if "arch_code" in wide:
+                extra.append(dict(seed=s, method=m, candidate=c, metric="arch_of_best_so_far",
+                                  value=float(wide.arch_code.iloc[at[k]])))
     out = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
     return out.sort_values(["seed", "method", "metric", "candidate"], kind="stable").reset_index(
         drop=True)[["seed", "method", "candidate", "metric", "value"]]
@@ -110,9 +116,9 @@ def _final(table: pd.DataFrame, method: str, metric: str) -> np.ndarray:
     return last.sort_values("seed").value.to_numpy(float)
 
 
-def _late_mean(table: pd.DataFrame, method: str) -> np.ndarray:
-    """Mean validation accuracy of the last quarter of a search's candidates, per seed."""
-    sel = table[(table.method == method) & (table.metric == "val_accuracy")]
+def _late_mean(table: pd.DataFrame, method: str, metric: str = "val_accuracy") -> np.ndarray:
+    """Mean `metric` of the last quarter of a search's candidates, per seed."""
+    sel = table[(table.method == method) & (table.metric == metric)]
     late = sel[sel.candidate > 0.75 * sel.candidate.max()]
     return late.groupby("seed").value.mean().sort_index().to_numpy(float)
 
@@ -135,7 +141,8 @@ def judge(table: pd.DataFrame):
         stats.difference("test accuracy: RL's best − hand-designed", rl_te, hand, 0.0,
                          "> 0 (search beats the hand design)", setting="method=rl; method=hand-designed"),
     ]
-    return decide(evidence, _finding(table, rl_val, rand_val, rl_te, rand_te, hand))
+    return decide(evidence, _finding(table, rl_val, rand_val, rl_te, rand_te, hand) + " "
+                  + _best_architectures(table))
 
 
 def _finding(table, rl_val, rand_val, rl_te, rand_te, hand) -> str:
@@ -151,9 +158,27 @@ def _finding(table, rl_val, rand_val, rl_te, rand_te, hand) -> str:
             "(Zoph & Le: RL beats random search; later work: random search is a strong baseline).")
 
 
+def best_architectures(table: pd.DataFrame, method: str) -> list[search.Arch]:
+    """The architecture of each seed's best candidate (by validation accuracy), seed order."""
+    return [search.from_code(c) for c in _final(table, method, "arch_of_best_so_far")]
+
+
+def _best_architectures(table: pd.DataFrame) -> str:
+    seeds = sorted(table.seed.unique())
+    parts = []
+    for m in ("rl", "random"):
+        best = best_architectures(table, m)
+        share = _late_mean(table, m, "is_cnn").mean()
+        parts.append(f"{m}: {sum(a.family == 'cnn' for a in best)} of {len(best)} best are CNNs "
+                     f"(CNNs {share:.0%} of its last quarter of candidates); best per seed "
+                     + "; ".join(f"{s}: {search.describe(a)}" for s, a in zip(seeds, best)))
+    return "Best architectures — " + ". ".join(parts) + "."
+
+
 def figures(table: pd.DataFrame, axes=None):
-    fig, panels = new_figure(1, 2, width=4.0, height=3.0, name="best-so-far", axes=axes)
+    fig, panels = new_figure(1, 3, width=4.0, height=3.0, name="best-so-far", axes=axes)
     hand = table[(table.method == "hand-designed") & (table.metric == "val_accuracy")]
+    _cnn_share(panels[2], table)
     for ax, metric, title in zip(panels, ("best_val_so_far", "val_accuracy"),
                                  ("best validation accuracy so far", "each candidate")):
         for k, m in enumerate(("rl", "random")):
@@ -175,6 +200,23 @@ def figures(table: pd.DataFrame, axes=None):
     return {"best-so-far": fig}
 
 
+def _cnn_share(ax, table: pd.DataFrame) -> None:
+    """Share of CNNs among each search's candidates (mean over seeds, rolling 8), and among the
+    seeds' best-so-far architectures."""
+    for k, m in enumerate(("rl", "random")):
+        sel = table[(table.method == m) & (table.metric == "is_cnn")]
+        share = sel.groupby("candidate").value.mean().sort_index()
+        ax.plot(share.index, share.rolling(8, min_periods=1).mean(), color=f"C{k}",
+                label=f"{m}: candidates (rolling 8)")
+        best = table[(table.method == m) & (table.metric == "arch_of_best_so_far")]
+        cnn = best.value.map(lambda c: search.from_code(c).family == "cnn").astype(float)
+        by = cnn.groupby(best.candidate).mean().sort_index()
+        ax.plot(by.index, by.to_numpy(), color=f"C{k}", ls="--", label=f"{m}: best so far")
+    ax.set(xlabel="candidates trained", ylabel="share of CNNs", ylim=(-0.05, 1.05),
+           title="CNN vs MLP")
+    ax.legend(fontsize=7)
+
+
 ATOM = Atom(
     name="architecture-search",
     family="architecture",
@@ -190,23 +232,29 @@ ATOM = Atom(
              "reinforcement learning, ICLR",
              "seed article 001 (architecture search)"),
     method="Digits, fixed 70/30 split; its training part split again 70/30 (fixed) into search "
-           "training and validation sets. Space: depth {1, 2, 3}, width per layer {16, 32, 64, "
-           "128}, activation {ReLU, tanh, sigmoid} (5 decisions, 756 MLPs). Each candidate: "
-           "Xavier init, Adam 3e-3, batch 64, 150 steps, reward = validation accuracy. Controller: "
-           "one softmax per decision (no RNN), logits from 0, REINFORCE with an EMA baseline "
-           "(decay 0.9) and Adam (0.1) on the logits, 8 rounds of 8 candidates. Random search: 64 "
-           "uniform draws. Both searches' candidates of a round train together as populations "
-           "(one per depth, padded by a throw-away widest member); each seed is a whole search "
-           "(controller samples, random draws, inits, batches). Hand-designed: 64-64 ReLU, "
-           "trained the same way. Reported: best validation accuracy so far and the test accuracy "
-           "of that candidate.",
+           "training and validation sets. Space (11 decisions): family {MLP, CNN}; activation "
+           "{ReLU, tanh, sigmoid}; MLP: depth {1, 2, 3}, width per layer {16, 32, 64, 128} (252 "
+           "MLPs); CNN on the 8×8 images: conv layers {1, 2}, per layer channels {8, 16, 32} and "
+           "kernel {1, 3, 5} ('same' padding, bias, activation, 2×2 average pool), then a linear "
+           "read-out of the flattened maps (90 shapes × 3 activations = 270 CNNs, 0.4k–28k "
+           "parameters). Each candidate: Xavier init (weights and biases), Adam 3e-3, batch 64, 150 steps, reward = "
+           "validation accuracy. Controller: one softmax per decision (no RNN), logits from 0, "
+           "all 11 decisions sampled but only those the architecture uses enter the "
+           "log-probability; REINFORCE with an EMA baseline (decay 0.9) and Adam (0.1) on the "
+           "logits, 8 rounds of 8 candidates. Random search: 64 draws, each decision uniform (so "
+           "half MLPs, half CNNs). A round's candidates of both searches train together as "
+           "populations: MLPs one per depth, padded by a throw-away widest member; CNNs one per "
+           "tuple of kernel sizes, channels padded to 32 and masked; each seed is a whole search "
+           "(controller samples, random draws, inits, batches). Hand-designed: 64-64 ReLU MLP, "
+           "trained the same way. Reported: best validation accuracy so far, the test accuracy "
+           "and architecture of that candidate, and the share of CNNs.",
     Params=ArchitectureSearchParams,
     run=run,
     judge=judge,
     figures=figures,
     presets={"quick": {"rounds": 2, "per_round": 4, "steps": 40},
              "paper": {"rounds": 25, "per_round": 16, "steps": 300}},
-    runtime_s=60.0,
+    runtime_s=210.0,
     settings=("method",),
     index_columns=("candidate",),
     minimum_scale={"rounds": 8, "steps": 150},
