@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -132,6 +133,11 @@ def _equal(a, b):
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def _close(a, b):
+    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"), check_exact=True)
+    np.testing.assert_allclose(a.value.to_numpy(), b.value.to_numpy(), rtol=1e-4, atol=1e-4)
+
+
 def test_two_atoms_in_flight_equal_to_in_process(cluster, tmp_path):
     store = tmp_path / "ray"
     drivers = [subprocess.Popen(_cmd(n, store, "--address", cluster["address"], *extra),
@@ -142,7 +148,9 @@ def test_two_atoms_in_flight_equal_to_in_process(cluster, tmp_path):
     outs = [d.communicate(timeout=START_S + 120) for d in drivers]
     assert [d.returncode for d in drivers] == [0, 0], [e[-1500:] for _, e in outs]
     _equal(_table(store, atom=SPLIT), _local(tmp_path, SPLIT, 2))  # two seed batches
-    _equal(_table(store, atom=OTHER), _local(tmp_path, OTHER, 1))  # three setting groups
+    # three setting groups: depths that share one population in-process run apart here, so the
+    # batched kernels see other sizes: equal to float rounding (7.6e-6 measured), not bitwise
+    _close(_table(store, atom=OTHER), _local(tmp_path, OTHER, 1))
     groups = {r[0] for r in sqlite3.connect(store / "deepatoms.sqlite").execute(
         "SELECT params FROM trials WHERE atom=?", (OTHER,))}
     assert len(groups) == 4
