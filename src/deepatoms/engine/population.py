@@ -37,6 +37,14 @@ def _groups(names: Sequence[str]) -> list[tuple[int, int, str]]:
     return out
 
 
+def activate_groups(h: torch.Tensor, groups: list) -> torch.Tensor:
+    """Each model's activation on its rows of h (M, ...): `groups` from `_groups`, runs of
+    consecutive models with the same activation."""
+    if len(groups) == 1:
+        return ACTIVATIONS[groups[0][2]](h)
+    return torch.cat([ACTIVATIONS[name](h[a:b]) for a, b, name in groups], dim=0)
+
+
 class MLPPop:
     """M independent MLPs. `sizes[m]` = (d_in, h_1, ..., d_out) of model m (same depth for all)."""
 
@@ -95,9 +103,7 @@ class MLPPop:
         return [*self.weights, *self.biases]
 
     def activate(self, h: torch.Tensor) -> torch.Tensor:
-        if len(self._groups) == 1:
-            return ACTIVATIONS[self._groups[0][2]](h)
-        return torch.cat([ACTIVATIONS[name](h[a:b]) for a, b, name in self._groups], dim=0)
+        return activate_groups(h, self._groups)
 
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
         """x: (M, B, d_in) per model, or (B, d_in) shared → output (M, B, d_out)."""

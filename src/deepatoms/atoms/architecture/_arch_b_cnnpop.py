@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ...engine import Adam, Sampler, gather, train
 from ...engine.init import init_bias, init_tensor
-from ...engine.population import ACTIVATIONS, _groups
+from ...engine.population import ACTIVATIONS, _groups, activate_groups
 from ...errors import ParamError
 
 CHANNELS = (8, 16, 32)
@@ -94,9 +94,7 @@ class CNNPop:
         return [*self.weights, *self.biases]
 
     def activate(self, h: torch.Tensor) -> torch.Tensor:
-        if len(self._groups) == 1:
-            return ACTIVATIONS[self._groups[0][2]](h)
-        return torch.cat([ACTIVATIONS[name](h[a:b]) for a, b, name in self._groups], dim=0)
+        return activate_groups(h, self._groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.expand(self.m, *x.shape) if x.dim() == 2 else x
