@@ -73,6 +73,12 @@ class _Group(TyperGroup):
             _stderr().print(f"[bold red]error:[/] {escape(_one_line(exc))}", soft_wrap=True,
                             highlight=False)
             raise typer.Exit(2) from None
+        finally:
+            while _opened:
+                _opened.pop().close()
+
+
+_opened: list[Store] = []  # the stores this command opened (open_store)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -122,7 +128,9 @@ def open_store(location: Path, *, create: bool) -> Store:
     if not create and not (location / DB_NAME).is_file():
         raise StoreError(f"no results in '{location}' (no {DB_NAME}); run `deepatoms run ...` "
                          "first, or pass --store / DEEPATOMS_STORE pointing at a results directory")
-    return Store(location, readonly=not create)
+    st = Store(location, readonly=not create)
+    _opened.append(st)  # closed when the command ends (its WAL checkpointed then, not at GC)
+    return st
 
 
 def store_flag(store: Path) -> str:

@@ -201,6 +201,12 @@ class Store:
     def close(self) -> None:
         self._conn.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _write(self, sql: str, rows: Iterable[tuple]) -> int | None:
         if self.readonly:
             raise StoreError(f"the store '{self.path}' was opened read-only")
