@@ -156,6 +156,20 @@ def test_two_atoms_in_flight_equal_to_in_process(cluster, tmp_path):
     assert len(groups) == 4
 
 
+def test_a_two_atom_run_is_dispatched_across_atoms_as_ray_tasks(cluster, tmp_path):
+    store = tmp_path / "ray"
+    cmd = _cmd(SPLIT, store, "--address", cluster["address"], "--seeds", "2", "--workers", "2")
+    cmd.insert(cmd.index(SPLIT) + 1, OTHER)
+    out = subprocess.run(cmd, env=cluster["env"], capture_output=True, text=True,
+                         timeout=START_S + 120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"computed {SPLIT} (seeds 0,1)" in out.stderr and f"computed {OTHER}" in out.stderr
+    for row in json.loads(out.stdout):
+        assert row["cached_seeds"] == [] and row["computed_s"] > 0
+    _equal(_table(store, atom=SPLIT), _local(tmp_path, SPLIT, 2))  # whole atoms: bitwise
+    _equal(_table(store, atom=OTHER), _local(tmp_path, OTHER, 2))
+
+
 def test_a_worker_killed_mid_task_is_retried(cluster, tmp_path):
     store = tmp_path / "ray"
     cmd = _cmd(SPLIT, store, "--address", cluster["address"], "--seeds", "1", "--set",

@@ -346,7 +346,8 @@ def run(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", min=1, help="Trials computed at once (worker processes, or Ray tasks). "
         "Default: DEEPATOMS_WORKERS, else the number of cores, used for runs estimated over "
-        "60 s on an idle machine (others stay in this process).", show_default=False)] = None,
+        "60 s on an idle machine (others stay in this process). Several atoms: whole atoms "
+        "are spread over the workers, longest first.", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(
         "--threads", min=1, help="Torch threads per worker, this process included when it "
         "computes (default 1).", show_default=False)] = None,
@@ -406,6 +407,7 @@ def run(
     tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
     try:
         with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
+            _prefetch(plans, bar, device, st, force, seeds_per_batch, execution)
             results = [_run_one(plan, bar, device, st, force, overrides, seeds_per_batch,
                                 execution) for plan in plans]
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
@@ -441,6 +443,26 @@ def _dry_run(plans: list[Plan], store: Path, force: bool, json_out: bool,
     _stdout().print(f"{len(rows)} atom(s), {todo} of {total} seed(s) to compute, "
                     f"{total - todo} cached; about {eta} on a 2-core CPU. Nothing was run "
                     "(--dry-run).", soft_wrap=True, highlight=False)
+
+
+def _prefetch(plans: list[Plan], bar: Any, device: str, store: Store, force: bool,
+              seeds_per_batch: int | None, execution: dict[str, Any]) -> None:
+    """Several atoms on worker processes or Ray: their trials first, across atoms, longest
+    first (dispatch.py); each atom's run below then judges what was computed."""
+    from .dispatch import LEDGER, Job, prefetch
+    from .executors import ExecOptions
+    jobs = [Job(p.atom, p.params, p.seeds, seeds_per_batch) for p in plans
+            if not isinstance(p.seeds, str)]
+    LEDGER.clear()
+    bar.atom, start = "", time.perf_counter()
+    failed = prefetch(jobs, ExecOptions(**execution), store, device, force, bar, bar.line)
+    for line in failed:
+        bar.line(f"note: {line}; that atom runs again on its own")
+    bar.clock.elapsed_s += time.perf_counter() - start
+    computed = {key[0] for key in LEDGER}
+    for i, p in enumerate(plans):  # what is left of these is judging
+        if p.atom.name in computed:
+            bar.clock.estimates[i] = 0.0
 
 
 def _run_one(plan: Plan, bar: Any, device: str, store: Store, force: bool,

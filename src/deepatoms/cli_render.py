@@ -93,6 +93,10 @@ class RichProgress:
             self._bars.remove_task(self._tasks.pop())
             self._loops.pop()
 
+    def line(self, text: str) -> None:
+        """A line above the bars (and in a log file)."""
+        self._line(escape(text))
+
     def _line(self, text: str) -> None:
         self._last_line = time.monotonic()
         self.console.print(text, highlight=False, soft_wrap=True)

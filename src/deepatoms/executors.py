@@ -24,7 +24,7 @@ import sys
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from .errors import DeepatomsError
-from .trials import Trial, TrialResult, run_trial, setting_groups
+from .trials import Trial, TrialFailure, TrialResult, run_trial, setting_groups
 
 if TYPE_CHECKING:
     from .atom import Atom
@@ -168,15 +168,21 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def checked_trial(trial: Trial) -> TrialResult:
-    """A worker's entry: refuse a trial of other code, then compute it."""
+def checked_trial(trial: Trial, settle: bool = False) -> TrialResult | TrialFailure:
+    """A worker's entry: refuse a trial of other code, then compute it. `settle`: an
+    exception is returned as a TrialFailure instead of raised."""
     from . import registry
-    mine = registry.get(trial.atom).code_version
-    if mine != trial.code_version:
-        raise ExecutorError(f"code version mismatch for {trial.atom}: the driver has "
-                            f"{trial.code_version}, this worker {mine}; install the same "
-                            "deepatoms on every worker")
-    return run_trial(trial)
+    try:
+        mine = registry.get(trial.atom).code_version
+        if mine != trial.code_version:
+            raise ExecutorError(f"code version mismatch for {trial.atom}: the driver has "
+                                f"{trial.code_version}, this worker {mine}; install the same "
+                                "deepatoms on every worker")
+        return run_trial(trial)
+    except Exception as exc:
+        if not settle:
+            raise
+        return TrialFailure(trial, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
 class InProcess:
@@ -224,12 +230,14 @@ class LocalPool:
                 initializer=_init_worker, initargs=(self.threads,))
         return self._pool
 
-    def map(self, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+    def map(self, trials: Sequence[Trial], settle: bool = False
+            ) -> Iterator[TrialResult | TrialFailure]:
+        """Results in completion order (`settle`: a trial's exception as a TrialFailure)."""
         todo, attempt = list(trials), 0
         while todo:
             pool = self._fresh()
             with _main_hidden():
-                futures = {pool.submit(checked_trial, t): t for t in todo}
+                futures = {pool.submit(checked_trial, t, settle): t for t in todo}
             try:
                 for future in cf.as_completed(futures):
                     result = future.result()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .executors import ExecutorError, checked_trial, default_workers, set_threads
-from .trials import Trial, TrialResult
+from .trials import Trial, TrialFailure, TrialResult
 
 if TYPE_CHECKING:
     from .executors import ExecOptions
@@ -73,10 +73,10 @@ def _is_loopback(address: str | None) -> bool:
     return address is None or _host_port(address)[0] in ("127.0.0.1", "localhost", "::1")
 
 
-def ray_trial(trial: Trial, threads: int) -> TrialResult:
+def ray_trial(trial: Trial, threads: int, settle: bool = False) -> TrialResult | TrialFailure:
     """The body of one Ray task (module level: workers import it from the shipped package)."""
     set_threads(threads)
-    return checked_trial(trial)
+    return checked_trial(trial, settle)
 
 
 def _refresh_auth_mode() -> None:
@@ -158,12 +158,13 @@ class RayExecutor:
         if not self.ray.is_initialized():
             _connect(self.ray, address, cpus)
 
-    def map(self, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+    def map(self, trials: Sequence[Trial], settle: bool = False
+            ) -> Iterator[TrialResult | TrialFailure]:
         ray = self.ray
         task = ray.remote(ray_trial)
         refs = [task.options(num_cpus=self.threads, max_retries=MAX_RETRIES,
                              num_gpus=1 if t.device.startswith("cuda") else 0,
-                             name=f"deepatoms:{t.atom}").remote(t, self.threads)
+                             name=f"deepatoms:{t.atom}").remote(t, self.threads, settle)
                 for t in trials]
         pending = list(refs)
         try:

@@ -151,6 +151,7 @@ class _Trials:
         seeds, each a trial stored in one transaction by this process); the table of `seeds`
         in their order."""
         atom, canonical, version = self.atom, self.params.canonical(), self.atom.code_version
+        self.take_prefetched([s for s in seeds if s not in self.tables])
         todo = [s for s in seeds if s not in self.tables]
         if todo and self.store is not None and not self.force:
             found = self.store.load_trials(atom.name, canonical, version, tuple(todo), *self.key)
@@ -203,10 +204,26 @@ class _Trials:
     @property
     def key(self) -> tuple[str, str]:
         """(device, dtype) of this run's trials in the store (bf16 math mode: its own dtype)."""
-        from .precision import STORE_DTYPE
-        if self.options.precision != "fp32":
-            return device_key(self.device), STORE_DTYPE[self.options.precision]
-        return device_key(self.device), dtype_key(self.dtype)
+        return store_key(self.device, self.options, self.dtype)
+
+    def take_prefetched(self, seeds: list[int]) -> None:
+        """Seeds a cross-atom prefetch computed for this run (dispatch.py): computed, not
+        cached (they are in the store already)."""
+        from .dispatch import take
+        atom = self.atom
+        found = take((atom.name, self.params.canonical(), atom.code_version, *self.key), seeds)
+        for seed, (table, seconds) in found.items():
+            self.tables[seed] = table
+            self.computed_s += seconds
+
+
+def store_key(device: torch.device, options: ExecOptions,
+              dtype: torch.dtype = torch.float32) -> tuple[str, str]:
+    """(device, dtype) under which trials of these options are stored."""
+    from .precision import STORE_DTYPE
+    if options.precision != "fp32":
+        return device_key(device), STORE_DTYPE[options.precision]
+    return device_key(device), dtype_key(dtype)
 
 
 def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdict: Verdict,

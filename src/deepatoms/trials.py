@@ -58,6 +58,14 @@ class TrialResult:
     threads: int
 
 
+@dataclasses.dataclass
+class TrialFailure:
+    """A trial that raised in a worker, as a value (executors' `settle=True`): `error` is
+    "Type: message"; the caller decides what to do with the atom."""
+    trial: Trial
+    error: str
+
+
 def check_table(atom: "Atom", table: pd.DataFrame, seeds: tuple[int, ...]) -> None:
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:

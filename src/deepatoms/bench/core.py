@@ -28,7 +28,19 @@ def bench_workers(family: str, quick: bool, device: str, progress: Progress) -> 
     label(progress, f"family {family}, workers 1 vs 2")
     one = family_wall(family, quick, device, workers=1)
     two = family_wall(family, quick, device, workers=2)
-    return dict(family=family, one=one, two=two, ratio=two["wall_s"] / one["wall_s"])
+    out = dict(family=family, one=one, two=two, ratio=two["wall_s"] / one["wall_s"])
+    if _has_ray() and not quick:  # a private cluster costs ≈ 10–40 s: not in a smoke run
+        label(progress, f"family {family}, Ray with 2 local workers")
+        ray = family_wall(family, quick, device, workers=2, backend="ray")
+        from ..ray_backend import shutdown
+        shutdown()  # the private cluster this bench started
+        out.update(ray=ray, ray_ratio=ray["wall_s"] / one["wall_s"])
+    return out
+
+
+def _has_ray() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("ray") is not None
 
 
 def bench_load(quick: bool, progress: Progress) -> dict[str, Any]:

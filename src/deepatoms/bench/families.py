@@ -104,11 +104,23 @@ def bench_families(families: Sequence[str], quick: bool, device: str, progress: 
     return out
 
 
-def family_wall(family: str, quick: bool, device: str, workers: int) -> dict[str, Any]:
-    """Wall time of a whole family run as one `run --family` would, with `workers` processes."""
+def family_wall(family: str, quick: bool, device: str, workers: int,
+                backend: str = "local") -> dict[str, Any]:
+    """Wall time of a whole family run as `run --family` does it with `workers` processes (or
+    Ray tasks): the atoms' trials first, across atoms (dispatch.py), then each atom judged."""
     from ..api import run
-    start, load = time.perf_counter(), load_average()
-    for atom in _atoms(family, quick, None):
-        run(atom.name, progress=NoProgress(), **_run_kwargs(quick, device, workers))
-    return dict(family=family, workers=workers, wall_s=time.perf_counter() - start,
-                load_before=load)
+    from ..dispatch import LEDGER, Job, prefetch
+    from ..executors import ExecOptions
+    from ..runner import parse_seeds
+    kw = _run_kwargs(quick, device, workers)
+    atoms = _atoms(family, quick, None)
+    start, load, cpu0 = time.perf_counter(), load_average(), cpu_seconds()
+    jobs = [Job(a, a.params(kw["preset"]), parse_seeds(kw["seeds"], a.default_seeds))
+            for a in atoms]
+    LEDGER.clear()
+    failed = prefetch(jobs, ExecOptions(backend=backend, workers=workers), None, device)
+    for atom in atoms:
+        run(atom.name, progress=NoProgress(), backend=backend, **kw)
+    return dict(family=family, workers=workers, backend=backend,
+                wall_s=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu0,
+                load_before=load, failed=failed)

@@ -81,9 +81,14 @@ def _worker_rows(w: dict[str, Any] | None) -> list[tuple[str, str]]:
         return []
     if "skipped" in w:
         return [("workers 2 vs 1", f"skipped ({w['skipped']})")]
-    return [(f"family {w['family']}, workers 2 vs 1",
+    rows = [(f"family {w['family']}, workers 2 vs 1",
              f"{_seconds(w['two']['wall_s'])} vs {_seconds(w['one']['wall_s'])} → "
              f"{w['ratio']:.2g}× the wall time")]
+    if "ray" in w:
+        rows.append((f"family {w['family']}, Ray 2 local workers vs workers 1",
+                     f"{_seconds(w['ray']['wall_s'])} (cluster start included) → "
+                     f"{w['ray_ratio']:.2g}× the wall time"))
+    return rows
 
 
 def _tensor_calculus_rows(tc: dict[str, Any] | None) -> list[tuple[str, str]]:

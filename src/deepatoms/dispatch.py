@@ -1,0 +1,162 @@
+"""Cross-atom dispatch: a run of several atoms on worker processes (or Ray) computes every
+atom's missing trials in one pool, longest first, instead of one atom after another.
+
+Without it, `run --family atoms --workers 2` splits each atom's seeds over the workers and waits
+for the atom to finish before the next starts: small atoms leave a worker idle, and each atom's
+population is halved. `prefetch` submits whole atoms (each atom's missing seeds as one trial,
+the population it would be in this process, so tables are bitwise the same) to the pool in
+decreasing order of their estimated time (longest-processing-time-first scheduling). As each
+trial arrives the driver stores it (so an interrupted run resumes) and keeps it in `LEDGER`; the
+per-atom run that follows takes it from there (`take`): it counts as computed by this run, not
+as cached. A trial that fails in a worker is left out: that atom computes again in its own run,
+which reports the error as it always does.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import pandas as pd
+
+from .errors import DeepatomsError
+from .trials import Trial, TrialFailure, TrialResult, seed_batches
+
+if TYPE_CHECKING:
+    from .atom import Atom
+    from .executors import ExecOptions
+    from .lab import Progress
+    from .params import Params
+    from .store import Store
+
+# (atom, canonical parameters, code version, device, dtype) -> {seed: (table, seconds)}
+Key = tuple[str, str, str, str, str]
+LEDGER: dict[Key, dict[int, tuple[pd.DataFrame, float]]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One atom of a multi-atom run: its parameters and seeds (a tuple; `--seeds auto` runs
+    are not prefetched)."""
+    atom: "Atom"
+    params: "Params"
+    seeds: tuple[int, ...]
+    seeds_per_batch: int | None = None
+
+
+def slots_for(jobs: Sequence[Job], options: "ExecOptions") -> int:
+    """How many processes a prefetch of `jobs` uses (1: none, the atoms run as before). With
+    the default --workers the local backend spreads only runs estimated over PARALLEL_MIN_S on
+    an idle machine, the rule a single atom follows (executors.py)."""
+    from .executors import PARALLEL_MIN_S, busy, default_workers
+    from .planning import estimate_s
+    if len(jobs) < 2:
+        return 1
+    workers = options.workers or default_workers()
+    if workers <= 1:
+        return 1
+    if options.backend == "local" and options.workers is None:
+        total = sum(estimate_s(j.atom, j.params, len(j.seeds)) for j in jobs)
+        if total < PARALLEL_MIN_S or busy():
+            return 1
+    return workers
+
+
+def plan(jobs: Sequence[Job], key: tuple[str, str], store: "Store | None", force: bool
+         ) -> list[Trial]:
+    """Every job's trials for its seeds not in the store, longest estimated first."""
+    from .executors import registered
+    from .planning import estimate_s
+    timed: list[tuple[float, int, Trial]] = []
+    for job in jobs:
+        atom, canonical = job.atom, job.params.canonical()
+        if not registered(atom):  # workers find atoms by name
+            continue
+        missing = job.seeds
+        if store is not None and not force:
+            found = store.load_trials(atom.name, canonical, atom.code_version, job.seeds, *key)
+            missing = tuple(s for s in job.seeds if s not in found)
+        for batch in seed_batches(missing, job.seeds_per_batch) if missing else ():
+            trial = Trial(atom.name, job.params, batch, *key, atom.code_version)
+            timed.append((estimate_s(atom, job.params, len(batch)), len(timed), trial))
+    return [t for _, _, t in sorted(timed, key=lambda x: (-x[0], x[1]))]
+
+
+def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
+             device: str = "auto", force: bool = False, progress: "Progress | None" = None,
+             note: Callable[[str], None] | None = None) -> list[str]:
+    """Compute the jobs' missing trials across atoms on the workers (see the module text);
+    each result is stored at once and kept for `take`. Returns one line per failure (those
+    atoms are left to their own runs). Nothing happens when `slots_for` says 1 or fewer than
+    two atoms have work."""
+    from .lab import resolve_device
+    from .runner import store_key
+    slots = slots_for(jobs, options)
+    key = store_key(resolve_device(device), options)
+    trials = plan(jobs, key, store, force) if slots > 1 else []
+    if len({t.atom for t in trials}) < 2:
+        return []
+    executor = _executor(options, slots)
+    failures: list[str] = []
+    what = (f"{len({t.atom for t in trials})} atoms, {len(trials)} trials on {slots} "
+            f"{'Ray workers' if options.backend == 'ray' else 'workers'}, longest first")
+    if note is not None:
+        note(f"computing {what}")
+    if progress is not None:
+        progress.begin(what, len(trials))
+    try:
+        for result in executor.map(trials, settle=True):
+            if isinstance(result, TrialFailure):
+                failures.append(f"{result.trial.label()}: {result.error}")
+            else:
+                _keep(result, store)
+                if note is not None:
+                    note(f"  computed {result.trial.atom} (seeds "
+                         f"{_seeds_text(result.trial.seeds)}) in {result.elapsed_s:.1f} s")
+            if progress is not None:
+                progress.advance(1)
+    except DeepatomsError as exc:  # a lost worker pool: the rest run atom by atom
+        failures.append(" ".join(str(exc).split()))
+    finally:
+        if progress is not None:
+            progress.end()
+    return failures
+
+
+def _executor(options: "ExecOptions", slots: int):
+    if options.backend == "ray":
+        from .ray_backend import ray_executor
+        return ray_executor(options)
+    from .executors import local_pool
+    return local_pool(slots, options.threads or 1)
+
+
+def _keep(result: TrialResult, store: "Store | None") -> None:
+    trial = result.trial
+    per_seed = result.elapsed_s / len(trial.seeds)
+    if store is not None:
+        store.save_trials(trial.atom, trial.canonical, trial.code_version, result.tables,
+                          per_seed, trial.device, trial.dtype, result.torch_version,
+                          result.threads)
+    kept = LEDGER.setdefault(_key_of(trial), {})
+    kept.update({s: (table, per_seed) for s, table in result.tables.items()})
+
+
+def _key_of(trial: Trial) -> Key:
+    return (trial.atom, trial.canonical, trial.code_version, trial.device, trial.dtype)
+
+
+def take(key: Key, seeds: Sequence[int]) -> dict[int, tuple[pd.DataFrame, float]]:
+    """The prefetched (table, seconds) of those `seeds` under `key`, removed from the ledger."""
+    kept = LEDGER.get(key)
+    if not kept:
+        return {}
+    out = {s: kept.pop(s) for s in seeds if s in kept}
+    if not kept:
+        LEDGER.pop(key, None)
+    return out
+
+
+def _seeds_text(seeds: tuple[int, ...]) -> str:
+    if len(seeds) > 2 and seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ",".join(map(str, seeds))

@@ -1,0 +1,97 @@
+"""Cross-atom dispatch (dispatch.py): a multi-atom run on workers computes every atom's trials
+in one pool, longest first; the tables equal the in-process run's to the bit, the run records
+count them as computed (not cached), and a trial that fails in a worker is left to its atom's
+own run."""
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import deepatoms
+from deepatoms import dispatch, registry
+from deepatoms.cli import app
+from deepatoms.executors import ExecOptions, ExecutorError, checked_trial, local_pool
+from deepatoms.store import Store
+from deepatoms.trials import Trial, TrialFailure
+
+A, B = "universal-approximation", "depth-separation"
+
+
+def _job(name, seeds, preset="quick", per_batch=None):
+    atom = registry.get(name)
+    return dispatch.Job(atom, atom.params(preset), tuple(seeds), per_batch)
+
+
+def test_slots_follow_the_single_atom_rule(monkeypatch):
+    jobs = [_job(A, range(2)), _job(B, range(2))]
+    assert dispatch.slots_for(jobs, ExecOptions(workers=2)) == 2
+    assert dispatch.slots_for(jobs[:1], ExecOptions(workers=2)) == 1  # one atom: its own split
+    assert dispatch.slots_for(jobs, ExecOptions(workers=1)) == 1
+    monkeypatch.setenv("DEEPATOMS_WORKERS", "2")
+    assert dispatch.slots_for(jobs, ExecOptions()) == 1  # quick runs: under PARALLEL_MIN_S
+    big = [_job(A, range(20), "default"), _job(B, range(40), "default")]
+    monkeypatch.setattr("deepatoms.executors.busy", lambda: False)
+    assert dispatch.slots_for(big, ExecOptions()) == 2
+    monkeypatch.setattr("deepatoms.executors.busy", lambda: True)
+    assert dispatch.slots_for(big, ExecOptions()) == 1
+
+
+def test_the_plan_is_longest_first_and_skips_stored_seeds(tmp_path):
+    store = Store(tmp_path / "runs")
+    deepatoms.run(A, preset="quick", seeds=[0], device="cpu", store=store)
+    jobs = [_job(A, range(3)), _job(B, range(4), per_batch=2), _job(A, range(2), "default")]
+    trials = dispatch.plan(jobs, ("cpu", "float32"), store, force=False)
+    est = [registry.get(t.atom).runtime_s * len(t.seeds) for t in trials]
+    assert [t.seeds for t in trials if t.params == jobs[0].params] == [(1, 2)]  # seed 0 stored
+    assert sorted(t.seeds for t in trials if t.atom == B) == [(0, 1), (2, 3)]
+    assert trials[0].params == jobs[2].params  # the default preset: estimated longest
+    assert len(trials) == 4 and est[0] >= max(est[1:])
+    every = dispatch.plan(jobs, ("cpu", "float32"), store, force=True)
+    assert [t.seeds for t in every if t.params == jobs[0].params] == [(0, 1, 2)]
+
+
+def test_take_hands_each_prefetched_seed_out_once():
+    dispatch.LEDGER.clear()
+    key = ("x", "{}", "v", "cpu", "float32")
+    dispatch.LEDGER[key] = {0: (pd.DataFrame({"a": [1]}), 2.0), 1: (pd.DataFrame(), 3.0)}
+    assert set(dispatch.take(key, [0, 5])) == {0}
+    assert set(dispatch.take(key, [0, 1])) == {1}
+    assert key not in dispatch.LEDGER and dispatch.take(key, [1]) == {}
+
+
+def test_a_settled_failure_is_a_value_in_process_and_from_a_worker():
+    atom = registry.get(A)
+    bad = Trial(A, atom.params("quick", steps=10), (0,), "cpu", "float32", "0.0.0+other")
+    out = checked_trial(bad, settle=True)
+    assert isinstance(out, TrialFailure) and "code version mismatch" in out.error
+    good = Trial(A, atom.params("quick", steps=10), (1,), "cpu", "float32", atom.code_version)
+    got = list(local_pool(2, 1).map([bad, good], settle=True))
+    assert sorted(type(r).__name__ for r in got) == ["TrialFailure", "TrialResult"]
+    with pytest.raises(ExecutorError, match="mismatch"):
+        checked_trial(bad)
+
+
+def _rows(store, out):
+    st = Store(store, readonly=True)
+    return {r["atom"]: (st.run_table(st.run(r["run_id"])), r) for r in out}
+
+
+def test_a_two_atom_run_on_workers_equals_the_in_process_run(tmp_path):
+    cli = CliRunner()
+    common = [A, B, "--preset", "quick", "--seeds", "3", "--device", "cpu", "--json"]
+    one = cli.invoke(app, ["run", *common, "--workers", "1", "--store", str(tmp_path / "one")])
+    two = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert f"computed {A} (seeds 0–2)" in two.stderr and f"computed {B}" in two.stderr
+    assert "computed" not in one.stderr
+    alone, spread = _rows(tmp_path / "one", json.loads(one.stdout)), _rows(
+        tmp_path / "two", json.loads(two.stdout))
+    for name in (A, B):
+        pd.testing.assert_frame_equal(alone[name][0], spread[name][0], check_exact=True)
+        record = spread[name][1]
+        assert record["cached_seeds"] == [] and record["computed_s"] > 0
+    again = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
+    assert "computed" not in again.stderr  # everything stored: nothing sent to the workers
+    assert all(r["cached_seeds"] == [0, 1, 2] for r in json.loads(again.stdout))
+    assert dispatch.LEDGER == {}
