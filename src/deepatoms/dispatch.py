@@ -69,8 +69,8 @@ def plan(jobs: Sequence[Job], key: tuple[str, str], store: "Store | None", force
     timed: list[tuple[float, int, Trial]] = []
     for job in jobs:
         atom, canonical = job.atom, job.params.canonical()
-        if not registered(atom):  # workers find atoms by name
-            continue
+        if not registered(atom) or atom.timing_metrics:
+            continue  # workers find atoms by name; an atom that measures time runs alone later
         missing = job.seeds
         if store is not None and not force:
             found = store.load_trials(atom.name, canonical, atom.code_version, job.seeds, *key)

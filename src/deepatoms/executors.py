@@ -92,8 +92,8 @@ class ExecOptions:
         if self.backend == "ray":
             return self.workers or default_workers()
         workers = self.workers or default_workers()
-        if workers <= 1 or not registered(atom):
-            return 1
+        if workers <= 1 or not registered(atom) or atom.timing_metrics:
+            return 1  # an atom that measures wall time is timed alone, in this process
         if self.workers is None:
             from .planning import estimate_s
             if estimate_s(atom, params, n_seeds) < PARALLEL_MIN_S or busy():
