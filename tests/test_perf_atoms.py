@@ -1,0 +1,68 @@
+"""Speed-ups of slow atoms that must not change their results (issue 7 §4): each faster helper
+equals the code it replaced, to the bit, on small inputs."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepatoms.atoms.atoms import pca_preprocessing
+from deepatoms.engine.denormals import flushed, flushing
+from deepatoms.runner import execute
+
+
+def _pca_one_svd_per_dims(xtr, xte, dims):
+    """The replaced code: one SVD for every PCA dimension."""
+    mean = xtr.mean(axis=0)
+    _, _, vt = np.linalg.svd(xtr - mean, full_matrices=False)
+    axes = vt[:dims].T
+    return (xtr - mean) @ axes, (xte - mean) @ axes
+
+
+def test_pca_projections_from_one_svd_equal_one_svd_per_dims_bitwise():
+    rng = np.random.default_rng(3)
+    xtr, xte = rng.uniform(0, 40, (80, 210)), rng.uniform(0, 40, (20, 210))
+    got = pca_preprocessing.pca_projections(xtr, xte, (10, 5, 1))
+    assert sorted(got) == [1, 5, 10]
+    for dims, (ptr, pte) in got.items():
+        rtr, rte = _pca_one_svd_per_dims(xtr, xte, dims)
+        assert ptr.shape == (80, dims) and pte.shape == (20, dims)
+        np.testing.assert_array_equal(ptr, rtr)
+        np.testing.assert_array_equal(pte, rte)
+    assert pca_preprocessing.pca_projections(xtr, xte, ()) == {}
+
+
+def test_flushed_zeroes_denormals_inside_and_restores_the_setting():
+    tiny = torch.tensor([1e-39], dtype=torch.float32)
+    assert not flushing() and float(tiny * 1.0) > 0
+    with flushed():
+        assert flushing() and float(tiny * 1.0) == 0.0
+        assert float(torch.sigmoid(torch.tensor([-90.0]))) == 0.0  # e^-90 is a denormal
+    assert not flushing() and float(tiny * 1.0) > 0
+    torch.set_flush_denormal(True)
+    try:
+        with flushed():
+            pass
+        assert flushing()  # a setting made before the block is kept
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _pca_table(monkeypatch, flush: bool) -> pd.DataFrame:
+    if not flush:
+        monkeypatch.setattr(pca_preprocessing, "flushed", contextlib.nullcontext)
+    atom = pca_preprocessing.ATOM
+    over = dict(dummy_dims=(1, 500), pca_dims=(0, 5, 1), hidden_units=(16, 16), steps=40)
+    return execute(atom, atom.params("quick", **over), (0,), preset="quick", overrides=over,
+                   device="cpu").rows
+
+
+def test_pca_table_with_flushed_denormals_equals_the_table_without(monkeypatch):
+    """Saturated sigmoids (k = 500: inputs offset by ≈ 125) give denormals; flushing them to zero
+    leaves every accuracy of the table unchanged."""
+    with_flush = _pca_table(monkeypatch, True)
+    without = _pca_table(monkeypatch, False)
+    assert len(with_flush) > 0 and with_flush.value.notna().all()
+    pd.testing.assert_frame_equal(with_flush, without, check_exact=True)
