@@ -35,9 +35,9 @@ class FusedAdam(Adam):
         self._fused_lr = float(self.lr[0]) if uniform else None
         self._fused_decay = float(self.weight_decay[0]) if uniform else 0.0
         self.per_model = per_model
-        views = len(self.params) * (self.params[0].shape[0] if per_model else 1)
-        self._steps = [torch.zeros((), device=self.params[0].device, dtype=torch.float32)
-                       for _ in range(views)]
+        self._views = len(self.params) * (self.params[0].shape[0] if per_model else 1)
+        # one step count shared by every view (the kernel only reads it): one add per step
+        self._step = torch.zeros((), device=self.params[0].device, dtype=torch.float32)
 
     def _split(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         """The tensors as the kernel sees them: whole, or one view per model (`per_model`)."""
@@ -50,10 +50,10 @@ class FusedAdam(Adam):
             return
         self.t += 1
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        torch._foreach_add_(self._steps, 1.0)
+        self._step.add_(1.0)
         split = self._split
         torch._fused_adam_(split(self.params), split(grads), split(self._m), split(self._v), [],
-                           self._steps,
+                           [self._step] * self._views,
                            lr=self._fused_lr, beta1=self.beta1, beta2=self.beta2,
                            weight_decay=self._fused_decay, eps=self.eps, amsgrad=False,
                            maximize=False)

@@ -42,12 +42,23 @@ def _mark(stopped: list[int | None], done: torch.Tensor, step: int) -> None:
             stopped[i] = step
 
 
+def _backward(value: torch.Tensor, step: int, optimizer: Any,
+              per_example: Callable[[int, torch.Tensor], None] | None) -> None:
+    if value.dim() == 2:
+        if per_example is not None:
+            per_example(step, value.detach())
+        value = value.mean(dim=1)
+    optimizer.zero_grad()
+    value.sum().backward()
+
+
 def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: int, *,
           sampler: Any = None, record: Callable[[int], Any] | None = None,
           record_at: Iterable[int] = (), until: Callable[[int], torch.Tensor] | None = None,
           frozen: Sequence[torch.Tensor] = (), per_example: Callable[[int, torch.Tensor], None]
           | None = None, iterate: Callable[[int], Iterable[int]] = range,
-          grad_mask: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> Trained:
+          grad_mask: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+          sets_grads: bool = False) -> Trained:
     """Train stacked `params` (leading model dimension M) for `steps` optimiser updates.
 
     - `loss(batch, step)`: per-model losses (M,), or per-example (M, B) — then `per_example`
@@ -61,6 +72,8 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
     - `grad_mask`: (tensor, mask) pairs; the tensor's gradient is multiplied in place by `mask`
       (broadcast, e.g. (M, 1, 1)) before each step; 0 freezes that model's part of the tensor
       (per-model frozen layers: a linear probe beside fully trained models).
+    - `sets_grads`: `loss(batch, step)` sets every parameter's `.grad` itself (a hand-written
+      backward, e.g. `engine.mlp_grads`) and its return value is not used: no autograd.
     """
     params, frozen_ids = list(params), {id(t) for t in frozen}
     marks = {int(s) for s in record_at if 1 <= int(s) <= steps} | {steps}
@@ -69,13 +82,10 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
     records, ran = [], 0
     for step in iterate(steps):
         batch = sampler.next() if sampler is not None else None
-        value = loss(batch, step)
-        if value.dim() == 2:
-            if per_example is not None:
-                per_example(step, value.detach())
-            value = value.mean(dim=1)
-        optimizer.zero_grad()
-        value.sum().backward()
+        if sets_grads:
+            loss(batch, step)
+        else:
+            _backward(loss(batch, step), step, optimizer, per_example)
         for p in params:
             if id(p) in frozen_ids:
                 p.grad = None

@@ -33,7 +33,7 @@ class SharedDepthPop:
             raise ParamError(f"sizes and depths must be >= 1, got {(d_in, width, d_out)}, {list(depths)}")
         if activation not in ACTIVATIONS:
             raise ParamError(f"unknown activation '{activation}'; allowed: {', '.join(ACTIVATIONS)}")
-        self.m, self.act = len(depths), ACTIVATIONS[activation]
+        self.m, self.activation, self.act = len(depths), activation, ACTIVATIONS[activation]
         self.depths = torch.tensor([int(k) for k in depths], device=device)
         self.max_depth = int(self.depths.max())
         shapes = [(d_in, width), (width,), (width, width), (width,), (width, d_out), (d_out,)]

@@ -8,10 +8,10 @@ the collapse, and a true rotation (as the source's text says), which does not; a
 control (z-scored features of the U[0,1]-mixed inputs, no PCA) tests the mechanism: the U[0,1]
 matrix adds a common offset ≈ k/4 to every input, which saturates the sigmoid units, and d + k
 > n by itself does not collapse anything. Budget: ~490 MLPs (100, 100) × 500 full-batch steps:
-~140 s of CPU time for the default (5 seeds), measured on a shared machine; the U[0,1]-mixed
-models cost ~4× the rotated ones (saturated sigmoids give denormal floats: flushing denormals,
-a process-wide torch setting this atom does not touch, made them 4× faster with the same
-accuracies in a check), a few s quick.
+~55 s of CPU time for the default (5 seeds), measured on a shared machine, a few s quick.
+Saturated sigmoids of the U[0,1]-mixed models give denormal floats, ~90× slower per operation on
+CPU: training runs with denormals flushed to zero (`engine.denormals.flushed`), which halved the
+default's time and left its table bitwise the same.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ... import stats
 from ...atom import Atom
 from ...data.rotations import rotate_rows
 from ...engine import MLPPop
+from ...engine.denormals import flushed
 from ...engine.fused_adam import FusedAdam
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
@@ -83,10 +84,21 @@ class PCAParams(Params):
 
 def pca_project(x_train: np.ndarray, x_test: np.ndarray, dims: int) -> tuple[np.ndarray, ...]:
     """Project both sets on the top `dims` principal axes of the (centred) training set."""
+    return pca_projections(x_train, x_test, (dims,))[dims]
+
+
+def pca_projections(x_train: np.ndarray, x_test: np.ndarray, dims: tuple[int, ...]
+                    ) -> dict[int, tuple[np.ndarray, ...]]:
+    """`pca_project` to each of `dims` (> 0) dimensions from one SVD of the training set."""
+    if not dims:
+        return {}
     mean = x_train.mean(axis=0)
     _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    axes = vt[:dims].T  # (D, dims)
-    return (x_train - mean) @ axes, (x_test - mean) @ axes
+    out = {}
+    for n in dims:
+        axes = vt[:n].T  # (D, n)
+        out[n] = (x_train - mean) @ axes, (x_test - mean) @ axes
+    return out
 
 
 def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -112,8 +124,9 @@ def inputs(p: PCAParams, lab: Lab, seed: int) -> tuple[Inputs, float]:
         for mixing in p.mixings:
             mixed = mix(lab.numpy_rng(seed, "mixing", mixing, k), x, mixing)  # train and test
             rtr, rte = mixed[:len(xtr)], mixed[len(xtr):]
+            projected = pca_projections(rtr, rte, tuple(x for x in p.pca_dims if x > 0))
             for dims in p.pca_dims:
-                ftr, fte = (rtr, rte) if dims == 0 else pca_project(rtr, rte, dims)
+                ftr, fte = (rtr, rte) if dims == 0 else projected[dims]
                 out[mixing, "raw", k, dims] = (ftr.astype(np.float32), ytr,
                                                fte.astype(np.float32), yte)
             if p.standardised_control and mixing == "uniform":
@@ -160,9 +173,10 @@ def _train_group(p: PCAParams, lab: Lab, per_seed: list[Inputs], members: list[t
     pop = MLPPop([(a[0].shape[1], *p.hidden_units, 2) for a in arrays],
                  [lab.torch_generator(s, "init", m[3], m[4]) for s, m in zip(seeds, members)],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
-    curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES["cross_entropy"], p.steps, lab,
-                 record=every(max(1, p.steps // 5), p.steps),
-                 description=f"pca-preprocessing {width}")
+    with flushed():  # saturated sigmoids give denormals, ~90× slower (tables checked equal)
+        curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES["cross_entropy"], p.steps,
+                     lab, record=every(max(1, p.steps // 5), p.steps),
+                     description=f"pca-preprocessing {width}")
     models = [dict(seed=s, mixing=m[1], features=m[2], dummy_dims=m[3], pca_dims=m[4],
                    raw_dims=p.d + m[3], n_points=p.n) for s, m in zip(seeds, members)]
     return curve_rows(models, curves)
@@ -348,5 +362,5 @@ ATOM = Atom(
     presets={"quick": dict(dummy_dims=(1, 20, 200), pca_dims=(0, 5, 1), hidden_units=(32, 32),
                            steps=150),
              "original-code": dict(mixings=("uniform",), standardised_control=False)},
-    runtime_s=170,  # CPU time × 1.2, measured on a shared machine (wall was 2.6× that)
+    runtime_s=70,  # CPU time × 1.2 (52–66 s with denormals flushed; 81–109 s before), shared machine
 )
