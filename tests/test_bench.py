@@ -121,3 +121,16 @@ def test_bench_reports_the_symbolic_hessian_speedup_per_function():
     assert all(_positive(r) for r in out["speedup"].values())
     (label, text), = _tensor_calculus_rows(out)
     assert f"n = {out['n']}" in label and all(f in text for f in p.functions)
+
+
+def test_the_busy_note_ignores_the_load_of_the_benchs_own_workers():
+    from deepatoms.bench.core import _notes
+    from deepatoms.bench.population import QUICK
+    cores = 2
+    base = dict(cpu=dict(population=dict(one_by_one_models_timed=QUICK.models)),
+                machine=dict(cpu_count=cores), load_at_start=0.3, load_at_end=2.0)
+    quiet = _notes(QUICK, dict(base, load_before_workers=0.4))
+    assert not any("busy" in n for n in quiet)  # 2.0 at the end came from (e)'s workers
+    loud = _notes(QUICK, dict(base, load_before_workers=1.6))
+    assert any("load average 1.6" in n for n in loud)
+    assert any("busy" in n for n in _notes(QUICK, base))  # no (e) reading: the end counts

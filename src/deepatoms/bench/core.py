@@ -92,6 +92,7 @@ def run_bench(quick: bool = False, device: str = "cpu", progress: Progress | Non
         result["tensor_calculus"] = bench_tensor_calculus(quick, dev.type, progress)
     if load:
         result["under_load"] = bench_load(quick, progress)
+    result["load_before_workers"] = load_average()  # (e) itself loads every core
     if workers and families:
         result["workers"] = bench_workers(families[0], quick, dev.type, progress)
     result["total_s"] = time.perf_counter() - start
@@ -107,7 +108,9 @@ def _notes(cfg: PopConfig, result: dict[str, Any]) -> list[str]:
              "population FLOPs count matmuls only: forward 2·M·B·Σ in·out, backward 2× that",
              "FLOP bound: every recorded matmul/conv layout replayed at its best measured speed"]
     cores = result["machine"]["cpu_count"] or 1
-    busy = max(result["load_at_start"], result["load_at_end"])
+    # the load before (e), not after it: (e)'s own worker processes keep every core busy
+    end = result.get("load_before_workers", result["load_at_end"])
+    busy = max(result["load_at_start"], end)
     if busy == busy and busy > 0.5 * cores:
         notes.append(f"the machine was busy (load average {busy:.1f} on {cores} cores): "
                      "wall times are inflated")
