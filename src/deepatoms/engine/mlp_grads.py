@@ -56,8 +56,8 @@ def _mean_weights(m: int, b: int, dtype: torch.dtype, device: torch.device
     return per_example.reshape(m * b), torch.zeros((), dtype=dtype, device=device)
 
 
-def _logit_grad(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
-                ) -> torch.Tensor:
+def logit_grad(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+               ) -> torch.Tensor:
     """d Σ_m mean_b CE(z[m, b], y[m, b]) / dz, as autograd computes it for
     `cross_entropy(z.reshape(M·B, C), y, reduction="none").view(M, B).mean(1).sum()`; with
     `weight` (M, B), of Σ_m Σ_b weight·CE (`losses.weighted_cross_entropy(...).sum()`, whose
@@ -84,7 +84,7 @@ def cross_entropy_grads(pop: MLPPop, x: torch.Tensor, y: torch.Tensor,
         return _chunked_grads(pop, x, y, weight, chunk)
     outs = _forward(pop, x)
     back = ACTIVATION_BACKWARD[pop._groups[0][2]]
-    grad = _logit_grad(outs[-1], y, weight)
+    grad = logit_grad(outs[-1], y, weight)
     for l in range(len(pop.weights) - 1, -1, -1):
         pop.biases[l].grad = grad.sum(1, keepdim=True)
         pop.weights[l].grad = outs[l].transpose(1, 2).bmm(grad)
@@ -128,7 +128,7 @@ def _chunked_grads(pop: MLPPop, x: torch.Tensor, y: torch.Tensor, weight: torch.
         for l, (w, b) in enumerate(zip(pop.weights, pop.biases)):
             h = torch.baddbmm(b[part], outs[-1], w[part])
             outs.append(pop.activate(h) if l < last else h)
-        grad = _logit_grad(outs[-1], y[part], None if weight is None else weight[part])
+        grad = logit_grad(outs[-1], y[part], None if weight is None else weight[part])
         for l in range(last, -1, -1):
             b_grads[l][part] = grad.sum(1, keepdim=True)
             torch.bmm(outs[l].transpose(1, 2), grad, out=w_grads[l][part])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .mlp_grads import ACTIVATION_BACKWARD
+from .mlp_grads import ACTIVATION_BACKWARD, logit_grad
 from .weight_shared import SharedDepthPop
 
 
@@ -23,17 +23,6 @@ def _forward(pop: SharedDepthPop, x: torch.Tensor, views: list[torch.Tensor]) ->
         steps.append((new, h))
         h = new if pop._all_active[k] else torch.where(pop._active[k], new, h)
     return h0, first, steps, h, torch.baddbmm(b_out, h, w_out)
-
-
-def _logit_grad(z: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """d Σ_m Σ_b weight·CE / dz for `weighted_cross_entropy(z, labels, weight).sum()`."""
-    m, b, c = z.shape
-    logp = torch._log_softmax(z.reshape(m * b, c), 1, False)
-    ones = torch.ones((), dtype=z.dtype, device=z.device).expand(m)  # d sum()
-    per_example = ones.unsqueeze(1).expand(m, b) * weight  # d sum(dim=1), d (ce * weight)
-    g = torch.ops.aten.nll_loss_backward(per_example.reshape(m * b), logp, labels.reshape(m * b),
-                                         None, 0, -100, torch.zeros((), dtype=z.dtype))
-    return torch._log_softmax_backward_data(g, logp, 1, z.dtype).view(m, b, c)
 
 
 def _layer(grad: torch.Tensor, h: torch.Tensor, w: torch.Tensor, need_input: bool):
@@ -52,7 +41,7 @@ def weighted_cross_entropy_grads(pop: SharedDepthPop, x: torch.Tensor, labels: t
     w_in, _, w, _, w_out, _ = views
     back = ACTIVATION_BACKWARD[pop.activation]  # KeyError: no hand-written backward
     h0, first, steps, last, z = _forward(pop, x, views)
-    g_b_out, g_w_out, g = _layer(_logit_grad(z, labels, weight), last, w_out, True)
+    g_b_out, g_w_out, g = _layer(logit_grad(z, labels, weight), last, w_out, True)
     g_b = g_w = None
     for k in range(pop.max_depth - 1, -1, -1):
         new, prev = steps[k]
