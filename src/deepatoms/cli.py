@@ -453,7 +453,6 @@ def _prefetch(plans: list[Plan], bar: Any, device: str, store: Store, force: boo
     from .executors import ExecOptions
     jobs = [Job(p.atom, p.params, p.seeds, seeds_per_batch) for p in plans
             if not isinstance(p.seeds, str)]
-    LEDGER.clear()
     bar.atom, start = "", time.perf_counter()
     failed = prefetch(jobs, ExecOptions(**execution), store, device, force, bar, bar.line)
     for line in failed:

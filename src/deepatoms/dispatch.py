@@ -85,11 +85,12 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
              device: str = "auto", force: bool = False, progress: "Progress | None" = None,
              note: Callable[[str], None] | None = None) -> list[str]:
     """Compute the jobs' missing trials across atoms on the workers (see the module text);
-    each result is stored at once and kept for `take`. Returns one line per failure (those
+    each result is stored at once and kept for `take` (the ledger holds this prefetch only). Returns one line per failure (those
     atoms are left to their own runs). Nothing happens when `slots_for` says 1 or fewer than
     two atoms have work."""
     from .lab import resolve_device
     from .runner import store_key
+    LEDGER.clear()  # what an earlier prefetch left untaken is not this run's
     slots = slots_for(jobs, options)
     key = store_key(resolve_device(device), options)
     trials = plan(jobs, key, store, force) if slots > 1 else []
@@ -131,12 +132,11 @@ def _executor(options: "ExecOptions", slots: int):
 
 
 def _keep(result: TrialResult, store: "Store | None") -> None:
+    from .runner import save_result
     trial = result.trial
     per_seed = result.elapsed_s / len(trial.seeds)
     if store is not None:
-        store.save_trials(trial.atom, trial.canonical, trial.code_version, result.tables,
-                          per_seed, trial.device, trial.dtype, result.torch_version,
-                          result.threads)
+        save_result(store, result, (trial.device, trial.dtype))
     kept = LEDGER.setdefault(_key_of(trial), {})
     kept.update({s: (table, per_seed) for s, table in result.tables.items()})
 

@@ -17,7 +17,8 @@ from .executors import ExecOptions, trial_executor
 from .lab import Lab, Progress, resolve_device
 from .params import Params
 from .store import Store
-from .trials import Trial, check_table, combine, seed_batches, setting_groups  # noqa: F401
+from .trials import (Trial, TrialResult, check_table, combine, seed_batches,  # noqa: F401
+                     setting_groups)
 from .validate import is_integer, show
 from .verdict import Verdict
 
@@ -185,9 +186,7 @@ class _Trials:
         for result in trial_executor(atom, plan, self.options, slots, self.progress):
             trial = result.trial
             if self.store is not None:
-                self.store.save_trials(atom.name, trial.canonical, version, result.tables,
-                                       result.elapsed_s / len(trial.seeds), *self.key,
-                                       result.torch_version, result.threads)
+                save_result(self.store, result, self.key)
             done[trial.group].update(result.tables)
             self.computed_s += result.elapsed_s
             for s in trial.seeds:
@@ -215,6 +214,15 @@ class _Trials:
         for seed, (table, seconds) in found.items():
             self.tables[seed] = table
             self.computed_s += seconds
+
+
+def save_result(store: Store, result: TrialResult, key: tuple[str, str]) -> None:
+    """Store one computed trial's per-seed tables (in one transaction) under the driver's
+    (device, dtype) `key`, the one it planned the trial for."""
+    trial = result.trial
+    store.save_trials(trial.atom, trial.canonical, trial.code_version, result.tables,
+                      result.elapsed_s / len(trial.seeds), *key, result.torch_version,
+                      result.threads)
 
 
 def store_key(device: torch.device, options: ExecOptions,

@@ -109,7 +109,7 @@ def family_wall(family: str, quick: bool, device: str, workers: int,
     """Wall time of a whole family run as `run --family` does it with `workers` processes (or
     Ray tasks): the atoms' trials first, across atoms (dispatch.py), then each atom judged."""
     from ..api import run
-    from ..dispatch import LEDGER, Job, prefetch
+    from ..dispatch import Job, prefetch
     from ..executors import ExecOptions
     from ..runner import parse_seeds
     kw = _run_kwargs(quick, device, workers)
@@ -117,7 +117,6 @@ def family_wall(family: str, quick: bool, device: str, workers: int,
     start, load, cpu0 = time.perf_counter(), load_average(), cpu_seconds()
     jobs = [Job(a, a.params(kw["preset"]), parse_seeds(kw["seeds"], a.default_seeds))
             for a in atoms]
-    LEDGER.clear()
     failed = prefetch(jobs, ExecOptions(backend=backend, workers=workers), None, device)
     for atom in atoms:
         run(atom.name, progress=NoProgress(), backend=backend, **kw)
