@@ -5,19 +5,20 @@ import base64
 import dataclasses
 import html
 import io
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pandas as pd
 
-from . import registry
+from .catalog import registry
 from .atom import Atom
 from .params import Params
-from .runner import Execution, SeedPlan, execute, execute_adaptive, is_auto, parse_seeds
+from .execution.runner import Execution, execute, execute_adaptive
+from .execution.seeds import is_auto, parse_seeds, seed_plan
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from .lab import Progress
-    from .store import Store
+    from .store.database import Store
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -64,13 +65,6 @@ def get_atom(name: str) -> Atom:
     return registry.get(name)
 
 
-def seed_plan(atom: Atom, max_seeds: int | None) -> SeedPlan:
-    """`seeds="auto"`: start with the atom's default seeds, add as many again at each look, up
-    to `max_seeds` (default: four times the atom's default)."""
-    start = atom.default_seeds
-    return SeedPlan(start, 4 * start if max_seeds is None else int(max_seeds), start)
-
-
 def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | None = None, *,
         max_seeds: int | None = None, device: str = "auto", store: "Store | str | None" = None,
         force: bool = False, progress: "Progress | None" = None,
@@ -85,10 +79,10 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     `backend` "local" (this process, or `workers` processes with `threads` torch threads each)
     or "ray" (a cluster at `address`, else a private local one): see executors.ExecOptions.
     """
-    from .executors import ExecOptions
+    from .execution.executors import ExecOptions
     from .errors import DeepatomsError
     from .lab import resolve_device
-    from .validate import check_run_arguments, open_store
+    from .execution.validate import check_run_arguments, open_store
     check_run_arguments(name=name, preset=preset, max_seeds=max_seeds, device=device, force=force,
                         progress=progress, seeds_per_batch=seeds_per_batch, store=store)
     options = ExecOptions(backend, workers, threads, address, precision)
@@ -99,10 +93,10 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
         raise DeepatomsError("max_seeds (--max-seeds) goes with seeds='auto' (--seeds auto)")
     plan = seed_plan(atom, max_seeds) if auto else None
     seed_tuple = () if auto else parse_seeds(seeds, atom.default_seeds)
-    from .resources import check as check_resources, out_of_memory_as_error
+    from .execution.resources import check as check_resources, out_of_memory_as_error
     check_resources(atom, params, plan.start if plan is not None else len(seed_tuple),
                     str(resolve_device(device)), seeds_per_batch=seeds_per_batch, warn=True)
-    from .precision import check_device as check_precision_device
+    from .execution.precision import check_device as check_precision_device
     check_precision_device(precision, resolve_device(device))
     store = open_store(store)  # last: nothing is written unless every argument is valid
     common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
@@ -114,53 +108,60 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
     return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=used)
 
 
-def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
-          seeds: int | Sequence[int] | str | None = None, *, metric: str | None = None,
-          device: str = "auto", store: "Store | str | None" = None,
-          progress: "Progress | None" = None, **overrides: Any):
-    """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
-    per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
-    value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
-    default the first row); `.figure()` draws it."""
-    from .errors import DeepatomsError
-    from .probing import probe as _probe
-    from .validate import check_device, check_progress, check_text, open_store
-    if not isinstance(vary, dict) or len(vary) != 1:
-        raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
-    (key, values), = vary.items()
-    check_text("the atom name", name)
-    check_text("the varied parameter", key)
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
-    if metric is not None:
-        check_text("metric", metric)
-    check_device(device)
-    check_progress(progress)
-    from .probing import check_probe
-    check_probe(name, key, list(values), preset=preset, seeds=seeds, overrides=overrides)
-    store = open_store(store)
-    return _probe(name, key, list(values), preset=preset, seeds=seeds, metric=metric, store=store,
-                  device=device, progress=progress, **overrides)
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One atom of a multi-atom run: the preset used, its parameters (preset + `overrides`) and
+    seeds (a tuple, or "auto": adaptive)."""
+    atom: Atom
+    preset: str
+    params: Params
+    seeds: tuple[int, ...] | str
+    max_seeds: int | None = None
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def prefetch(requests: Sequence[Request], *, store: "Store | None" = None, device: str = "auto",
+             force: bool = False, seeds_per_batch: int | None = None,
+             progress: "Progress | None" = None, note: "Callable[[str], None] | None" = None,
+             **execution: Any) -> tuple[list[str], set[str]]:
+    """The first step of a multi-atom run (`deepatoms run A B`, `--family`, `--all`, and the
+    bench's family wall time): on worker processes or Ray, every atom's missing trials compute
+    in one pool, longest first (execution/dispatch.py); each atom's `run_request` then takes its
+    tables. `execution`: backend, workers, threads, address, precision as for `run`. Returns a
+    line per failed atom (it computes again in its own run) and the names of atoms computed."""
+    from .execution.dispatch import Job, prefetch as prefetch_jobs
+    from .execution.executors import ExecOptions
+    from .execution.ledger import LEDGER
+    jobs = [Job(r.atom, r.params, r.seeds, seeds_per_batch) for r in requests
+            if not isinstance(r.seeds, str)]
+    failed = prefetch_jobs(jobs, ExecOptions(**execution), store, device, force, progress, note)
+    return failed, {key[0] for key in LEDGER}
+
+
+def run_request(request: Request, **options: Any) -> Outcome:
+    """The second step of a multi-atom run: one atom's `run` (options as for `run`)."""
+    return run(request.atom.name, request.preset, request.seeds, max_seeds=request.max_seeds,
+               **options, **request.overrides)
 
 
 def history(name: str, store: "Store | str | None" = None) -> pd.DataFrame:
     """Every stored run of atom `name` (oldest first): id, created, preset, seeds, device,
     dtype, status, verdict, wall_s, code_version. `store`: a Store or a results directory
     (default: DEEPATOMS_STORE, else ./deepatoms-runs), opened read-only."""
-    from .run_history import history_rows
+    from .store.history import history_rows
     return pd.DataFrame(history_rows(_read_store(store), name))
 
 
 def diff(run_a: int, run_b: int, store: "Store | str | None" = None) -> dict[str, Any]:
     """Two stored runs side by side (see `deepatoms diff`): runs, params (those that differ),
     evidence (matched by setting and metric, with B − A) and numbers (metric means)."""
-    from .run_history import diff_runs
+    from .store.history import diff_runs
     return diff_runs(_read_store(store), run_a, run_b)
 
 
 def _read_store(store: "Store | str | None") -> "Store":
-    from .store import Store, default_location
-    from .validate import check_store_location
+    from .store.database import Store, default_location
+    from .execution.validate import check_store_location
     if isinstance(store, Store):
         return store
     if store is not None:

@@ -8,12 +8,11 @@ from typing import Any, Sequence
 
 import torch
 
-from .. import registry
+from ..catalog import registry
 from ..lab import NoProgress, Progress, resolve_device
 from .families import bench_families, family_wall, load_average
 from .load import under_load
-from .population import (ATOM_SCALE, QUICK, QUICK_ATOM_SCALE, PopConfig, both_devices, label,
-                         machine, measure_peak, population_work)
+from .population import (ATOM_SCALE, QUICK, QUICK_ATOM_SCALE, PopConfig, both_devices, label, machine, measure_peak, population_work)
 
 
 def _workers_supported() -> bool:
@@ -32,7 +31,7 @@ def bench_workers(family: str, quick: bool, device: str, progress: Progress) -> 
     if _has_ray() and not quick:  # a private cluster costs ≈ 10–40 s: not in a smoke run
         label(progress, f"family {family}, Ray with 2 local workers")
         ray = family_wall(family, quick, device, workers=2, backend="ray")
-        from ..ray_backend import shutdown
+        from ..execution.ray_backend import shutdown
         shutdown()  # the private cluster this bench started
         out.update(ray=ray, ray_ratio=ray["wall_s"] / one["wall_s"])
     return out

@@ -13,7 +13,7 @@ import resource
 import time
 from typing import Any, Sequence
 
-from .. import registry
+from ..catalog import registry
 from ..lab import NoProgress, Progress
 from .flops import count_and_bound
 from .population import label
@@ -107,19 +107,18 @@ def bench_families(families: Sequence[str], quick: bool, device: str, progress: 
 def family_wall(family: str, quick: bool, device: str, workers: int,
                 backend: str = "local") -> dict[str, Any]:
     """Wall time of a whole family run as `run --family` does it with `workers` processes (or
-    Ray tasks): the atoms' trials first, across atoms (dispatch.py), then each atom judged."""
-    from ..api import run
-    from ..dispatch import Job, prefetch
-    from ..executors import ExecOptions
-    from ..runner import parse_seeds
+    Ray tasks): the atoms' trials first, across atoms (api.prefetch), then each atom judged."""
+    from ..api import Request, prefetch, run_request
+    from ..execution.seeds import parse_seeds
     kw = _run_kwargs(quick, device, workers)
     atoms = _atoms(family, quick, None)
     start, load, cpu0 = time.perf_counter(), load_average(), cpu_seconds()
-    jobs = [Job(a, a.params(kw["preset"]), parse_seeds(kw["seeds"], a.default_seeds))
-            for a in atoms]
-    failed = prefetch(jobs, ExecOptions(backend=backend, workers=workers), None, device)
-    for atom in atoms:
-        run(atom.name, progress=NoProgress(), backend=backend, **kw)
+    requests = [Request(a, kw["preset"], a.params(kw["preset"]),
+                        parse_seeds(kw["seeds"], a.default_seeds)) for a in atoms]
+    failed, _ = prefetch(requests, device=device, backend=backend, workers=workers)
+    for request in requests:
+        run_request(request, progress=NoProgress(), backend=backend, device=device,
+                    workers=workers)
     return dict(family=family, workers=workers, backend=backend,
                 wall_s=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu0,
                 load_before=load, failed=failed)

@@ -18,12 +18,12 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from .. import __version__, registry
+from .. import __version__
+from ..catalog import registry
 from ..atom import Atom
 from ..figures import save
-from ..store import Store
-from .context import (UNREADABLE, FigureFile, AtomPage, atom_page, environment_summary,
-                      index_groups, status_counts)
+from ..store.database import Store
+from .context import (UNREADABLE, FigureFile, AtomPage, atom_page, environment_summary, index_groups, status_counts)
 from .format import duration, unique_slug
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -152,7 +152,7 @@ def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
 
 def _add_probe(page: AtomPage, record: dict[str, Any], atoms_dir: Path) -> None:
     """The latest probe of the atom: its table, and its figure drawn from the stored record."""
-    from ..probing import probe_figure
+    from .probe_figure import probe_figure
     page.probe = dict(record, figure=None)
     try:
         save(probe_figure(record), atoms_dir / page.slug / "probe.png", dpi=FIGURE_DPI)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import DEFAULT_DIR, JsonOpt, StoreOpt, _Command, _print_json, _stdout, app, open_store
+from .app import DEFAULT_DIR, JsonOpt, StoreOpt, Command, print_json, stdout, app, open_store
 
 
 def _num(value: Any) -> Text:
@@ -18,14 +18,14 @@ def _num(value: Any) -> Text:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return Text("—")
     if isinstance(value, (list, tuple)):
-        from .cli_render import fmt_seeds
+        from .render import fmt_seeds
         return Text(fmt_seeds(value) if all(isinstance(v, int) for v in value)
                     else ",".join(map(str, value)))
     return Text(f"{value:.4g}" if isinstance(value, float) else str(value))
 
 
 def history_table(atom: str, rows: list[dict[str, Any]]) -> Table:
-    from .cli_render import fmt_seconds, fmt_seeds
+    from .render import fmt_seconds, fmt_seeds
     table = Table(title=f"runs of {atom} (oldest first)", title_justify="left")
     for name in ("id", "time (UTC)", "preset", "seeds", "device", "verdict", "wall"):
         table.add_column(name, no_wrap=name in ("id", "wall"), min_width=12 if name == "verdict"
@@ -86,7 +86,7 @@ def diff_tables(diff: dict[str, Any]) -> list[Table]:
     return out
 
 
-@app.command("history", cls=_Command)
+@app.command("history", cls=Command)
 def history(
     name: Annotated[str, typer.Argument(help="Atom name, e.g. class-imbalance.")],
     store: StoreOpt = Path(DEFAULT_DIR),
@@ -94,15 +94,15 @@ def history(
 ) -> None:
     """Every stored run of one atom: id, time, preset, seeds, device, status and verdict.
     Compare two of them with `deepatoms diff RUN_A RUN_B`."""
-    from .run_history import history_rows
+    from ..store.history import history_rows
     rows = history_rows(open_store(store, create=False), name)
     if json_out:
-        _print_json(rows)
+        print_json(rows)
         return
-    _stdout().print(history_table(name, rows))
+    stdout().print(history_table(name, rows))
 
 
-@app.command("diff", cls=_Command)
+@app.command("diff", cls=Command)
 def diff(
     run_a: Annotated[str, typer.Argument(help="Run id (from `deepatoms history NAME`).")],
     run_b: Annotated[str, typer.Argument(help="The other run id.")],
@@ -112,12 +112,12 @@ def diff(
     """Two runs side by side: metadata (device, seeds, code version), the parameters that
     differ, verdicts, evidence rows and key numbers (CPU vs GPU, seeds 0–4 vs 100–104, before
     vs after a code change)."""
-    from .run_history import diff_runs
+    from ..store.history import diff_runs
     result = diff_runs(open_store(store, create=False), run_a, run_b)
     if json_out:
-        _print_json(result)
+        print_json(result)
         return
     for table in diff_tables(result):
-        _stdout().print(table)
+        stdout().print(table)
     if result["note"]:
-        _stdout().print(result["note"], soft_wrap=True, highlight=False)
+        stdout().print(result["note"], soft_wrap=True, highlight=False)

@@ -25,11 +25,11 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .errors import DeepatomsError
+from ..errors import DeepatomsError
 
 if TYPE_CHECKING:
-    from .atom import Atom
-    from .params import Params
+    from ..atom import Atom
+    from ..params import Params
 
 HOUR_S = 3600.0
 WEIGHT_BYTES = 16   # float32 value, gradient, two Adam moments
@@ -137,7 +137,7 @@ MEMORY_MODELS: dict[str, Callable[[Any, int], tuple[float, str]]] = {
 
 def estimate(atom: "Atom", params: "Params", n_seeds: int) -> Estimate:
     """Memory (bytes) and time (seconds) of computing `n_seeds` seeds together."""
-    from .planning import estimate_s
+    from .estimates import estimate_s
     model = MEMORY_MODELS.get(atom.name, _generic)
     try:
         memory, basis = model(params, max(n_seeds, 1))

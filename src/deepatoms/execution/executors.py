@@ -23,13 +23,13 @@ import os
 import sys
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from .errors import DeepatomsError
+from ..errors import DeepatomsError
 from .trials import Trial, TrialFailure, TrialResult, run_trial, setting_groups
 
 if TYPE_CHECKING:
-    from .atom import Atom
-    from .lab import Progress
-    from .params import Params
+    from ..atom import Atom
+    from ..lab import Progress
+    from ..params import Params
 
 WORKERS_ENV = "DEEPATOMS_WORKERS"  # the default of --workers (tests set 1: in-process)
 BACKENDS = ("local", "ray")
@@ -76,7 +76,7 @@ class ExecOptions:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        from .precision import check_precision
+        from .precision import check_precision  # torch: imported when used
         check_precision(self.precision)
         if self.backend not in BACKENDS:
             raise DeepatomsError(f"unknown backend {self.backend!r}; allowed: local, ray")
@@ -95,7 +95,7 @@ class ExecOptions:
         if workers <= 1 or not registered(atom) or atom.timing_metrics:
             return 1  # an atom that measures wall time is timed alone, in this process
         if self.workers is None:
-            from .planning import estimate_s
+            from .estimates import estimate_s
             if estimate_s(atom, params, n_seeds) < PARALLEL_MIN_S or busy():
                 return 1
         return workers
@@ -117,41 +117,8 @@ class ExecOptions:
 
 def registered(atom: "Atom") -> bool:
     """Workers find atoms by name: only the catalog's own atom objects can leave this process."""
-    from . import registry
+    from ..catalog import registry
     return registry.all_atoms().get(atom.name) is atom
-
-
-def trial_executor(atom: "Atom", plan: Sequence[Trial], options: ExecOptions, slots: int,
-                   progress: "Progress | None" = None) -> Iterator[TrialResult]:
-    """The results of `plan` in completion order, from the backend `options` names."""
-    if not plan:
-        return iter(())
-    if options.backend == "ray":
-        if not registered(atom):
-            raise ExecutorError(f"atom {atom.name} is not the catalog's own object: Ray workers "
-                                "find atoms by name; run it with --backend local")
-        from .ray_backend import ray_executor
-        return _counted(atom, ray_executor(options), plan, progress, "Ray tasks")
-    if slots <= 1 or len(plan) == 1:
-        set_threads(options.threads or 1)  # 2 threads on 2 shared cores: 10× slower (README)
-        return InProcess(atom, progress).map(plan)
-    pool = local_pool(slots, options.threads or 1)
-    return _counted(atom, pool, plan, progress, f"{slots} workers")
-
-
-def _counted(atom: "Atom", executor, plan: Sequence[Trial], progress: "Progress | None",
-             where: str) -> Iterator[TrialResult]:
-    """The executor's results, with a bar over trials (the atom's own bar stays in the worker)."""
-    if progress is not None:
-        progress.begin(f"{atom.name}: {len(plan)} trials on {where}", len(plan))
-    try:
-        for result in executor.map(plan):
-            if progress is not None:
-                progress.advance(1)
-            yield result
-    finally:
-        if progress is not None:
-            progress.end()
 
 
 def busy() -> bool:
@@ -171,7 +138,7 @@ def set_threads(threads: int | None) -> None:
 def checked_trial(trial: Trial, settle: bool = False) -> TrialResult | TrialFailure:
     """A worker's entry: refuse a trial of other code, then compute it. `settle`: an
     exception is returned as a TrialFailure instead of raised."""
-    from . import registry
+    from ..catalog import registry
     try:
         mine = registry.get(trial.atom).code_version
         if mine != trial.code_version:

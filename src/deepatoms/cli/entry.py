@@ -14,7 +14,7 @@ import warnings
 from typing import Sequence
 
 from . import interrupts
-from .errors import DeepatomsError
+from ..errors import DeepatomsError
 
 # options whose value is a path: an empty value would silently mean the current directory
 PATH_OPTIONS = ("--store", "--out")
@@ -84,7 +84,7 @@ def main(args: Sequence[str] | None = None, prog_name: str = "deepatoms") -> int
     with interrupts.catch_signals() as state:
         try:
             check_empty_paths(args)
-            from .cli import app
+            from .app import app
             command = __import__("typer").main.get_command(app)
             code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
             code = code if isinstance(code, int) else 0

@@ -97,7 +97,7 @@ class BatchTally:
     todo: list = dataclasses.field(default_factory=list)
 
     def cached(self, plan: Any, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        from .planning import cached_seeds
+        from ..execution.planning import cached_seeds
         return cached_seeds(plan.atom, plan.params, seeds, self.store, self.device)
 
     def stored(self) -> int:

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from . import store_schema as schema
-from .errors import StoreError
+from . import schema
+from ..errors import StoreError
 
 if TYPE_CHECKING:  # imported where used: `deepatoms list` reads a store without pandas
     import pandas as pd
@@ -337,7 +337,7 @@ class Store:
         return {atom: dict(json.loads(record), atom=atom, key=key, preset=preset, created=created)
                 for atom, key, preset, record, created in cur.fetchall()}
 
-    # ------------------------------------------------------------ tables and export
+    # ------------------------------------------------------------ tables
 
     def run_table(self, run: dict[str, Any]) -> pd.DataFrame:
         """The tidy table of a run (every row its atom returned), rebuilt from its trials."""
@@ -349,12 +349,3 @@ class Store:
             raise StoreError(f"store lacks trials of {run['atom']} for seeds {missing}")
         import pandas as pd
         return pd.concat([tables[s] for s in run["seeds"]], ignore_index=True)
-
-    def export(self, path: str | os.PathLike, *, all_runs: bool = False,
-               figure_data: bool = False) -> Path:
-        """The latest run of every atom (every run with `all_runs`) as CSV or Parquet (by
-        suffix): the measurements (with `figure_data`, every row and a `kind` column) plus run
-        id, atom, preset, parameters, code version, device, dtype and time."""
-        from .store_export import export
-        runs = self.runs() if all_runs else list(self.latest_runs().values())
-        return export(self, runs, Path(path), figure_data=figure_data)

@@ -10,16 +10,17 @@ floating-point.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import MissingDependencyError, StoreError
+from ..errors import MissingDependencyError, StoreError
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .database import Store
 
 META_COLUMNS = ("run_id", "atom", "preset", "created", "code_version", "device", "dtype", "params")
 FLOAT_COLUMNS = ("value",)
@@ -27,7 +28,7 @@ FLOAT_COLUMNS = ("value",)
 
 def run_frame(store: "Store", run: dict[str, Any], *, figure_data: bool) -> pd.DataFrame:
     """One run's rows (measurements only, unless `figure_data`) with its metadata columns."""
-    from . import registry
+    from ..catalog import registry
     rows = store.run_table(run)
     atom = registry.all_atoms().get(run["atom"])
     figure = rows["metric"].isin(atom.figure_metrics if atom is not None else ())
@@ -96,3 +97,12 @@ def export(store: "Store", runs: list[dict[str, Any]], path: Path, *,
     else:
         table.to_csv(path, index=False)
     return path
+
+
+def export_store(store: "Store", path: str | os.PathLike, *, all_runs: bool = False,
+                 figure_data: bool = False) -> Path:
+    """The latest run of every atom (every run with `all_runs`) as CSV or Parquet (by
+    suffix): the measurements (with `figure_data`, every row and a `kind` column) plus run
+    id, atom, preset, parameters, code version, device, dtype and time."""
+    runs = store.runs() if all_runs else list(store.latest_runs().values())
+    return export(store, runs, Path(path), figure_data=figure_data)

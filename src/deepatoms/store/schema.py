@@ -16,7 +16,7 @@ import sqlite3
 import uuid
 from typing import Callable
 
-from .errors import StoreError
+from ..errors import StoreError
 
 APPLICATION_ID = 0x64614154  # "daAT"
 CURRENT = 2

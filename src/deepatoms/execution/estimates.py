@@ -1,4 +1,4 @@
-"""Time estimates and the dry-run plan: what `deepatoms run` would compute, without training.
+"""Time estimates: how long an atom takes at given parameters and seeds, and the run clock.
 
 An atom declares `runtime_s`, its default preset's wall time with its default seeds on a 2-core
 CPU. A run of other parameters is estimated by scaling that by the seeds and by the scale
@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING
 
-from .atom import SCALE_NAME_RE
+from ..atom import SCALE_NAME_RE
 
 # Per atom, whatever the scale: building the table, judging, storing (seconds on 2 cores).
 OVERHEAD_S = 1.0
 
 if TYPE_CHECKING:
-    from .atom import Atom
-    from .params import Params
-    from .store import Store
+    from ..atom import Atom
+    from ..params import Params
 
 
 def scale_ratio(atom: "Atom", params: "Params") -> float:
@@ -40,39 +39,6 @@ def estimate_s(atom: "Atom", params: "Params", n_seeds: int) -> float:
         return 0.0
     scaled = atom.runtime_s * n_seeds / max(atom.default_seeds, 1) * scale_ratio(atom, params)
     return OVERHEAD_S + scaled
-
-
-def cached_seeds(atom: "Atom", params: "Params", seeds: Sequence[int],
-                 store: "Store | None", device: str = "auto") -> tuple[int, ...]:
-    """The seeds whose trials the store already holds for this atom, parameters, code, device
-    and dtype (float32, the only one runs use)."""
-    if store is None or not seeds:
-        return ()
-    from .lab import resolve_device
-    from .runner import device_key
-    found = store.load_trials(atom.name, params.canonical(), atom.code_version, tuple(seeds),
-                              device_key(resolve_device(device)), "float32")
-    return tuple(s for s in seeds if s in found)
-
-
-def plan_row(atom: "Atom", preset: str, params: "Params", seeds: Any, store: "Store | None",
-             force: bool = False, device: str = "auto") -> dict[str, Any]:
-    """One atom of a dry run: its parameters, seeds, which are cached and the time to compute.
-    `seeds="auto"` plans the starting seeds (more may follow while the verdict is undecided)."""
-    planned = tuple(range(atom.default_seeds)) if seeds == "auto" else tuple(seeds)
-    cached = () if force else cached_seeds(atom, params, planned, store, device)
-    todo = len(planned) - len(cached)
-    return {"atom": atom.name, "preset": preset, "params": params.to_dict(),
-            "changed": _changed(atom, params), "seeds": list(planned), "auto": seeds == "auto",
-            "cached_seeds": list(cached), "to_compute": todo,
-            "estimate_s": round(estimate_s(atom, params, todo), 1)}
-
-
-def _changed(atom: "Atom", params: "Params") -> dict[str, Any]:
-    """The parameters that differ from the atom's defaults (what the preset and --set change)."""
-    defaults = atom.Params()
-    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
-            if getattr(params, f.name) != getattr(defaults, f.name)}
 
 
 @dataclasses.dataclass

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import DeepatomsError, DeviceError, StoreError
+from ..errors import DeepatomsError, DeviceError, StoreError
+
+MAX_SEEDS = 10_000  # seeds per run: enough for any claim, and inside what one SQLite query holds
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store.database import Store
 
 
 def is_integer(value: object) -> bool:
@@ -84,7 +86,7 @@ def check_store_location(location: object) -> None:
 
 def open_store(store: "Store | str | os.PathLike | None") -> "Store | None":
     """The Store that `store` names (None: no caching, nothing written)."""
-    from .store import Store
+    from ..store.database import Store
     if store is None or isinstance(store, Store):
         return store
     check_store_location(store)
@@ -94,8 +96,7 @@ def open_store(store: "Store | str | os.PathLike | None") -> "Store | None":
 def check_run_arguments(*, name: Any, preset: Any, max_seeds: Any, device: Any, force: Any,
                         progress: Any, seeds_per_batch: Any, store: Any) -> None:
     """Every argument of `deepatoms.run` except seeds and parameters (checked by their parsers)."""
-    from .runner import MAX_SEEDS
-    from .store import Store
+    from ..store.database import Store
     check_text("the atom name", name)
     check_text("preset", preset)
     check_optional_count("max_seeds", max_seeds, 2, MAX_SEEDS)

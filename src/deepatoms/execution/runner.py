@@ -5,86 +5,23 @@ import dataclasses
 import platform
 import shlex
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 
-from . import stats
-from .atom import TABLE_COLUMNS, Atom
-from .errors import DeepatomsError
-from .executors import ExecOptions, trial_executor
-from .lab import Lab, Progress, resolve_device
-from .params import Params
-from .store import Store
-from .trials import (Trial, TrialResult, check_table, combine, seed_batches,  # noqa: F401
-                     setting_groups)
-from .validate import is_integer, show
-from .verdict import Verdict
-
-
-def is_auto(seeds: object) -> bool:
-    """`seeds="auto"` (`--seeds auto`): adaptive seeds."""
-    return isinstance(seeds, str) and seeds.strip() == "auto"
-
-
-MAX_SEEDS = 10_000  # seeds per run: enough for any claim, and inside what one SQLite query holds
-SEED_LIMIT = 2**63  # seeds are 63-bit, as the derived generator seeds
-
-
-def parse_seeds(seeds: int | str | Sequence[int] | None, default: int) -> tuple[int, ...]:
-    """`5` → seeds 0..4; `"7,8,9"` or `[7, 8, 9]` → those seeds (distinct integers in
-    [0, 2**63), at most MAX_SEEDS of them; NumPy integers are accepted, floats and bools not)."""
-    if seeds is None:
-        seeds = default
-    if isinstance(seeds, str):
-        seeds = _seeds_from_text(seeds)
-    if is_integer(seeds):
-        count = int(seeds)
-        if not 1 <= count <= MAX_SEEDS:
-            raise DeepatomsError(f"the number of seeds must be between 1 and {MAX_SEEDS:,}, "
-                                 f"got {count}")
-        return tuple(range(count))
-    if isinstance(seeds, (bytes, dict, set, frozenset)) or not hasattr(seeds, "__iter__"):
-        raise DeepatomsError(f"seeds must be a count (5) or a list of integers (7,8,9), got "
-                             f"{show(seeds)}")
-    out = tuple(_one_seed(s) for s in seeds)
-    if not out:
-        raise DeepatomsError("the list of seeds must not be empty")
-    if len(out) > MAX_SEEDS:
-        raise DeepatomsError(f"at most {MAX_SEEDS:,} seeds per run, got {len(out):,}")
-    if len(set(out)) != len(out):
-        raise DeepatomsError(f"seeds must be distinct, got {show(list(out))}")
-    return out
-
-
-def _seeds_from_text(text: str) -> int | list[int]:
-    text = text.strip()
-    try:
-        return int(text) if "," not in text else [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise DeepatomsError(f"--seeds must be a count (5), a list (7,8,9) or auto, got "
-                             f"{show(text)}") from None
-
-
-def _one_seed(value: object) -> int:
-    if not is_integer(value):
-        raise DeepatomsError(f"each seed must be an integer, got {show(value)}")
-    seed = int(value)
-    if not 0 <= seed < SEED_LIMIT:
-        raise DeepatomsError(f"each seed must be in [0, 2**63), got {show(seed)}")
-    return seed
-
-
-def device_key(device: torch.device) -> str:
-    """The device part of a trial's key: "cpu" or "cuda:N" (a bare "cuda" is its current GPU)."""
-    if device.type == "cuda" and device.index is None:
-        return f"cuda:{torch.cuda.current_device()}"
-    return str(device)
-
-
-def dtype_key(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+from .. import stats
+from ..atom import Atom
+from ..lab import Lab, Progress, resolve_device  # noqa: F401  (Lab: tests patch it here)
+from ..params import Params
+from ..store import Store
+from ..verdict import Verdict
+from .ledger import take
+from .backend import trial_executor
+from .executors import ExecOptions
+from .precision import STORE_DTYPE, device_key, dtype_key
+from .seeds import SeedPlan
+from .trials import Trial, TrialResult, combine, seed_batches, setting_groups
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -208,7 +145,6 @@ class _Trials:
     def take_prefetched(self, seeds: list[int]) -> None:
         """Seeds a cross-atom prefetch computed for this run (dispatch.py): computed, not
         cached (they are in the store already)."""
-        from .dispatch import take
         atom = self.atom
         found = take((atom.name, self.params.canonical(), atom.code_version, *self.key), seeds)
         for seed, (table, seconds) in found.items():
@@ -228,7 +164,6 @@ def save_result(store: Store, result: TrialResult, key: tuple[str, str]) -> None
 def store_key(device: torch.device, options: ExecOptions,
               dtype: torch.dtype = torch.float32) -> tuple[str, str]:
     """(device, dtype) under which trials of these options are stored."""
-    from .precision import STORE_DTYPE
     if options.precision != "fp32":
         return device_key(device), STORE_DTYPE[options.precision]
     return device_key(device), dtype_key(dtype)
@@ -300,31 +235,3 @@ def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: st
             f"stopping; looks: {'; '.join(history)})")
     verdict = dataclasses.replace(verdict, seeds_note=note)
     return _finish(trials, seeds, table, verdict, preset, overrides, start)
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedPlan:
-    """Adaptive seeds: start with `start` seeds, add `step` at a time, at most `max_seeds`."""
-    start: int
-    max_seeds: int
-    step: int
-    first_seed: int = 0
-    alpha: float = 0.05  # two-sided error rate over all looks together
-
-    def __post_init__(self) -> None:
-        if self.start < 2:
-            raise DeepatomsError(f"--seeds auto needs at least 2 starting seeds, got {self.start}")
-        if self.max_seeds < self.start:
-            raise DeepatomsError(f"--max-seeds ({self.max_seeds}) must be at least the atom's "
-                                 f"starting seeds ({self.start})")
-        if self.step < 1:
-            raise DeepatomsError(f"the seed batch must be >= 1, got {self.step}")
-
-    def looks(self) -> tuple[int, ...]:
-        """Seed counts at which the verdict is judged: start, start + step, ..., max_seeds."""
-        counts = list(range(self.start, self.max_seeds, self.step)) + [self.max_seeds]
-        return tuple(dict.fromkeys(counts))
-
-    @property
-    def level(self) -> float:
-        return 1 - self.alpha / len(self.looks())

@@ -6,8 +6,8 @@ import functools
 import importlib
 import pkgutil
 
-from .atom import Atom
-from .errors import UnknownAtomError
+from ..atom import Atom
+from ..errors import UnknownAtomError
 
 FAMILIES: tuple[str, ...] = ("atoms", "failures", "generalization", "robustness", "architecture")
 

@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MissingDependencyError, StoreError
+from ..errors import MissingDependencyError, StoreError
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .database import Store
 
 EXPERIMENT = "deepatoms"
 MAX_PARAM = 6000   # MLflow's limits on a parameter and a tag value (characters)
@@ -101,8 +101,8 @@ def run_tags(run: dict[str, Any], store_id: str) -> dict[str, str]:
 def _artifacts(store: "Store", run: dict[str, Any], folder: Path) -> list[str]:
     """Write the run's figures (PNG) and measurement table (CSV) into `folder`; the notes of
     what could not be written."""
-    from . import registry
-    from .figures import save
+    from ..catalog import registry
+    from ..figures import save
     notes = []
     try:
         rows = store.run_table(run)

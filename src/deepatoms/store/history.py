@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
-    from .store import Store
+    from .database import Store
 
 RUN_FIELDS = ("id", "atom", "created", "preset", "seeds", "device", "dtype", "code_version")
 MAX_KEY_METRICS = 30
@@ -25,7 +25,7 @@ def _label(verdict: dict[str, Any]) -> str:
 def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
     """id, created, preset, seeds, device, dtype, status, verdict label, wall time, code version
     of every run of `atom` (oldest first); StoreError when the store holds none."""
-    from .errors import StoreError
+    from ..errors import StoreError
     runs = store.runs(atom)
     if not runs:
         known = sorted({r["atom"] for r in store.runs()})
@@ -83,7 +83,7 @@ def key_numbers(table_a: "pd.DataFrame", table_b: "pd.DataFrame") -> list[dict[s
 
 
 def _measurements(store: "Store", run: dict[str, Any]) -> "pd.DataFrame":
-    from . import registry
+    from ..catalog import registry
     table = store.run_table(run)
     atom = registry.all_atoms().get(run["atom"])
     return atom.split(table)[0] if atom is not None else table

@@ -14,9 +14,9 @@ import importlib
 from pathlib import Path
 
 from .registry import FAMILIES
-from .errors import UnknownAtomError
+from ..errors import UnknownAtomError
 
-ATOMS_DIR = Path(__file__).parent / "atoms"
+ATOMS_DIR = Path(__file__).parent.parent / "atoms"
 FIELDS = ("name", "family", "title", "runtime_s", "default_seeds")
 
 
@@ -64,7 +64,7 @@ def _imported_summary(module: str) -> AtomSummary:
 @functools.cache
 def summaries() -> tuple[AtomSummary, ...]:
     """Every atom of the catalog, in the registry's order (family, then module name)."""
-    from .atom import Atom
+    from ..atom import Atom
     defaults = {f.name: f.default for f in dataclasses.fields(Atom)
                 if f.default is not dataclasses.MISSING}
     found = []

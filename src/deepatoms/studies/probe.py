@@ -12,29 +12,18 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Sequence, get_origin
 
-from . import registry
-from .errors import ParamError
-from .params import field_types
+from .. import api
+from ..catalog import registry
+from ..errors import DeepatomsError, ParamError
+from ..execution.seeds import is_auto, parse_seeds
+from ..execution.validate import check_device, check_progress, check_text, open_store
+from ..params import field_types
+from ..report.probe_figure import probe_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from .api import Outcome
-    from .lab import Progress
-    from .store import Store
-
-STATUS_COLOURS = {"reproduced": "tab:green", "not reproduced": "tab:red",
-                  "inconclusive": "goldenrod"}
-LEANING_STATUS = {"for the claim": "reproduced", "against the claim": "not reproduced",
-                  "undecided": "inconclusive"}
-
-
-def _colour(point: dict[str, Any]) -> str:
-    """A verdict's colour; a reduced-scale indication takes the colour of its leaning."""
-    label = point["label"]
-    status = LEANING_STATUS.get(label.partition(": ")[2], point["status"]) \
-        if label.startswith("indicative") else point["status"]
-    return STATUS_COLOURS.get(status, "grey")
-
+    from ..lab import Progress
+    from ..store.database import Store
 
 @dataclasses.dataclass
 class ProbeResult:
@@ -74,7 +63,7 @@ def check_values(key: str, values: Sequence[Any]) -> None:
         raise ParamError(f"probing '{key}' repeats a value: {texts}")
 
 
-def _key_row(outcome: "Outcome", metric: str | None) -> Any:
+def _key_row(outcome: "api.Outcome", metric: str | None) -> Any:
     rows = outcome.verdict.evidence
     if metric:
         found = [e for e in rows if metric.lower() in e.metric.lower()]
@@ -86,7 +75,7 @@ def _key_row(outcome: "Outcome", metric: str | None) -> Any:
     return rows[0]
 
 
-def _point(value: str, outcome: "Outcome", metric: str | None) -> dict[str, Any]:
+def _point(value: str, outcome: "api.Outcome", metric: str | None) -> dict[str, Any]:
     e = _key_row(outcome, metric)
     finite = lambda x: float(x) if x is not None and math.isfinite(x) else None
     return dict(value=value, status=outcome.verdict.status, label=outcome.verdict.label,
@@ -98,7 +87,6 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
                 seeds: Any = None, overrides: dict[str, Any] | None = None) -> None:
     """Every point of a probe validated (atom, values, parameters, seeds) before the store is
     opened or anything trains."""
-    from .runner import is_auto, parse_seeds
     atom = registry.get(name)
     check_values(key, values)
     overrides = overrides or {}
@@ -110,12 +98,11 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
         parse_seeds(seeds, atom.default_seeds)
 
 
-def probe(name: str, key: str, values: Sequence[str], *, preset: str = "default",
-          seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
-          device: str = "auto", progress: "Progress | None" = None,
-          **overrides: Any) -> ProbeResult:
+def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
+                 seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
+                 device: str = "auto", progress: "Progress | None" = None,
+                 **overrides: Any) -> ProbeResult:
     """Run `name` once per value of parameter `key` (other parameters: preset + overrides)."""
-    from . import api
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
@@ -128,39 +115,26 @@ def probe(name: str, key: str, values: Sequence[str], *, preset: str = "default"
     return result
 
 
-def _positions(values: list[str]) -> tuple[list[float], bool]:
-    try:
-        return [float(v) for v in values], True
-    except ValueError:
-        return [float(i) for i in range(len(values))], False
-
-
-def probe_figure(record: dict[str, Any], ax=None) -> "Figure":
-    """Key estimate (with its interval) against the varied value, coloured by verdict."""
-    from .figures import new_figure
-    points = record["points"]
-    xs, numeric = _positions([p["value"] for p in points])
-    if ax is None:
-        fig, ax = new_figure(1, 1, width=5.2, height=3.4)
-    else:
-        fig = ax.figure
-    for x, p in zip(xs, points):
-        if p["estimate"] is None:
-            continue
-        lo, hi = p["ci_low"], p["ci_high"]
-        err = None if lo is None or hi is None else [[p["estimate"] - lo], [hi - p["estimate"]]]
-        indicative = p["label"].startswith("indicative")
-        ax.errorbar([x], [p["estimate"]], yerr=err, fmt="D" if indicative else "o",
-                    mfc="white" if indicative else _colour(p), color=_colour(p), capsize=3, ms=7)
-    ax.plot(xs, [p["estimate"] if p["estimate"] is not None else math.nan for p in points],
-            color="grey", lw=0.8, zorder=0)
-    if not numeric:
-        ax.set_xticks(xs, [p["value"] for p in points])
-    for status, colour in STATUS_COLOURS.items():
-        ax.plot([], [], "o", color=colour, label=status)
-    if any(p["label"].startswith("indicative") for p in points):
-        ax.plot([], [], "D", mfc="white", color="grey", label="reduced scale: indication")
-    ax.legend(fontsize=7, loc="best")
-    ax.set(xlabel=record["key"], ylabel=record["metric"][:50],
-           title=f"{record['atom']} vs {record['key']} ({record['preset']})")
-    return fig
+def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
+          seeds: int | Sequence[int] | str | None = None, *, metric: str | None = None,
+          device: str = "auto", store: "Store | str | None" = None,
+          progress: "Progress | None" = None, **overrides: Any) -> ProbeResult:
+    """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
+    per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
+    value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
+    default the first row); `.figure()` draws it."""
+    if not isinstance(vary, dict) or len(vary) != 1:
+        raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
+    (key, values), = vary.items()
+    check_text("the atom name", name)
+    check_text("the varied parameter", key)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
+    if metric is not None:
+        check_text("metric", metric)
+    check_device(device)
+    check_progress(progress)
+    check_probe(name, key, list(values), preset=preset, seeds=seeds, overrides=overrides)
+    store = open_store(store)
+    return probe_values(name, key, list(values), preset=preset, seeds=seeds, metric=metric,
+                        store=store, device=device, progress=progress, **overrides)

@@ -6,8 +6,8 @@ for the atom to finish before the next starts: small atoms leave a worker idle, 
 population is halved. `prefetch` submits whole atoms (each atom's missing seeds as one trial,
 the population it would be in this process, so tables are bitwise the same) to the pool in
 decreasing order of their estimated time (longest-processing-time-first scheduling). As each
-trial arrives the driver stores it (so an interrupted run resumes) and keeps it in `LEDGER`; the
-per-atom run that follows takes it from there (`take`): it counts as computed by this run, not
+trial arrives the driver stores it (so an interrupted run resumes) and keeps it in the ledger
+(ledger.py); the per-atom run that follows takes it from there: it counts as computed by this run, not
 as cached. A trial that fails in a worker is left out: that atom computes again in its own run,
 which reports the error as it always does.
 """
@@ -16,22 +16,21 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Callable, Sequence
 
-import pandas as pd
-
-from .errors import DeepatomsError
+from ..errors import DeepatomsError
+from ..lab import resolve_device
+from . import executors
+from .backend import pool_executor
+from .estimates import estimate_s
+from .ledger import clear, keep
+from .runner import save_result, store_key
 from .trials import Trial, TrialFailure, TrialResult, seed_batches
 
 if TYPE_CHECKING:
-    from .atom import Atom
+    from ..atom import Atom
     from .executors import ExecOptions
-    from .lab import Progress
-    from .params import Params
-    from .store import Store
-
-# (atom, canonical parameters, code version, device, dtype) -> {seed: (table, seconds)}
-Key = tuple[str, str, str, str, str]
-LEDGER: dict[Key, dict[int, tuple[pd.DataFrame, float]]] = {}
-
+    from ..lab import Progress
+    from ..params import Params
+    from ..store.database import Store
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -45,18 +44,16 @@ class Job:
 
 def slots_for(jobs: Sequence[Job], options: "ExecOptions") -> int:
     """How many processes a prefetch of `jobs` uses (1: none, the atoms run as before). With
-    the default --workers the local backend spreads only runs estimated over PARALLEL_MIN_S on
-    an idle machine, the rule a single atom follows (executors.py)."""
-    from .executors import PARALLEL_MIN_S, busy, default_workers
-    from .planning import estimate_s
+    the default --workers the local backend spreads only runs estimated over PARALLEL_MIN_S on an
+    idle machine, the rule a single atom follows (executors.py)."""
     if len(jobs) < 2:
         return 1
-    workers = options.workers or default_workers()
+    workers = options.workers or executors.default_workers()
     if workers <= 1:
         return 1
     if options.backend == "local" and options.workers is None:
         total = sum(estimate_s(j.atom, j.params, len(j.seeds)) for j in jobs)
-        if total < PARALLEL_MIN_S or busy():
+        if total < executors.PARALLEL_MIN_S or executors.busy():
             return 1
     return workers
 
@@ -64,12 +61,10 @@ def slots_for(jobs: Sequence[Job], options: "ExecOptions") -> int:
 def plan(jobs: Sequence[Job], key: tuple[str, str], store: "Store | None", force: bool
          ) -> list[Trial]:
     """Every job's trials for its seeds not in the store, longest estimated first."""
-    from .executors import registered
-    from .planning import estimate_s
     timed: list[tuple[float, int, Trial]] = []
     for job in jobs:
         atom, canonical = job.atom, job.params.canonical()
-        if not registered(atom) or atom.timing_metrics:
+        if not executors.registered(atom) or atom.timing_metrics:
             continue  # workers find atoms by name; an atom that measures time runs alone later
         missing = job.seeds
         if store is not None and not force:
@@ -88,15 +83,13 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
     each result is stored at once and kept for `take` (the ledger holds this prefetch only). Returns one line per failure (those
     atoms are left to their own runs). Nothing happens when `slots_for` says 1 or fewer than
     two atoms have work."""
-    from .lab import resolve_device
-    from .runner import store_key
-    LEDGER.clear()  # what an earlier prefetch left untaken is not this run's
+    clear()  # what an earlier prefetch left untaken is not this run's
     slots = slots_for(jobs, options)
     key = store_key(resolve_device(device), options)
     trials = plan(jobs, key, store, force) if slots > 1 else []
     if len({t.atom for t in trials}) < 2:
         return []
-    executor = _executor(options, slots)
+    executor = pool_executor(options, slots)
     failures: list[str] = []
     what = (f"{len({t.atom for t in trials})} atoms, {len(trials)} trials on {slots} "
             f"{'Ray workers' if options.backend == 'ray' else 'workers'}, longest first")
@@ -123,37 +116,12 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
     return failures
 
 
-def _executor(options: "ExecOptions", slots: int):
-    if options.backend == "ray":
-        from .ray_backend import ray_executor
-        return ray_executor(options)
-    from .executors import local_pool
-    return local_pool(slots, options.threads or 1)
-
-
 def _keep(result: TrialResult, store: "Store | None") -> None:
-    from .runner import save_result
     trial = result.trial
     per_seed = result.elapsed_s / len(trial.seeds)
     if store is not None:
         save_result(store, result, (trial.device, trial.dtype))
-    kept = LEDGER.setdefault(_key_of(trial), {})
-    kept.update({s: (table, per_seed) for s, table in result.tables.items()})
-
-
-def _key_of(trial: Trial) -> Key:
-    return (trial.atom, trial.canonical, trial.code_version, trial.device, trial.dtype)
-
-
-def take(key: Key, seeds: Sequence[int]) -> dict[int, tuple[pd.DataFrame, float]]:
-    """The prefetched (table, seconds) of those `seeds` under `key`, removed from the ledger."""
-    kept = LEDGER.get(key)
-    if not kept:
-        return {}
-    out = {s: kept.pop(s) for s in seeds if s in kept}
-    if not kept:
-        LEDGER.pop(key, None)
-    return out
+    keep(trial, {s: (table, per_seed) for s, table in result.tables.items()})
 
 
 def _seeds_text(seeds: tuple[int, ...]) -> str:

@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .params import describe_type, field_types
-from .planning import RunClock
+from ..params import describe_type, field_types
+from ..execution.estimates import RunClock
 
 if TYPE_CHECKING:
-    from .api import Outcome
-    from .atom import Atom
+    from ..api import Outcome
+    from ..atom import Atom
 
 STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red",
                 "inconclusive": "bold yellow", "failed": "bold magenta"}

@@ -8,11 +8,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import (DEFAULT_DIR, StoreOpt, _Command, _print_json, _select, _stderr, _stdout, app,
-                  open_store)
+from .app import (DEFAULT_DIR, StoreOpt, Command, print_json, select, stderr, stdout, app, open_store)
 
 
-@app.command("precision-check", cls=_Command)
+@app.command("precision-check", cls=Command)
 def precision_check(
     names: Annotated[Optional[list[str]], typer.Argument(
         help="Atoms to check (or --family / --all).", show_default=False)] = None,
@@ -32,22 +31,22 @@ def precision_check(
 
     Both runs are ordinary stored runs (cached: a second check costs nothing). Exit code 0 when
     no verdict changes, 1 when one does or a run fails, 2 for bad input."""
-    from .precision import compare
-    from .runner import parse_seeds
-    atoms = _select(names, family, all_)
+    from ..studies.precision_check import compare
+    from ..execution.seeds import parse_seeds
+    atoms = select(names, family, all_)
     for atom in atoms:
         atom.params(preset)  # an unknown preset: one line before anything runs
         if seeds is not None:
             parse_seeds(seeds, atom.default_seeds)
     st = open_store(store, create=True)
-    err = _stderr()
+    err = stderr()
     rows = compare([a.name for a in atoms], preset, seeds, st, "cpu",
                    on_atom=lambda n: err.print(f"checking {escape(n)} (fp32, then bf16)",
                                                highlight=False))
     if json_out:
-        _print_json(rows)
+        print_json(rows)
     else:
-        _stdout().print(_table(rows))
+        stdout().print(_table(rows))
     if any(r["changed"] or r["error"] for r in rows):
         raise typer.Exit(1)
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .atom import TABLE_COLUMNS
+from ..atom import TABLE_COLUMNS
 
 if TYPE_CHECKING:
-    from .atom import Atom
-    from .lab import Progress
-    from .params import Params
+    from ..atom import Atom
+    from ..lab import Progress
+    from ..params import Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +113,9 @@ def run_trial(trial: Trial, atom: "Atom | None" = None, progress: "Progress | No
               ) -> TrialResult:
     """Compute one trial in this process (`atom`: the Atom object; default: the registry's)."""
     import torch
-    from . import registry
-    from .engine.alloc import keep_freed_memory
-    from .lab import Lab
+    from ..catalog import registry
+    from ..engine.alloc import keep_freed_memory
+    from ..lab import Lab
     atom = atom if atom is not None else registry.get(trial.atom)
     keep_freed_memory()  # large activations reuse warm pages (engine/alloc.py)
     from .precision import math_mode, precision_of

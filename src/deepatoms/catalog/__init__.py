@@ -1,0 +1,1 @@
+"""The catalog: the registry of atoms (`registry`) and their one-line summaries (`index`)."""

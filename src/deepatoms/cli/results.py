@@ -1,0 +1,80 @@
+"""`deepatoms report` and `deepatoms export`: the store as HTML pages, CSV/Parquet or MLflow runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import StoreError
+from ..store import DEFAULT_DIR
+from .app import Command, StoreOpt, app, import_optional, open_store, stdout
+
+
+
+@app.command(cls=Command)
+def report(
+    store: StoreOpt = Path(DEFAULT_DIR),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Directory for the HTML site (default: the store's report/ folder, "
+        "STORE/report).",
+        show_default=False)] = None,
+) -> None:
+    """Render the store as a self-contained HTML report (no training; works offline)."""
+    st = open_store(store, create=False)
+    build = import_optional("deepatoms.report.build", "the HTML report")
+    try:
+        index = build.build_report(st, out)
+    except OSError as exc:
+        raise StoreError(f"cannot write the report to '{out or st.root / 'report'}' "
+                         f"({exc.strerror or exc}); pass a writable --out") from None
+    stdout().print(f"report: {Path(index).resolve()}", soft_wrap=True, highlight=False)
+
+
+
+
+@app.command(cls=Command)
+def export(
+    path: Annotated[Optional[Path], typer.Argument(
+        help="Output file ending in .csv or .parquet.", show_default=False)] = None,
+    store: StoreOpt = Path(DEFAULT_DIR),
+    all_runs: Annotated[bool, typer.Option(
+        "--all-runs", help="Every run, not only the latest of each atom.")] = False,
+    figure_data: Annotated[bool, typer.Option(
+        "--figure-data", help="Also the rows only drawn in figures (grids, point clouds), "
+        "with a `kind` column: measurement or figure.")] = False,
+    mlflow: Annotated[Optional[str], typer.Option(
+        "--mlflow", metavar="URI", help="Also log each run to this MLflow tracking URI or "
+        "directory (a plain directory is MLflow's local file store); needs the `mlflow` extra.",
+        show_default=False)] = None,
+    experiment: Annotated[str, typer.Option(
+        "--experiment", help="MLflow experiment name (with --mlflow).")] = "deepatoms",
+) -> None:
+    """Export the latest run of every atom (or --all-runs): its measurements with run id,
+    atom, preset, time, code version, device, dtype and parameters on every row, as CSV or
+    Parquet; and/or to MLflow (parameters, metrics, verdict tags, figures as artifacts)."""
+    if path is None and mlflow is None:
+        raise StoreError("export needs an output file (.csv or .parquet) or --mlflow URI")
+    if path is not None and path.suffix not in (".csv", ".parquet"):
+        raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
+    if path is not None and not path.parent.is_dir():
+        raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+    if mlflow is not None:
+        from ..store.mlflow import _mlflow, tracking_uri
+        _mlflow()  # a missing extra is one line before anything is written
+        tracking_uri(mlflow)
+    from ..store.export import export_store
+    st = open_store(store, create=False)
+    if path is not None:
+        try:
+            written = export_store(st, path, all_runs=all_runs, figure_data=figure_data)
+        except OSError as exc:
+            raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
+        stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
+    if mlflow is not None:
+        from ..store.mlflow import export_mlflow
+        runs = st.runs() if all_runs else list(st.latest_runs().values())
+        done = export_mlflow(st, mlflow, runs, experiment)
+        stdout().print(f"mlflow: {done['exported']} run(s) logged, {done['skipped']} already "
+                        f"there, experiment '{experiment}' at {done['uri']}", soft_wrap=True,
+                        highlight=False)
