@@ -12,7 +12,6 @@ from deepatoms.atoms.architecture import architecture_search as nas
 from deepatoms import registry
 from deepatoms.atoms.architecture import _arch_b_cnnpop as cnnpop
 from deepatoms.errors import ParamError
-from .architecture_helpers import gens
 
 
 # ---- architecture search --------------------------------------------------------------------

@@ -9,7 +9,6 @@ import torch
 import deepatoms
 from deepatoms import registry
 from deepatoms.atoms.atoms import memorization_capacity as mc
-from deepatoms.data.gaussian import bayes_accuracy
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab
 

@@ -7,7 +7,6 @@ import pytest
 import deepatoms
 from deepatoms import registry
 from deepatoms.atoms.atoms import more_data as md
-from deepatoms.data.gaussian import bayes_accuracy
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab
 from deepatoms.atoms.atoms import more_data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from deepatoms.atoms.atoms import batch_size, initialization
 from deepatoms.errors import ParamError
 import deepatoms
 from deepatoms.atoms.failures import end_to_end_portfolio as portfolio_atom
