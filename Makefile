@@ -20,7 +20,7 @@ run: install
 	$(BIN)/deepatoms report || [ $$rc -ne 0 ] || rc=1; exit $$rc
 
 # both tiers: unit/common checks and the claim tests (default configurations, 5 seeds): ~6 min on 2 cores
-# (tests/test_executors_ray.py starts a Ray cluster on loopback: the `ray` extra is installed)
+# (tests/execution/test_executors_ray.py starts a Ray cluster on loopback: the `ray` extra is installed)
 test: install browser
 	$(BIN)/python -m pytest -n 2 -q --claims
 
@@ -36,17 +36,17 @@ bench: install
 report: install
 	$(BIN)/deepatoms report
 
-# tests/test_browser.py renders the report in headless Chromium (Debian's `chromium`): install it
+# tests/report/test_browser.py renders the report in headless Chromium (Debian's `chromium`): install it
 # when it is missing and apt-get can (as root); otherwise that test is skipped, with a message.
 APT := DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Acquire::Retries=0 \
 	-o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20
 browser:
 	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
-	if [ "$$(id -u)" = 0 ]; then echo "installing chromium for tests/test_browser.py"; \
+	if [ "$$(id -u)" = 0 ]; then echo "installing chromium for tests/report/test_browser.py"; \
 	  $(APT) install chromium >/dev/null 2>&1 || \
 	  { $(APT) update >/dev/null 2>&1 && $(APT) install chromium >/dev/null 2>&1; } || \
-	  echo "note: could not install chromium; tests/test_browser.py will be skipped"; \
-	else echo "note: chromium is missing (as root: apt-get install chromium); tests/test_browser.py will be skipped"; fi
+	  echo "note: could not install chromium; tests/report/test_browser.py will be skipped"; \
+	else echo "note: chromium is missing (as root: apt-get install chromium); tests/report/test_browser.py will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) deepatoms-runs .pytest_cache

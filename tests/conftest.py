@@ -5,7 +5,7 @@ import torch
 
 # Tests are deterministic and share 2 cores: keep each test process single-threaded.
 torch.set_num_threads(int(os.environ.get("DEEPATOMS_TEST_THREADS", "1")))
-# Runs stay in the test process unless a test asks for workers (tests/test_executors*.py).
+# Runs stay in the test process unless a test asks for workers (tests/execution/test_executors*.py).
 os.environ.setdefault("DEEPATOMS_WORKERS", "1")
 
 

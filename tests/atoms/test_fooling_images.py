@@ -1,0 +1,37 @@
+"""The atom fooling-images: its pieces against closed forms and references, and its claim test (slow tier)."""
+
+import numpy as np
+import pytest
+import torch
+
+import deepatoms
+from deepatoms.atoms.robustness import _robust_fool as FO
+
+
+def test_fooling_searches_raise_confidence_and_evolution_never_regresses():
+    pop = deepatoms.engine.MLPPop([(16, 10)], [torch.Generator().manual_seed(0)], init="xavier_uniform")
+    with torch.no_grad():
+        pop.weights[0].mul_(20)
+    x0 = torch.rand(1, 10, 16, generator=torch.Generator().manual_seed(2))
+    start = FO.target_confidence(pop, x0)
+    up = FO.gradient_ascent(pop, x0, 30, 0.05, 0.99, [10, 20, 30])
+    assert (up.confidence >= start.numpy() - 1e-6).all() and up.confidence.mean() > start.mean().item()
+    assert up.images.min() >= 0 and up.images.max() <= 1
+    ev = FO.evolve(pop, x0, [torch.Generator().manual_seed(3)], 20, 4, 0.2, 0.3, 0.99, [5, 10, 20])
+    assert (np.diff(ev.curve, axis=0) >= 0).all()  # elitist: the parent is kept unless beaten
+    reached = ev.reached[np.isfinite(ev.reached)]
+    assert (reached >= 1).all() and (reached <= 20).all()
+
+
+def test_correlations_match_numpy():
+    rng = np.random.default_rng(0)
+    a, m = rng.random((4, 9)), rng.random((3, 9))
+    got = FO.correlations(torch.tensor(a), torch.tensor(m)).numpy()
+    want = np.corrcoef(np.vstack([a, m]))[:4, 4:]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.claim
+def test_claim_fooling_images():
+    out = deepatoms.run("fooling-images", seeds=5, device="cpu")
+    assert out.verdict.status == "reproduced"

@@ -1,0 +1,81 @@
+"""The atom lightweight-convolution: its pieces against closed forms and references, and its claim test (slow tier)."""
+from __future__ import annotations
+
+import math
+import numpy as np
+import pytest
+import torch
+
+import deepatoms
+from deepatoms import registry
+from deepatoms.atoms.architecture._arch_a_mixers import MIXERS, MixerPop, mix
+from deepatoms.atoms.architecture._arch_a_sequences import markov_task
+from deepatoms.errors import ParamError
+from .architecture_helpers import _gen
+
+
+# --- lightweight convolution -------------------------------------------------------------------
+def test_markov_oracle_is_the_mean_negative_log_likelihood():
+    task = markov_task(np.random.default_rng(0), 5, 0.5, 20, 30, 40)
+    x = task.test
+    direct = np.mean([-math.log(task.table[s[t - 2], s[t - 1], s[t]]) for s in x
+                      for t in range(2, x.shape[1])])
+    assert task.oracle_loss() == pytest.approx(direct)
+    assert task.train.shape == (30, 20) and task.table.sum(-1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("mixer", MIXERS)
+def test_mixers_are_causal(mixer):
+    pop = MixerPop(mixer, [_gen(4)], vocab=5, d=8, heads=2, kernel=3)
+    u = torch.randn(1, 2, 10, 8, generator=_gen(5), requires_grad=True)
+    out = mix(mixer, pop.tensors, u, 2, 3)
+    (g,) = torch.autograd.grad(out[0, :, 4].sum(), u)
+    assert g[0, :, 5:].abs().max() == 0 and g[0, :, 4].abs().max() > 0
+
+
+def test_light_conv_kernel_at_init_averages_the_last_k_positions():
+    pop = MixerPop("light", [_gen(6)], vocab=5, d=4, heads=2, kernel=2)
+    p = dict(pop.tensors)
+    with torch.no_grad():
+        # identity projections and a GLU that passes its first half (sigmoid(large) = 1)
+        p["win"] = torch.cat([torch.eye(4), torch.zeros(4, 4)], 1).unsqueeze(0)
+        p["win_b"] = torch.cat([torch.zeros(4), torch.full((4,), 50.0)]).unsqueeze(0)
+        p["wo"], p["wo_b"] = torch.eye(4).unsqueeze(0), torch.zeros(1, 4)
+    u = torch.randn(1, 1, 6, 4, generator=_gen(7))
+    out = mix("light", p, u, heads=2, kernel=2)
+    expected = 0.5 * (u + torch.cat([torch.zeros(1, 1, 1, 4), u[:, :, :-1]], 2))
+    torch.testing.assert_close(out, expected)
+
+
+def test_convolutions_have_fewer_parameters_than_attention():
+    counts = {m: MixerPop(m, [_gen(0)], 8, 32, 4, 4).n_params() for m in MIXERS}
+    assert counts["light"] < counts["dynamic"] < counts["attention"]
+    assert counts["attention"] - counts["light"] == 32 * 32 + 32 - 16  # one d×d projection, − H·K
+
+
+def test_mixer_population_member_equals_the_model_alone():
+    gens = [_gen(8), _gen(9)]
+    both = MixerPop("dynamic", gens, 6, 8, 2, 3)
+    alone = MixerPop("dynamic", [_gen(9)], 6, 8, 2, 3)
+    tokens = torch.randint(0, 6, (2, 3, 7), generator=_gen(10))
+    assert torch.equal(both(tokens)[1], alone(tokens[1:])[0])
+
+
+def test_lightweight_convolution_params_checked():
+    atom = registry.get("lightweight-convolution")
+    with pytest.raises(ParamError, match="width"):
+        atom.params(width=30, heads=4)
+
+
+@pytest.mark.claim
+def test_claim_lightweight_convolution():
+    """Measured (5 seeds): excess loss over the source entropy attention 0.218, light 0.053,
+    dynamic 0.039 nats with 8,936 / 7,896 / 8,408 parameters; time-vs-length slopes 2.44
+    (attention), 1.01 (light), 0.77 (dynamic). Reproduced. CI once measured one seed's attention
+    slope at 4.6 from two lengths timed under load (inconclusive); with interleaved timing rounds
+    and a fit over three lengths, two runs beside two busy processes gave 2.03–2.11 (attention),
+    0.84–0.98 (light), 0.85–0.95 (dynamic) per seed."""
+    out = deepatoms.run("lightweight-convolution", seeds=5, device="cpu")
+    assert out.verdict.status == "reproduced"
+    by = {e.metric: e for e in out.verdict.evidence}
+    assert by["excess loss: attention − light (nats)"].estimate > 0.05
