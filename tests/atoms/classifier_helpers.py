@@ -8,7 +8,7 @@ import torch
 
 from deepatoms.atoms.atoms import (activation_functions, batch_size, initialization,
                                    loss_functions, pca_preprocessing)
-from deepatoms.runner import Execution, execute
+from deepatoms.execution.runner import Execution, execute
 
 
 # Imported directly (not through the registry) so these tests do not depend on other families.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from deepatoms.runner import execute
+from deepatoms.execution.runner import execute
 
 
 def _table(atom, over: dict, seeds=(0, 1)) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import deepatoms
 from deepatoms.atoms.robustness import _robust_attacks as K
 from deepatoms.errors import ParamError
-from deepatoms import registry
+from deepatoms.catalog import registry
 
 
 def _linear(w: torch.Tensor, b: torch.Tensor):

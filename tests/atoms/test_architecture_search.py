@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import deepatoms
 from deepatoms.atoms.architecture import _arch_b_search as search
 from deepatoms.atoms.architecture import architecture_search as nas
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.architecture import _arch_b_cnnpop as cnnpop
 from deepatoms.errors import ParamError
 

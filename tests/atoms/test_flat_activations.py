@@ -72,7 +72,8 @@ def test_flat_non_flat_variants_share_data_and_train_like_alone():
     ("flat-activations", "reproduced"),
 ])
 def test_claim_default(name, status):
-    from deepatoms.runner import execute, parse_seeds
+    from deepatoms.execution.runner import execute
+    from deepatoms.execution.seeds import parse_seeds
     atom = {"parity": parity_atom, "linear-periodic": lp_atom, "end-to-end-portfolio": portfolio_atom,
             "flat-activations": flat_atom}[name].ATOM
     outcome = execute(atom, atom.params(), parse_seeds(None, atom.default_seeds), device="cpu")

@@ -7,7 +7,7 @@ import torch
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.architecture import _arch_b_lstm as lstm
 from deepatoms.atoms.architecture import _arch_b_quadratic as quad
 from deepatoms.atoms.architecture._arch_b_transfer import BaselineOptimizer, LearnedOptimizer

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.architecture._arch_a_mixers import MIXERS, MixerPop, mix
 from deepatoms.atoms.architecture._arch_a_sequences import markov_task
 from deepatoms.errors import ParamError

@@ -95,7 +95,8 @@ def test_parity_padded_population_matches_models_trained_alone():
     ("parity", "reproduced"),
 ])
 def test_claim_default(name, status):
-    from deepatoms.runner import execute, parse_seeds
+    from deepatoms.execution.runner import execute
+    from deepatoms.execution.seeds import parse_seeds
     atom = {"parity": parity_atom, "linear-periodic": lp_atom, "end-to-end-portfolio": portfolio_atom,
             "flat-activations": flat_atom}[name].ATOM
     outcome = execute(atom, atom.params(), parse_seeds(None, atom.default_seeds), device="cpu")

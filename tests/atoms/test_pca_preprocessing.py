@@ -8,7 +8,7 @@ import pandas as pd
 
 from deepatoms.atoms.atoms import pca_preprocessing
 from deepatoms.data.rotations import haar_frame, rotate_rows
-from deepatoms.runner import execute
+from deepatoms.execution.runner import execute
 from .classifier_helpers import _evidence, _near, _run
 
 

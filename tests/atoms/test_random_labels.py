@@ -10,7 +10,7 @@ import deepatoms
 from deepatoms.atoms.generalization import _gen_a_conditions as cond
 from deepatoms.atoms.generalization._gen_a_random_judge import step_ratios
 from deepatoms.atoms.generalization._gen_a_stats import factor_row
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.generalization import _gen_a_regularise as reg
 from deepatoms.atoms.generalization import random_labels as rl
 from deepatoms.atoms.generalization._gen_a_data import image_data

@@ -7,7 +7,7 @@ import torch
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.architecture import _arch_b_convnet as cnn
 from deepatoms.atoms.architecture import _arch_b_images as im
 from .architecture_helpers import gens

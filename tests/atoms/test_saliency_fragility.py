@@ -10,7 +10,7 @@ import deepatoms
 from deepatoms.atoms.robustness import _robust_saliency as S
 from deepatoms.atoms.robustness._robust_nets import ConvPop, softplus
 from deepatoms.errors import ParamError
-from deepatoms import registry
+from deepatoms.catalog import registry
 
 
 def test_spearman_matches_scipy_with_ties():

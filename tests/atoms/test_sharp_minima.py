@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.generalization import _gen_a_data as gdata
 from deepatoms.atoms.generalization import _gen_a_sharpness as sh
 from deepatoms.errors import ParamError

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 import deepatoms
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.atoms.architecture import _arch_a_einsum_calculus as ec
 from deepatoms.atoms.architecture import _arch_a_hessians as hs
 from .architecture_helpers import _gen

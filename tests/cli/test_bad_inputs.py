@@ -25,8 +25,8 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms import registry
-from deepatoms.cli_guard import main as cli_main
+from deepatoms.catalog import registry
+from deepatoms.cli.entry import main as cli_main
 from deepatoms.errors import DeepatomsError, DeviceError, ParamError, StoreError, UnknownAtomError
 from deepatoms.params import field_types
 from deepatoms.store import DB_NAME, Store
@@ -259,7 +259,7 @@ def test_api_probe_bad_arguments(tmp_path):
 
 
 def test_numpy_integer_seeds_are_accepted():
-    from deepatoms.runner import parse_seeds
+    from deepatoms.execution.seeds import parse_seeds
     assert parse_seeds(np.int64(3), 5) == (0, 1, 2)
     assert parse_seeds(np.arange(2, 5), 5) == (2, 3, 4)
     assert parse_seeds([np.uint32(7), 2**63 - 1], 5) == (7, 2**63 - 1)
@@ -281,7 +281,7 @@ def test_entry_point_one_line(args, tmp_path):
 
 def test_the_maximum_seed_count_fits_one_store_query(tmp_path):
     """MAX_SEEDS seeds are looked up in one query (no "too many SQL variables")."""
-    from deepatoms.runner import MAX_SEEDS, parse_seeds
+    from deepatoms.execution.seeds import MAX_SEEDS, parse_seeds
     st = Store(tmp_path / "runs")
     assert st.load_trials(A, "{}", "v", parse_seeds(MAX_SEEDS, 5)) == {}
     with pytest.raises(DeepatomsError, match="10,000"):

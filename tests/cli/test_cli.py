@@ -18,9 +18,10 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deepatoms import registry
-from deepatoms.cli import app, plan_runs
-from deepatoms.cli_render import RichProgress
+from deepatoms.catalog import registry
+from deepatoms.cli import app
+from deepatoms.cli.run import plan_runs
+from deepatoms.cli.render import RichProgress
 from deepatoms.errors import ParamError
 from deepatoms.store import DB_NAME, Store
 from deepatoms.verdict import STATUSES

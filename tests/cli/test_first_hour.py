@@ -21,10 +21,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deepatoms.atom_index import summaries
+from deepatoms.catalog.index import summaries
 from deepatoms.cli import app
-from deepatoms.cli_render import RichProgress
-from deepatoms.planning import RunClock
+from deepatoms.cli.render import RichProgress
+from deepatoms.execution.estimates import RunClock
 from deepatoms.store import DB_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def test_list_from_a_store_does_not_import_torch(tmp_path):
 
 
 def test_light_index_matches_the_registry():
-    from deepatoms import registry
+    from deepatoms.catalog import registry
     atoms = registry.all_atoms()
     assert [s.name for s in summaries()] == list(atoms)
     for s in summaries():
@@ -174,7 +174,7 @@ def test_dry_run_sees_cached_seeds_and_leaves_the_store_untouched(cli, tmp_path)
 
 def test_dry_run_table_fits_80_columns():
     import io
-    from deepatoms.cli_render import dry_run_table
+    from deepatoms.cli.render import dry_run_table
     rows = [dict(atom="universal-approximation", preset="default", changed={},
                  seeds=list(range(20)), auto=True, cached_seeds=[], to_compute=20, estimate_s=21.0),
             dict(atom="batch-size-learning-rate", preset="original-code",

@@ -9,11 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 import deepatoms
-from deepatoms import dispatch, registry
+from deepatoms.execution import dispatch
+from deepatoms.catalog import registry
 from deepatoms.cli import app
-from deepatoms.executors import ExecOptions, ExecutorError, checked_trial, local_pool
+from deepatoms.execution.executors import ExecOptions, ExecutorError, checked_trial, local_pool
 from deepatoms.store import Store
-from deepatoms.trials import Trial, TrialFailure
+from deepatoms.execution.trials import Trial, TrialFailure
 
 A, B = "universal-approximation", "depth-separation"
 
@@ -31,9 +32,9 @@ def test_slots_follow_the_single_atom_rule(monkeypatch):
     monkeypatch.setenv("DEEPATOMS_WORKERS", "2")
     assert dispatch.slots_for(jobs, ExecOptions()) == 1  # quick runs: under PARALLEL_MIN_S
     big = [_job(A, range(20), "default"), _job(B, range(40), "default")]
-    monkeypatch.setattr("deepatoms.executors.busy", lambda: False)
+    monkeypatch.setattr("deepatoms.execution.executors.busy", lambda: False)
     assert dispatch.slots_for(big, ExecOptions()) == 2
-    monkeypatch.setattr("deepatoms.executors.busy", lambda: True)
+    monkeypatch.setattr("deepatoms.execution.executors.busy", lambda: True)
     assert dispatch.slots_for(big, ExecOptions()) == 1
 
 

@@ -15,13 +15,12 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.errors import DeepatomsError
-from deepatoms.executors import (ExecOptions, ExecutorError, LocalPool, checked_trial,
-                                 local_pool)
+from deepatoms.execution.executors import (ExecOptions, ExecutorError, LocalPool, checked_trial, local_pool)
 from deepatoms.lab import Lab
 from deepatoms.store import Store
-from deepatoms.trials import Trial, combine, seed_batches, setting_groups
+from deepatoms.execution.trials import Trial, combine, seed_batches, setting_groups
 
 SPLIT = "universal-approximation"  # split_by=("functions",)
 OTHER = "depth-separation"  # split_by=("depths",)
@@ -245,7 +244,7 @@ def test_without_ray_the_ray_backend_is_one_line(monkeypatch, tmp_path):
 
 def test_an_atom_outside_the_catalog_is_not_sent_to_ray():
     import dataclasses
-    from deepatoms.runner import execute
+    from deepatoms.execution.runner import execute
     edited = dataclasses.replace(registry.get(SPLIT))
     with pytest.raises(ExecutorError, match="not the catalog's own object"):
         execute(edited, edited.params("quick"), (0,), device="cpu", options=ExecOptions("ray"))

@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'deepatoms[ray]'")
 
 import deepatoms  # noqa: E402
-from deepatoms import registry  # noqa: E402
+from deepatoms.catalog import registry  # noqa: E402
 from deepatoms.store import Store  # noqa: E402
 
 SPLIT, OTHER = "universal-approximation", "depth-separation"
@@ -219,9 +219,9 @@ def test_a_driver_killed_mid_run_resumes_from_the_store(cluster, tmp_path):
 
 
 def test_a_trial_of_other_code_is_refused(cluster, monkeypatch):
-    from deepatoms.executors import ExecOptions, ExecutorError
-    from deepatoms.ray_backend import ray_executor, shutdown
-    from deepatoms.trials import Trial
+    from deepatoms.execution.executors import ExecOptions, ExecutorError
+    from deepatoms.execution.ray_backend import ray_executor, shutdown
+    from deepatoms.execution.trials import Trial
     for key in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):
         monkeypatch.setenv(key, cluster["env"][key])
     atom = registry.get(SPLIT)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import deepatoms
-from deepatoms.interrupts import BatchTally, Terminated, batches, catch_signals, exit_code
+from deepatoms.cli.interrupts import BatchTally, Terminated, batches, catch_signals, exit_code
 
 ATOM = "parity"
 RUN = ["run", ATOM, "--preset", "quick", "--seeds", "4", "--seeds-per-batch", "1",

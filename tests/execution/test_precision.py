@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 import deepatoms
 from deepatoms.cli import app
 from deepatoms.errors import DeepatomsError
-from deepatoms.precision import STORE_DTYPE, check_precision, math_mode, precision_of, verdict_changes
+from deepatoms.execution.precision import STORE_DTYPE, check_precision, math_mode, precision_of
+from deepatoms.studies.precision_check import verdict_changes
 
 BF16_CPU = "avx512_bf16" in pathlib.Path("/proc/cpuinfo").read_text() if \
     pathlib.Path("/proc/cpuinfo").exists() else False

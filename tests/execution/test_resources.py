@@ -8,9 +8,10 @@ import warnings
 import pytest
 
 import deepatoms
-from deepatoms import registry, resources
+from deepatoms.catalog import registry
+from deepatoms.execution import resources
 from deepatoms.errors import DeepatomsError
-from deepatoms.resources import ResourceError, SlowRunWarning
+from deepatoms.execution.resources import ResourceError, SlowRunWarning
 
 
 def test_every_preset_of_every_atom_fits_and_is_estimated():
@@ -89,7 +90,7 @@ def test_other_errors_pass_through():
 def test_out_of_memory_in_a_run_is_a_clean_atom_failure(tmp_path, monkeypatch, capsys):
     """The CLI reports the atom's failure on one line and goes on (exit 2, no traceback)."""
     from deepatoms import lab
-    from deepatoms.cli_guard import main
+    from deepatoms.cli.entry import main
 
     def boom(*args, **kwargs):  # the allocation failing as training starts
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1e12 bytes")

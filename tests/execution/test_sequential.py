@@ -11,7 +11,8 @@ from deepatoms import stats
 from deepatoms.atom import Atom
 from deepatoms.errors import DeepatomsError
 from deepatoms.params import Params, param
-from deepatoms.runner import SeedPlan, execute_adaptive
+from deepatoms.execution.seeds import SeedPlan
+from deepatoms.execution.runner import execute_adaptive
 from deepatoms.store import Store
 from deepatoms.verdict import decide, setting_label
 

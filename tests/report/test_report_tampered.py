@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import deepatoms
-from deepatoms.cli_guard import main as cli_main
+from deepatoms.cli.entry import main as cli_main
 from deepatoms.store import DB_NAME, Store
 
 ATOM = "layer-convergence"

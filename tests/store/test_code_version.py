@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import deepatoms
-from deepatoms import code_version, registry
+from deepatoms import code_version
+from deepatoms.catalog import registry
 
 
 IMBALANCE = "class-imbalance"

@@ -14,11 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import deepatoms
-from deepatoms import code_version, registry, runner
-from deepatoms import store_schema as schema
+from deepatoms import code_version
+from deepatoms.catalog import registry
+from deepatoms.execution import runner
+from deepatoms.store import schema
 from deepatoms.cli import app
 from deepatoms.errors import StoreError
-from deepatoms.store import DB_NAME, Store, _encode_rows, params_key
+from deepatoms.store.database import DB_NAME, Store, _encode_rows, params_key
+from deepatoms.store.export import export_store
 
 
 ATOM = "universal-approximation"
@@ -232,7 +235,7 @@ def test_trials_are_keyed_by_device_and_dtype(tmp_path):
 
 def test_a_gpu_trial_is_not_reused_by_a_cpu_run(tmp_path, monkeypatch):
     import dataclasses
-    from deepatoms import executors
+    from deepatoms.execution import executors
     monkeypatch.setattr(runner, "device_key", lambda device: "cuda:0")
     on_cpu = executors.run_trial  # a trial keyed cuda:0, computed here on the CPU
     monkeypatch.setattr(executors, "run_trial", lambda trial, *a, **k: on_cpu(
@@ -293,7 +296,7 @@ def test_diff_shows_two_runs_side_by_side(two_runs):
 def test_export_keeps_integers_and_adds_run_metadata(two_runs, tmp_path):
     pytest.importorskip("pyarrow")
     store = Store(two_runs, readonly=True)
-    table = pd.read_parquet(store.export(tmp_path / "all.parquet", all_runs=True))
+    table = pd.read_parquet(export_store(store, tmp_path / "all.parquet", all_runs=True))
     assert sorted(table.run_id.unique()) == [1, 2, 3]
     assert str(table.seed.dtype) == "int64" and str(table.hidden_units.dtype) == "Int64"
     assert str(table.ratio.dtype) == "Int64" and table.ratio.isna().any()  # only imbalance has it
@@ -303,7 +306,7 @@ def test_export_keeps_integers_and_adds_run_metadata(two_runs, tmp_path):
     assert set(rows.metric).isdisjoint(registry.get(IMBALANCE).figure_metrics)
     assert json.loads(rows.params.iloc[0]) == run["params"]
     assert set(rows.code_version) == {run["code_version"]} and set(rows.created) == {run["created"]}
-    latest = pd.read_csv(store.export(tmp_path / "latest.csv"), dtype=str)
+    latest = pd.read_csv(export_store(store, tmp_path / "latest.csv"), dtype=str)
     assert sorted(latest.run_id.unique()) == ["2", "3"]
     for column in ("seed", "ratio", "hidden_units"):  # written as 1, not 1.0
         assert not latest[column].dropna().str.contains(".", regex=False).any(), column
@@ -311,7 +314,7 @@ def test_export_keeps_integers_and_adds_run_metadata(two_runs, tmp_path):
 
 def test_export_with_figure_data_has_a_kind_column(two_runs, tmp_path):
     store = Store(two_runs, readonly=True)
-    table = pd.read_csv(store.export(tmp_path / "f.csv", figure_data=True))
+    table = pd.read_csv(export_store(store, tmp_path / "f.csv", figure_data=True))
     imbalance = table[table.atom == IMBALANCE]
     assert set(imbalance[imbalance.kind == "figure"].metric) == {"grid_p1", "train_point",
                                                                   "test_point"}
@@ -321,7 +324,7 @@ def test_export_with_figure_data_has_a_kind_column(two_runs, tmp_path):
 # ---------------------------------------------------------------- MLflow
 def test_mlflow_export_read_back_with_search_runs(two_runs, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-    from deepatoms.store_mlflow import export_mlflow, metric_name
+    from deepatoms.store.mlflow import export_mlflow, metric_name
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     store = Store(two_runs, readonly=True)
     done = export_mlflow(store, str(tmp_path / "mlruns"), store.runs())

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms import registry
+from deepatoms.catalog import registry
 from deepatoms.errors import StoreError
-from deepatoms.runner import execute
+from deepatoms.execution.runner import execute
 from deepatoms.store import DB_NAME, Store
+from deepatoms.store.export import export_store
 
 ATOM = "universal-approximation"
 CRASH_STEPS = 2000  # ~0.4 s per seed on one core: a wide window between two commits
@@ -231,7 +232,7 @@ def stored_run(tmp_path_factory):
 
 def test_export_csv_round_trips(stored_run, tmp_path):
     store, expected = stored_run
-    back = pd.read_csv(store.export(tmp_path / "all.csv"))
+    back = pd.read_csv(export_store(store, tmp_path / "all.csv"))
     pd.testing.assert_frame_equal(back[list(expected.columns)], expected)
     assert np.array_equal(back.value.to_numpy(), expected.value.to_numpy())  # exact floats
     assert set(back.atom) == {ATOM} and back.run_id.nunique() == 1
@@ -240,7 +241,7 @@ def test_export_csv_round_trips(stored_run, tmp_path):
 def test_export_parquet_round_trips(stored_run, tmp_path):
     pytest.importorskip("pyarrow")
     store, expected = stored_run
-    back = pd.read_parquet(store.export(tmp_path / "all.parquet"))[list(expected.columns)]
+    back = pd.read_parquet(export_store(store, tmp_path / "all.parquet"))[list(expected.columns)]
     pd.testing.assert_frame_equal(back, expected, check_dtype=False)
     assert list(back.dtypes) == [expected[c].dtype if expected[c].dtype != object else back[c].dtype
                                  for c in expected.columns]
@@ -249,7 +250,7 @@ def test_export_parquet_round_trips(stored_run, tmp_path):
 
 def test_export_rejects_other_suffixes(stored_run, tmp_path):
     with pytest.raises(StoreError, match=".csv or .parquet"):
-        stored_run[0].export(tmp_path / "all.xlsx")
+        export_store(stored_run[0], tmp_path / "all.xlsx")
 
 
 def test_run_table_rebuilt_from_the_store(stored_run):

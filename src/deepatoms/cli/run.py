@@ -5,28 +5,31 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
-from ..api import Request
 from ..atom import Atom
 from ..catalog import registry
 from ..errors import DeepatomsError, did_you_mean
 from ..store import DB_NAME, DEFAULT_DIR, Store
+if TYPE_CHECKING:  # the API imports torch: `deepatoms --help` must not
+    from ..api import Request
+
 from .app import (STANDARD_PRESETS, Command, JsonOpt, StoreOpt, app, one_line, open_store,
                   parse_sets, print_json, select, stderr, stdout, store_flag)
 
 
 
 def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict[str, str],
-              *, fallback: bool, max_seeds: int | None = None) -> tuple[list[Request], list[str]]:
+              *, fallback: bool, max_seeds: int | None = None) -> tuple["list[Request]", list[str]]:
     """Validate every atom's preset, parameters and seeds before anything runs.
 
     With `fallback` (for --all / --family) an atom without the preset runs its default
     configuration, and a note says so. Returns the plans and those notes.
     """
+    from ..api import Request
     catalog_presets = (p for a in registry.all_atoms().values() for p in a.presets)
     known = sorted({*STANDARD_PRESETS, *catalog_presets})
     if preset not in known:
@@ -43,7 +46,7 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
     return plans, notes
 
 
-def check_resources(plans: list[Request], device: str, seeds_per_batch: int | None) -> None:
+def check_resources(plans: "list[Request]", device: str, seeds_per_batch: int | None) -> None:
     """Refuse, before any atom runs, a plan that does not fit in memory (resources.py)."""
     from ..lab import resolve_device
     from ..execution.resources import check
@@ -189,7 +192,7 @@ def run(
         raise typer.Exit(2)
 
 
-def _dry_run(plans: list[Request], store: Path, force: bool, json_out: bool,
+def _dry_run(plans: "list[Request]", store: Path, force: bool, json_out: bool,
              device: str = "auto") -> None:
     """What `run` would do: per atom its parameters, seeds, cached and to compute, estimate."""
     from .render import dry_run_table, fmt_seconds
@@ -207,7 +210,7 @@ def _dry_run(plans: list[Request], store: Path, force: bool, json_out: bool,
                     "(--dry-run).", soft_wrap=True, highlight=False)
 
 
-def _prefetch(plans: list[Request], bar: Any, device: str, store: Store, force: bool,
+def _prefetch(plans: "list[Request]", bar: Any, device: str, store: Store, force: bool,
               seeds_per_batch: int | None, execution: dict[str, Any]) -> None:
     """Several atoms on worker processes or Ray: their trials first, across atoms, longest
     first (api.prefetch); each atom's run below then judges what was computed."""
@@ -224,7 +227,7 @@ def _prefetch(plans: list[Request], bar: Any, device: str, store: Store, force: 
             bar.clock.estimates[i] = 0.0
 
 
-def _run_one(plan: Request, bar: Any, device: str, store: Store, force: bool,
+def _run_one(plan: "Request", bar: Any, device: str, store: Store, force: bool,
              seeds_per_batch: int | None = None, execution: dict[str, Any] | None = None) -> Any:
     """Run one planned atom; a failure is reported and the other atoms still run."""
     from ..api import run_request
@@ -251,7 +254,7 @@ def _run_one(plan: Request, bar: Any, device: str, store: Store, force: bool,
     return result
 
 
-def plan_estimate(plan: Request) -> float:
+def plan_estimate(plan: "Request") -> float:
     """Estimated seconds of one planned atom (its starting seeds under --seeds auto)."""
     from ..execution.estimates import estimate_s
     n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
@@ -281,7 +284,7 @@ def probe(
     """Where does a claim hold? Run the atom once per value of one parameter and show the
     verdict and key estimate against the value (each point is a stored, cached run; the atom's
     report page shows the latest probe)."""
-    from .. import api
+    from ..studies.probe import probe as run_probe
     from .render import RichProgress, probe_table
     from ..lab import resolve_device
     from ..studies.probe import split_values
@@ -297,7 +300,7 @@ def probe(
     st = open_store(store, create=True)
     with RichProgress(stderr()) as bar:
         bar.atom = name
-        result = api.probe(name, {key: values}, preset, seeds, metric=metric, device=device,
+        result = run_probe(name, {key: values}, preset, seeds, metric=metric, device=device,
                            store=st, progress=bar, **overrides)
     if json_out:
         print_json(result.to_dict())
