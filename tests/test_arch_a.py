@@ -12,11 +12,11 @@ import torch
 
 import deepatoms
 from deepatoms import registry
-from deepatoms.atoms.architecture import _arch_a_einsum_calculus as ec
-from deepatoms.atoms.architecture import _arch_a_hessians as hs
-from deepatoms.atoms.architecture._arch_a_fixup_train import Grouped, log10_output_scale
-from deepatoms.atoms.architecture._arch_a_mixers import MIXERS, MixerPop, mix
-from deepatoms.atoms.architecture._arch_a_resnets import ResMLPPop
+from deepatoms.atoms.architecture import _tensor_calculus_hessians_einsum as ec
+from deepatoms.atoms.architecture import _tensor_calculus_hessians_methods as hs
+from deepatoms.atoms.architecture._fixup_training import Grouped, log10_output_scale
+from deepatoms.atoms.architecture._lightweight_convolution_mixers import MIXERS, MixerPop, mix
+from deepatoms.atoms.architecture._fixup_resnets import ResMLPPop
 from deepatoms.atoms.architecture._arch_a_sequences import markov_task
 from deepatoms.engine import SGD
 from deepatoms.errors import ParamError

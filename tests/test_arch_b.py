@@ -10,13 +10,13 @@ import torch
 import deepatoms
 from deepatoms.errors import ParamError
 from deepatoms import registry
-from deepatoms.atoms.architecture import _arch_b_convnet as cnn
-from deepatoms.atoms.architecture import _arch_b_images as im
-from deepatoms.atoms.architecture import _arch_b_lstm as lstm
-from deepatoms.atoms.architecture import _arch_b_quadratic as quad
-from deepatoms.atoms.architecture import _arch_b_search as search
+from deepatoms.atoms.architecture import _random_weights_convnet as cnn
+from deepatoms.atoms.architecture import _random_weights_image_quality as im
+from deepatoms.atoms.architecture import _learned_optimizer_lstm as lstm
+from deepatoms.atoms.architecture import _learned_optimizer_quadratics as quad
+from deepatoms.atoms.architecture import _architecture_search_space as search
 from deepatoms.atoms.architecture import architecture_search as nas
-from deepatoms.atoms.architecture._arch_b_transfer import BaselineOptimizer, LearnedOptimizer
+from deepatoms.atoms.architecture._learned_optimizer_transfer import BaselineOptimizer, LearnedOptimizer
 
 
 def gens(*seeds):

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import deepatoms
 from deepatoms import registry
-from deepatoms.atoms.architecture import _arch_b_cnnpop as cnnpop
-from deepatoms.atoms.architecture import _arch_b_search as search
+from deepatoms.atoms.architecture import _architecture_search_cnns as cnnpop
+from deepatoms.atoms.architecture import _architecture_search_space as search
 from deepatoms.atoms.architecture import architecture_search as nas
 from deepatoms.errors import ParamError
 

@@ -113,7 +113,7 @@ def test_claim_catastrophic_forgetting():
 
 # --- forgetting-events ---------------------------------------------------------------------
 
-from deepatoms.atoms.generalization import _gen_c_events as events  # noqa: E402
+from deepatoms.atoms.generalization import _forgetting_events_tracker as events  # noqa: E402
 
 
 def test_forgetting_events_counted_on_a_hand_made_sequence():

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 import deepatoms
-from deepatoms.atoms.robustness import _robust_attacks as K
+from deepatoms.atoms.robustness import _adversarial_examples_attacks as K
 from deepatoms.atoms.robustness import _robust_data as D
-from deepatoms.atoms.robustness import _robust_fool as FO
-from deepatoms.atoms.robustness import _robust_saliency as S
-from deepatoms.atoms.robustness._robust_nets import ConvPop, softplus
+from deepatoms.atoms.robustness import _fooling_images_search as FO
+from deepatoms.atoms.robustness import _saliency_fragility_maps as S
+from deepatoms.atoms.robustness._stacked_nets import ConvPop, softplus
 from deepatoms.errors import ParamError
 from deepatoms import registry
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ...figures import new_figure
-from ._arch_a_mixers import MIXERS
+from ._lightweight_convolution_mixers import MIXERS
 
 COLORS = {"attention": "C3", "light": "C0", "dynamic": "C2"}
 

@@ -26,7 +26,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
-from . import _arch_b_search as search
+from . import _architecture_search_space as search
 
 METHODS = ("rl", "random", "hand-designed")
 VALIDATION_SPLIT_SEED = 20170102  # one fixed train/validation split of the digits training set

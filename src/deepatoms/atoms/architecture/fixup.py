@@ -25,8 +25,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from . import _arch_a_fixup_report as report
-from ._arch_a_fixup_train import log10_grad_norm, log10_output_scale, train_one
-from ._arch_a_resnets import SCHEMES, ResMLPPop
+from ._fixup_training import log10_grad_norm, log10_output_scale, train_one
+from ._fixup_resnets import SCHEMES, ResMLPPop
 
 TRAINS = 0.5        # "trains": first-epoch test accuracy at least this (chance: 0.1)
 FAILS = 0.2         # "fails": non-finite training loss, or test accuracy below this

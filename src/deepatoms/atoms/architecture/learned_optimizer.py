@@ -25,9 +25,9 @@ from ...lab import Lab
 from ...errors import ParamError
 from ...params import Params, param
 from ...verdict import decide
-from . import _arch_b_quadratic as quad
-from ._arch_b_lstm import BASELINES
-from ._arch_b_transfer import BaselineOptimizer, LearnedOptimizer, mlp_curves
+from . import _learned_optimizer_quadratics as quad
+from ._learned_optimizer_lstm import BASELINES
+from ._learned_optimizer_transfer import BaselineOptimizer, LearnedOptimizer, mlp_curves
 
 TASKS = ("quadratic", "digits-mlp")
 OPTIMIZERS = ("learned", *BASELINES)

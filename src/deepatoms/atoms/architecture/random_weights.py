@@ -26,8 +26,8 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
-from . import _arch_b_convnet as cnn
-from . import _arch_b_images as im
+from . import _random_weights_convnet as cnn
+from . import _random_weights_image_quality as im
 
 WEIGHTS = ("random", "trained", "shuffled")
 PSNR_GAIN_DB = 3.0      # "faithful": at least 3 dB (half the squared error) above the noise start

@@ -22,7 +22,7 @@ from ...figures import new_figure
 from ...lab import Lab, resolve_device
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _arch_a_hessians as hs
+from . import _tensor_calculus_hessians_methods as hs
 
 EXACT = 1e-5        # max |H − H_rowwise| / max |H_rowwise| below this: equal up to float32 rounding
 SPEEDUP_LOG10 = 1.0  # the claim: symbolic at least 10× faster than row by row at the largest n

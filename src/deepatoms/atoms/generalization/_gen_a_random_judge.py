@@ -6,9 +6,9 @@ import pandas as pd
 
 from ... import stats
 from ...verdict import Evidence, decide, setting_label
-from ._gen_a_conditions import (AUGMENT, DECAY, DROPOUT, RANDOM, RANDOM_DECAY_DROPOUT,
+from ._random_labels_conditions import (AUGMENT, DECAY, DROPOUT, RANDOM, RANDOM_DECAY_DROPOUT,
                                 RANDOM_REGULARISED, REGULARISED, TRUE)
-from ._gen_a_stats import factor_row
+from ._ratio_evidence import factor_row
 
 FIT_LEVEL = 0.99      # "every condition reaches ≥ 99 % train accuracy" (the catalog's claim)
 SMALL_FACTOR = 10.0   # "a small constant factor": below one order of magnitude

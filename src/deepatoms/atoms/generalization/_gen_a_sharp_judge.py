@@ -8,7 +8,7 @@ import pandas as pd
 from ... import stats
 from ...figures import new_figure
 from ...verdict import decide, setting_label
-from ._gen_a_stats import factor_row
+from ._ratio_evidence import factor_row
 
 REGIMES = ("small", "large")
 FIT_LEVEL = 0.99       # both regimes are trained to ≥ 99 % train accuracy (the protocol)

@@ -23,7 +23,7 @@ from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...lab import Lab
 from ...params import Params, param
 from . import _gen_b_data as data
-from . import _gen_b_nets as nets
+from . import _stacked_mlp as nets
 from ._gen_b_distill_judge import figures, judge
 
 STUDENTS = ("hard", "soft", "logits", "omit")   # omit: soft targets, no example of one digit

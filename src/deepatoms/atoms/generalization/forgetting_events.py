@@ -21,7 +21,7 @@ from ...data.digits_split import digits_split
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...lab import Lab
 from ...params import Params, param
-from . import _gen_c_events as ev
+from . import _forgetting_events_tracker as ev
 from . import _gen_c_nets as nets
 from ._gen_c_events_judge import figures, judge
 

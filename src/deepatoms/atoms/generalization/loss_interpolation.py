@@ -25,8 +25,8 @@ from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _gen_a_cnn as cnn
-from . import _gen_a_paths as paths
+from . import _loss_interpolation_cnn as cnn
+from . import _loss_interpolation_paths as paths
 from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
 from ._gen_a_interp_figures import PATHS, figures
 

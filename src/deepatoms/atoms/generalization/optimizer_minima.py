@@ -27,10 +27,10 @@ from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
 from . import _gen_b_data as data
-from . import _gen_b_nets as nets
-from . import _gen_b_paths as paths
+from . import _stacked_mlp as nets
+from . import _optimizer_minima_paths as paths
 from ._gen_b_minima_judge import figures, judge
-from ._gen_b_optim import DEFAULT_LR, RULES, RuleOptimizer
+from ._optimizer_minima_rules import DEFAULT_LR, RULES, RuleOptimizer
 
 SWITCHES = ("sgd>adam", "adam>sgd", "momentum>rmsprop", "rmsprop>momentum")
 RERUN = "/rerun"   # suffix of a rerun: same init, the other minibatch order

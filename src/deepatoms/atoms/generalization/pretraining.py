@@ -21,9 +21,9 @@ from ...atom import Atom
 from ...engine import SGD, MLPPop, Sampler, train
 from ...lab import Lab
 from ...params import Params, param
-from . import _gen_b_dae as dae
+from . import _pretraining_autoencoders as dae
 from . import _gen_b_data as data
-from . import _gen_b_nets as nets
+from . import _stacked_mlp as nets
 from ._gen_b_pretrain_judge import figures, judge
 
 ARMS = ("none", "dae")

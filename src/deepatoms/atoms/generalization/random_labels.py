@@ -27,12 +27,12 @@ from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
-from . import _gen_a_conditions as cond
-from . import _gen_a_regularise as reg
+from . import _random_labels_conditions as cond
+from . import _random_labels_regularisers as reg
 from . import _gen_c_nets as nets
 from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
 from ._gen_a_random_judge import judge
-from ._gen_a_random_figures import figures
+from ._random_labels_figures import figures
 
 
 @dataclass(frozen=True)

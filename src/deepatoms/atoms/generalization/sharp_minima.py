@@ -22,7 +22,7 @@ from ...engine.derivatives import top_eigenvalue
 from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
-from . import _gen_a_sharpness as sh
+from . import _sharp_minima_sharpness as sh
 from ._gen_a_data import CLASSES, DATASETS, forward, image_data, loss_and_accuracy
 from ._gen_a_sharp_judge import REGIMES, figures, judge
 

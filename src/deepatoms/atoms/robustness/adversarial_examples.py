@@ -23,7 +23,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from ._robust_adv import MODELS, attack_rows, lbfgs_rows, train_models
+from ._adversarial_examples_models import MODELS, attack_rows, lbfgs_rows, train_models
 from ._robust_data import DATASETS, unit_images
 
 LINEAR_ERROR = 0.90     # claim: softmax regression's FGSM error at ε = 0.25 exceeds this

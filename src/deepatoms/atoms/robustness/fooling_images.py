@@ -23,7 +23,7 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from ._robust_data import DATASETS, unit_images
-from ._robust_fool import (correlations, evolve, gradient_ascent, logits, noise_starts,
+from ._fooling_images_search import (correlations, evolve, gradient_ascent, logits, noise_starts,
                            target_confidence, train_classifiers)
 
 GOAL = 0.99          # the claim's confidence

@@ -24,8 +24,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from ._robust_data import DATASETS, unit_images, upsample
-from ._robust_nets import ConvPop, cross_entropy, fit, softplus
-from ._robust_saliency import (METHODS, attack, centre_of_mass, saliency_map, spearman,
+from ._stacked_nets import ConvPop, cross_entropy, fit, softplus
+from ._saliency_fragility_maps import (METHODS, attack, centre_of_mass, saliency_map, spearman,
                                top_k_intersection)
 
 ATTACKS = ("topk", "mass_center", "random")

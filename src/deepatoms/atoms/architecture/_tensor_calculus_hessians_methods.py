@@ -8,7 +8,7 @@ Functions (variable first):
   shape (n, r, n, r), i.e. (n·r)² entries.
 Methods: `rowwise` (reverse mode, one backward pass per gradient entry — what tf.hessians and a
 loop over torch.autograd.grad do), `functorch` (torch.func.hessian: forward-over-reverse,
-vectorised), `symbolic` (the einsum expression derived by _arch_a_einsum_calculus).
+vectorised), `symbolic` (the einsum expression derived by _tensor_calculus_hessians_einsum).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import sympy
 import torch
 
-from . import _arch_a_einsum_calculus as ec
+from . import _tensor_calculus_hessians_einsum as ec
 
 FUNCTIONS = ("quadratic", "logistic", "factorisation")
 METHODS = ("rowwise", "functorch", "symbolic")

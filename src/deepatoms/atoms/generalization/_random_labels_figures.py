@@ -1,4 +1,4 @@
-"""Private helper of random-labels (gen-a): the figures of Zhang et al. (2017) Fig. 1 —
+"""Private helper of random-labels: the figures of Zhang et al. (2017) Fig. 1 —
 learning curves per condition, steps to fit vs label corruption, test error vs corruption."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ...figures import new_figure
-from ._gen_a_conditions import REGULARISED
+from ._random_labels_conditions import REGULARISED
 
 
 def _panels(table: pd.DataFrame, name: str, axes, height: float = 3.0):
