@@ -15,7 +15,7 @@ from deepatoms.atoms.generalization import _random_labels_conditions as cond
 from deepatoms.atoms.generalization import _gen_a_data as gdata
 from deepatoms.atoms.generalization import _loss_interpolation_paths as paths
 from deepatoms.atoms.generalization import _sharp_minima_sharpness as sh
-from deepatoms.atoms.generalization._gen_a_random_judge import step_ratios
+from deepatoms.atoms.generalization.random_labels import step_ratios
 from deepatoms.atoms.generalization._ratio_evidence import factor_row
 from deepatoms.data.files import DataFileError
 from deepatoms.engine.batchnorm import BatchNormMLPPop

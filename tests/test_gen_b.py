@@ -16,7 +16,7 @@ from deepatoms.atoms.generalization import _pretraining_autoencoders as dae
 from deepatoms.atoms.generalization import _gen_b_data as data
 from deepatoms.atoms.generalization import _stacked_mlp as nets
 from deepatoms.atoms.generalization import _optimizer_minima_paths as paths
-from deepatoms.atoms.generalization import _gen_b_pretrain_judge as pjudge
+from deepatoms.atoms.generalization import pretraining as pjudge
 from deepatoms.atoms.generalization._optimizer_minima_rules import RULES, RuleOptimizer
 from deepatoms.atoms.generalization.distillation import bias_corrected
 from deepatoms.data.files import DataFileError

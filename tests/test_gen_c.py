@@ -173,7 +173,7 @@ def test_claim_forgetting_events():
 
 # --- test-set-reuse ------------------------------------------------------------------------
 
-from deepatoms.atoms.generalization import _gen_c_reuse_judge as reuse  # noqa: E402
+from deepatoms.atoms.generalization import reused_test_set as reuse  # noqa: E402
 from deepatoms.atoms.generalization import _gen_c_world as world  # noqa: E402
 
 
@@ -218,7 +218,7 @@ def test_claim_test_set_reuse():
 
 # --- dataset-bias --------------------------------------------------------------------------
 
-from deepatoms.atoms.generalization import _gen_c_bias_judge as bias  # noqa: E402
+from deepatoms.atoms.generalization import dataset_bias as bias  # noqa: E402
 from deepatoms.atoms.generalization import _gen_c_glyphs as glyphs  # noqa: E402
 
 
