@@ -12,6 +12,7 @@ from deepatoms.errors import ParamError
 from deepatoms import registry
 from deepatoms.atoms.architecture import _random_weights_convnet as cnn
 from deepatoms.atoms.architecture import _random_weights_image_quality as im
+from deepatoms.data import photos
 from deepatoms.atoms.architecture import _learned_optimizer_lstm as lstm
 from deepatoms.atoms.architecture import _learned_optimizer_quadratics as quad
 from deepatoms.atoms.architecture import _architecture_search_space as search
@@ -183,7 +184,7 @@ def test_ssim_closed_forms():
 
 
 def test_spectrum_distance_and_sample_images():
-    imgs = im.sample_images(16)
+    imgs = photos.sample_images(16)
     assert imgs.shape == (2, 3, 16, 16) and 0 <= float(imgs.min()) and float(imgs.max()) <= 1
     assert im.spectrum_distance(imgs[0], imgs[0]) == 0.0
     assert im.spectrum_distance(imgs[0], torch.rand(3, 16, 16)) > 0.1

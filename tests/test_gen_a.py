@@ -12,12 +12,13 @@ import torch
 import deepatoms
 from deepatoms import registry
 from deepatoms.atoms.generalization import _random_labels_conditions as cond
-from deepatoms.atoms.generalization import _gen_a_data as gdata
+from deepatoms.atoms.generalization import _stacked_mlp as gdata
 from deepatoms.atoms.generalization import _loss_interpolation_paths as paths
 from deepatoms.atoms.generalization import _sharp_minima_sharpness as sh
 from deepatoms.atoms.generalization.random_labels import step_ratios
 from deepatoms.atoms.generalization._ratio_evidence import factor_row
 from deepatoms.data.files import DataFileError
+from deepatoms.data.images import image_data
 from deepatoms.engine.batchnorm import BatchNormMLPPop
 from deepatoms.engine.derivatives import top_eigenvalue
 from deepatoms.errors import ParamError
@@ -147,7 +148,7 @@ def test_step_ratio_and_factor_row_on_a_hand_made_table():
 def test_paper_preset_without_data_is_a_one_line_error(monkeypatch):
     monkeypatch.delenv("DEEPATOMS_DATA", raising=False)
     with pytest.raises(DataFileError, match="DEEPATOMS_DATA") as err:
-        gdata.image_data("mnist")
+        image_data("mnist")
     assert "\n" not in str(err.value)
 
 

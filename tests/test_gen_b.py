@@ -13,7 +13,7 @@ import torch
 
 import deepatoms
 from deepatoms.atoms.generalization import _pretraining_autoencoders as dae
-from deepatoms.atoms.generalization import _gen_b_data as data
+from deepatoms.data import images as data
 from deepatoms.atoms.generalization import _stacked_mlp as nets
 from deepatoms.atoms.generalization import _optimizer_minima_paths as paths
 from deepatoms.atoms.generalization import pretraining as pjudge
@@ -139,7 +139,7 @@ def test_dae_loss_matches_the_formula_and_pretraining_lowers_it():
 
 
 def test_validation_split_is_fixed_stratified_and_disjoint():
-    full = data.load("digits", unit=True)
+    full = data.labelled_images("digits", unit=True)
     rest, xv, yv = data.with_validation(full, 0.2)
     again = data.with_validation(full, 0.2)[0]
     assert np.array_equal(rest.x_train, again.x_train)

@@ -11,7 +11,7 @@ from deepatoms import registry
 from deepatoms.atoms.generalization import _random_labels_conditions as cond
 from deepatoms.atoms.generalization import _random_labels_regularisers as reg
 from deepatoms.atoms.generalization import random_labels as rl
-from deepatoms.atoms.generalization._gen_a_data import image_data
+from deepatoms.data.images import image_data
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import deepatoms
 from deepatoms.atoms.robustness import _adversarial_examples_attacks as K
-from deepatoms.atoms.robustness import _robust_data as D
+from deepatoms.data import images as D
 from deepatoms.atoms.robustness import _fooling_images_search as FO
 from deepatoms.atoms.robustness import _saliency_fragility_maps as S
 from deepatoms.atoms.robustness._stacked_nets import ConvPop, softplus

@@ -31,8 +31,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from ._lightweight_convolution_mixers import MIXERS, MixerPop, mix
-from ._arch_a_sequences import CONTEXT, markov_task
-from ._tensor_calculus_hessians_methods import timed
+from ...data.markov_sequences import CONTEXT, markov_task
+from ._timing import timed
 
 MATCH = 0.02         # nats: a convolution "matches" attention if its excess loss is at most this worse
 LINEAR_MAX = 1.3     # log-log slope of time vs length at the two largest lengths: linear below this

@@ -20,6 +20,7 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import photos
 from ...data.digits_split import digits_split
 from ...engine import Adam, ModulePop, train
 from ...figures import new_figure
@@ -107,11 +108,11 @@ def _synthesise(p, lab, weights, seeds):
     pop = ModulePop(lambda: cnn.ConvNet(p.channels, p.depth, head=False), [0] * m, input_dims=4,
                     device=lab.device)
     shapes = cnn.feature_shapes(p.channels, p.depth, p.image_size)
-    images = lab.tensor(im.sample_images(p.image_size))                      # (2, 3, S, S)
+    images = lab.tensor(photos.sample_images(p.image_size))                      # (2, 3, S, S)
     with torch.no_grad():
         f0 = cnn.split_features(pop(images - 0.5, params=weights), shapes)   # per block (M, 2, C, N)
-    layers = [l for _ in im.IMAGE_NAMES for l in (*range(1, p.depth + 1), 0)]
-    owner = [i for i in range(len(im.IMAGE_NAMES)) for _ in range(p.depth + 1)]
+    layers = [l for _ in photos.IMAGE_NAMES for l in (*range(1, p.depth + 1), 0)]
+    owner = [i for i in range(len(photos.IMAGE_NAMES)) for _ in range(p.depth + 1)]
     noise = torch.stack([torch.rand(len(layers), 3, p.image_size, p.image_size,
                                     generator=lab.torch_generator(s, "noise")) for s in seeds])
     x = lab.tensor(noise.repeat(len(WEIGHTS), 1, 1, 1, 1)).requires_grad_()  # (M, R, 3, S, S)
@@ -144,13 +145,13 @@ PICTURE_SEED = 0  # the seed whose random-weight images are kept for the figure 
 
 def _pixel_rows(seed, images, end, layers, owner) -> list[dict]:
     """Drawing data: the first photograph, and its random-weight inversions and texture."""
-    rows = [dict(seed=seed, task="source", weights="random", layer=-1, image=im.IMAGE_NAMES[0],
+    rows = [dict(seed=seed, task="source", weights="random", layer=-1, image=photos.IMAGE_NAMES[0],
                  pixel=k, metric="pixel", value=float(v))
             for k, v in enumerate(images[0].flatten().tolist())]
     for r, (layer, o) in enumerate(zip(layers, owner)):
         if o == 0:
             rows += [dict(seed=seed, task="inversion" if layer else "texture", weights="random",
-                          layer=layer, image=im.IMAGE_NAMES[0], pixel=k, metric="pixel",
+                          layer=layer, image=photos.IMAGE_NAMES[0], pixel=k, metric="pixel",
                           value=float(v)) for k, v in enumerate(end[r].flatten().tolist())]
     return rows
 
@@ -165,7 +166,7 @@ def _seed_rows(p: RandomWeightsParams, lab: Lab, s: int) -> list[dict]:
         for r, (layer, o) in enumerate(zip(layers, owner)):
             ms = _measures(images[o], start[i, r], end[i, r], l0[i, r], l1[i, r], layer)
             rows += [dict(seed=s, task="inversion" if layer else "texture", weights=kind,
-                          layer=layer, image=im.IMAGE_NAMES[o], metric=metric, value=v)
+                          layer=layer, image=photos.IMAGE_NAMES[o], metric=metric, value=v)
                      for metric, v in ms.items()]
         if kind == "random" and s == PICTURE_SEED:
             rows += _pixel_rows(s, images, end[i], layers, owner)

@@ -23,6 +23,7 @@ from ...lab import Lab, resolve_device
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from . import _tensor_calculus_hessians_methods as hs
+from ._timing import timed
 
 EXACT = 1e-5        # max |H − H_rowwise| / max |H_rowwise| below this: equal up to float32 rounding
 SPEEDUP_LOG10 = 1.0  # the claim: symbolic at least 10× faster than row by row at the largest n
@@ -48,7 +49,7 @@ def _measure(p: HessianParams, lab: Lab, seed: int, function: str, n: int) -> li
     env = {k: v.to(lab.device) for k, v in env.items()}
     seconds, hessians = {}, {}
     for method in hs.METHODS:
-        seconds[method], hessians[method] = hs.timed(
+        seconds[method], hessians[method] = timed(
             lambda: hs.compute(method, function, var, env), lab.device, p.repeats, p.budget_s)
     ref = hessians["rowwise"].double()
     scale = float(ref.abs().max())

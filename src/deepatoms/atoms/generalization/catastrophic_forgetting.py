@@ -25,8 +25,9 @@ from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _gen_c_nets as nets
-from . import _gen_c_tasks as tasks
+from . import _catastrophic_forgetting_ewc as ewc
+from . import _stacked_mlp as nets
+from ...data import continual_digits as tasks
 
 SCENARIOS = ("permuted", "split")
 METHODS = ("sgd", "ewc", "ewc-sqmean", "joint", "dropout")
@@ -83,7 +84,7 @@ def _fit(p, lab, params, data, members, gens, tag, opt=None, record=None):
 
     def loss(idx, step):
         keep = _dropout_keep(p, lab, members, gens, p.batch, widths) if gens else None
-        logits = nets.forward(ws, bs, gather(data.x, idx), keep)
+        logits = nets.forward(ws, bs, gather(data.x, idx), keep=keep)
         return nets.masked_nll(logits, gather(data.y, idx), gather(data.allowed, idx))
 
     marks = range(p.record_every, p.steps + 1, p.record_every)
@@ -107,7 +108,7 @@ def _phase_a(p, lab, pairs):
     _fit(p, lab, pop.params, fit, [(s, sc) for s, sc, _ in members], gens, "A")
     params = [t.detach() for t in pop.params]
     n = len(params) // 2
-    fisher, sqmean = nets.fisher_diagonals(params[:n], params[n:], fit.x, fit.y, fit.allowed)
+    fisher, sqmean = ewc.fisher_diagonals(params[:n], params[n:], fit.x, fit.y, fit.allowed)
     return members, params, fisher, sqmean
 
 
@@ -136,7 +137,7 @@ def _optimizer(p, members, params, anchor, fisher, sqmean):
     use_sq = [m[2] == "ewc-sqmean" for m in members]
     f = [torch.stack([sq[i] if use_sq[i] else fi[i] for i in range(len(members))])
          for fi, sq in zip(fisher, sqmean)]
-    return nets.ProximalEWC(params, p.lr, lam, f, anchor)
+    return ewc.ProximalEWC(params, p.lr, lam, f, anchor)
 
 
 def run(p: ForgettingParams, lab: Lab) -> pd.DataFrame:

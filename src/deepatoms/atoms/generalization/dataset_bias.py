@@ -24,8 +24,8 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _gen_c_glyphs as glyphs
-from . import _gen_c_nets as nets
+from ...data import font_digits as glyphs
+from . import _stacked_mlp as nets
 
 DATASETS = ("sklearn", *glyphs.PROCESSES)
 

@@ -25,7 +25,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _gen_b_data as data
+from ...data import images as data
 from . import _stacked_mlp as nets
 
 STUDENTS = ("hard", "soft", "logits", "omit")   # omit: soft targets, no example of one digit
@@ -135,7 +135,7 @@ def _omit_rows(p, lab, d, s, pop, i) -> list[dict]:
 
 
 def run(p: DistillParams, lab: Lab) -> pd.DataFrame:
-    d = data.load(p.dataset, unit=True)   # pixels in [0, 1], as Hinton's MNIST inputs
+    d = data.labelled_images(p.dataset, unit=True)   # pixels in [0, 1], as Hinton's MNIST inputs
     teacher, teacher_logits = _teacher(p, lab, d)
     members, pop = _students(p, lab, d, teacher_logits)
     xs, ys = lab.tensor(d.x_test), lab.tensor(d.y_test)

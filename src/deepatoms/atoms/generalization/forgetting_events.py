@@ -26,7 +26,7 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from . import _forgetting_events_tracker as ev
-from . import _gen_c_nets as nets
+from . import _stacked_mlp as nets
 
 DATASETS = ("digits", "noisy")
 NOISE_SEED = 20190101  # the noisy set is one fixed data set: the same flipped labels for every seed

@@ -28,7 +28,8 @@ from ...params import Params, param
 from ...verdict import decide, setting_label
 from . import _loss_interpolation_cnn as cnn
 from . import _loss_interpolation_paths as paths
-from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
+from ...data.images import CLASSES, DATASETS, image_data
+from ._stacked_mlp import loss_and_accuracy
 
 ARCHS = ("mlp", "mlp-batchnorm", "cnn")
 NO_OBSTACLE = 0.01  # largest rise on α ∈ [0, 1] below 1 % of the init-to-solution decrease

@@ -29,7 +29,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from . import _gen_b_data as data
+from ...data import images as data
 from . import _stacked_mlp as nets
 from . import _optimizer_minima_paths as paths
 from ._optimizer_minima_rules import DEFAULT_LR, RULES, RuleOptimizer
@@ -155,7 +155,7 @@ def _pair_rows(p, lab, d, members, pop) -> list[dict]:
 
 
 def run(p: MinimaParams, lab: Lab) -> pd.DataFrame:
-    d = data.load(p.dataset)
+    d = data.labelled_images(p.dataset)
     members = [(s, *r) for s in lab.seeds for r in _runs(p)]
     pop, init, norms = _train(p, lab, d, members)
     rows = _run_rows(p, lab, d, members, pop, init) + _pair_rows(p, lab, d, members, pop)

@@ -25,7 +25,7 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Evidence, decide, setting_label
 from . import _pretraining_autoencoders as dae
-from . import _gen_b_data as data
+from ...data import images as data
 from . import _stacked_mlp as nets
 
 ARMS = ("none", "dae")
@@ -104,7 +104,7 @@ def _rows(members, records, depth) -> list[dict]:
 
 
 def run(p: PretrainParams, lab: Lab) -> pd.DataFrame:
-    full = data.load(p.dataset, unit=True)   # inputs in [0, 1]: the autoencoders' cross-entropy
+    full = data.labelled_images(p.dataset, unit=True)   # inputs in [0, 1]: the autoencoders' cross-entropy
     d, x_val, y_val = data.with_validation(full, p.val_fraction)
     sets = {"train": (lab.tensor(d.x_train), lab.tensor(d.y_train)),
             "val": (lab.tensor(x_val), lab.tensor(y_val)),

@@ -29,8 +29,9 @@ from ...params import Params, param
 from ...verdict import decide, Evidence, setting_label
 from . import _random_labels_conditions as cond
 from . import _random_labels_regularisers as reg
-from . import _gen_c_nets as nets
-from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
+from . import _stacked_mlp as nets
+from ...data.images import CLASSES, DATASETS, image_data
+from ._stacked_mlp import loss_and_accuracy
 from ._random_labels_figures import figures
 from ._random_labels_conditions import (AUGMENT, DECAY, DROPOUT, RANDOM, RANDOM_DECAY_DROPOUT,
                                         RANDOM_REGULARISED, REGULARISED, TRUE)
@@ -99,7 +100,7 @@ def _regularised_loss(p: RandomLabelsParams, lab: Lab, pop: MLPPop, data, x, y, 
         if drop:
             keep = [None] + reg.dropout_keep(drop, m, idx.shape[1], [p.width] * depth,
                                              p.dropout, lab.device, lab.dtype)
-        return F.cross_entropy(nets.forward(pop.weights, pop.biases, xb, keep).transpose(1, 2),
+        return F.cross_entropy(nets.forward(pop.weights, pop.biases, xb, keep=keep).transpose(1, 2),
                                gather(y, idx), reduction="none")
     return loss
 

@@ -24,8 +24,8 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide
-from . import _gen_c_nets as nets
-from . import _gen_c_world as world
+from . import _stacked_mlp as nets
+from ...data import subpopulation_world as world
 
 WIDTHS = (2, 4, 8, 16, 32, 64, 128)       # the search space of the random search
 TRAIN_SIZES = (100, 200, 400, 1000)

@@ -26,7 +26,8 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from . import _sharp_minima_sharpness as sh
-from ._gen_a_data import CLASSES, DATASETS, forward, image_data, loss_and_accuracy
+from ...data.images import CLASSES, DATASETS, image_data
+from ._stacked_mlp import forward, loss_and_accuracy
 from ._ratio_evidence import factor_row
 
 

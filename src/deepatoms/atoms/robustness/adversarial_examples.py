@@ -24,7 +24,7 @@ from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
 from ._adversarial_examples_models import MODELS, attack_rows, lbfgs_rows, train_models
-from ._robust_data import DATASETS, unit_images
+from ...data.images import DATASETS, unit_images
 
 LINEAR_ERROR = 0.90     # claim: softmax regression's FGSM error at ε = 0.25 exceeds this
 MLP_ERROR = 0.50        # claim: the (non-adversarially trained) network's exceeds this

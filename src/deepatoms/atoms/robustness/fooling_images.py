@@ -22,7 +22,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from ._robust_data import DATASETS, unit_images
+from ...data.images import DATASETS, unit_images
 from ._fooling_images_search import (correlations, evolve, gradient_ascent, logits, noise_starts,
                            target_confidence, train_classifiers)
 

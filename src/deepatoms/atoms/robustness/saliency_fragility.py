@@ -23,7 +23,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import decide, setting_label
-from ._robust_data import DATASETS, unit_images, upsample
+from ...data.images import DATASETS, unit_images, upsample
 from ._stacked_nets import ConvPop, cross_entropy, fit, softplus
 from ._saliency_fragility_maps import (METHODS, attack, centre_of_mass, saliency_map, spearman,
                                top_k_intersection)
