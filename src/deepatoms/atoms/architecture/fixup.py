@@ -13,6 +13,7 @@ Budget: ~115 s CPU default (5 seeds, L ≤ 1,000; one thread), ~3 s quick; the `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,12 @@ from ...data.digits_split import digits_split
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ._fixup_training import log10_grad_norm, log10_output_scale, train_one
+from ...verdict import Verdict, decide, setting_label
 from ._fixup_resnets import SCHEMES, ResMLPPop
+from ._fixup_training import log10_grad_norm, log10_output_scale, train_one
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRAINS = 0.5        # "trains": first-epoch test accuracy at least this (chance: 0.1)
 FAILS = 0.2         # "fails": non-finite training loss, or test accuracy below this
@@ -103,7 +107,7 @@ def _standard_evidence(table: pd.DataFrame, depths: list[int]) -> list:
     return rows
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     depths = sorted(int(d) for d in table.depth.unique())
     evidence = _standard_evidence(table, depths) if "standard" in set(table.scheme) else []
     for scheme in [s for s in ("fixup", "batchnorm") if s in set(table.scheme)]:
@@ -140,7 +144,7 @@ def finding(table: pd.DataFrame) -> str:
             "(Zhang et al. 2019: Fixup and BN train at 10,000 layers, standard init does not).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     fig, ax = new_figure(width=4.2, height=3.2, name="accuracy-vs-depth", axes=axes)
     for scheme in table.scheme.unique():
         sel = table[(table.metric == "test_accuracy") & (table.scheme == scheme)]

@@ -14,7 +14,7 @@ differ run to run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,16 +23,19 @@ import torch.nn.functional as F
 
 from ... import stats
 from ...atom import Atom
+from ...data.markov_sequences import CONTEXT, markov_task
 from ...engine import Sampler, gather, train
 from ...engine.fused_adam import FusedAdam
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._lightweight_convolution_mixers import MIXERS, MixerPop, mix
-from ...data.markov_sequences import CONTEXT, markov_task
 from ._timing import timed
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MATCH = 0.02         # nats: a convolution "matches" attention if its excess loss is at most this worse
 LINEAR_MAX = 1.3     # log-log slope of time vs length at the two largest lengths: linear below this
@@ -158,7 +161,7 @@ def _values(table: pd.DataFrame, metric: str, mixer: str) -> pd.Series:
     return sel.set_index("seed").value.sort_index()
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     att = _values(table, "excess_loss", "attention")
     att_params = _values(table, "parameters", "attention")
     evidence = []
@@ -193,7 +196,7 @@ def finding(table: pd.DataFrame, slopes: Callable[[pd.DataFrame, str], pd.Series
             + " (Wu et al. 2019: convolutions match attention with fewer parameters, linear cost).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     fig, (ax_curve, ax_bar) = new_figure(1, 2, width=3.6, height=3.0, name="test-loss", axes=axes)
     curves = table[table.metric == "test_loss_curve"]
     oracle = table[table.metric == "oracle_loss"].groupby("seed").value.first()

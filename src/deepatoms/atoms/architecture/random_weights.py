@@ -13,6 +13,7 @@ Budget: ~45 s CPU default (seed after seed), ~3 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,9 +27,12 @@ from ...engine import Adam, ModulePop, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
+from ...verdict import Verdict, decide
 from . import _random_weights_convnet as cnn
 from . import _random_weights_image_quality as im
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WEIGHTS = ("random", "trained", "shuffled")
 PSNR_GAIN_DB = 3.0      # "faithful": at least 3 dB (half the squared error) above the noise start
@@ -236,7 +240,7 @@ def _comparison_rows(table) -> list:
     return rows
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     return decide(_depth_rows(table) + _comparison_rows(table), _finding(table))
 
 
@@ -292,7 +296,7 @@ def _pictures_figure(table, axes):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"quality-vs-depth": _quality_figure(table, axes),
             "reconstructions": _pictures_figure(table, axes)}
 

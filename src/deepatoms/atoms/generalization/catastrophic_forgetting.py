@@ -13,6 +13,7 @@ owns five outputs and the task is known at test time). Budget: ~25 s default (20
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,17 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import continual_digits as tasks
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from . import _catastrophic_forgetting_ewc as ewc
 from . import _stacked_mlp as nets
-from ...data import continual_digits as tasks
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCENARIOS = ("permuted", "split")
 METHODS = ("sgd", "ewc", "ewc-sqmean", "joint", "dropout")
@@ -215,7 +219,7 @@ def _judge_scenario(table, sc) -> list:
     return ev
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = [e for sc in table.scenario.unique() for e in _judge_scenario(table, sc)]
     return decide(evidence, _finding(table))
 
@@ -279,7 +283,7 @@ def _lams(ax, table, sc):
     ax.legend(fontsize=7)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     scenarios = list(dict.fromkeys(table.scenario))
     fig, panels = new_figure(1, len(scenarios), width=4.6, height=3.4, squeeze=False,
                              name="accuracy-during-task-B", axes=axes)

@@ -10,6 +10,7 @@ more than twice chance); every digit classifier does best on its own dataset's t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,15 +18,18 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import font_digits as glyphs
 from ...data.digits_split import digits_split
 from ...data.digits_tasks import digits
 from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ...data import font_digits as glyphs
+from ...verdict import Verdict, decide, setting_label
 from . import _stacked_mlp as nets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DATASETS = ("sklearn", *glyphs.PROCESSES)
 
@@ -130,7 +134,7 @@ def _own_minus_best_other(table, train_set) -> pd.Series:
     return wide[train_set] - others.max(axis=1)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     k = table[table.metric == "accuracy"].train_set.nunique()
     src = table[table.metric == "source_accuracy"].sort_values("seed").value
     ev = [stats.above(f"name that dataset: accuracy ({k} datasets, chance {1 / k:.2f})", src,
@@ -171,7 +175,7 @@ def _samples(ax_grid, names):
         ax_grid[r][0].set_ylabel(name, fontsize=8)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     cross = cross_table(table)
     names = list(cross.index)
     fig, grid = new_figure(len(names), 10, width=0.8, height=0.9, squeeze=False,

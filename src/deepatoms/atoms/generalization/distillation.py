@@ -13,6 +13,7 @@ correction > 90 % of the test 3s are right. Budget: ~30 s default (30 s CPU meas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,13 +21,16 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import images as data
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ...data import images as data
+from ...verdict import Verdict, decide, setting_label
 from . import _stacked_mlp as nets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STUDENTS = ("hard", "soft", "logits", "omit")   # omit: soft targets, no example of one digit
 BIAS_GRID = np.round(np.arange(0.0, 15.01, 0.1), 2)
@@ -167,7 +171,7 @@ def values(table, model, metric="test_errors") -> pd.Series:
     return sel.set_index("seed").value.sort_index()
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     t, h = values(table, "teacher"), values(table, "hard")
     s, lg = values(table, "soft"), values(table, "logits")
     lab = lambda m: setting_label(model=m)
@@ -201,7 +205,7 @@ def _finding(table) -> str:
             "shift of 3.5).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     n = int(table.n_test.iloc[0])
     fig, ax = new_figure(width=4.6, height=3.4, name="test-errors", axes=axes)
     models = [k for k in ORDER if k in set(table.model)]

@@ -11,6 +11,7 @@ many at random. Budget: ~8 s default (5.4 s CPU measured), ~2 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,12 @@ from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from . import _forgetting_events_tracker as ev
 from . import _stacked_mlp as nets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DATASETS = ("digits", "noisy")
 NOISE_SEED = 20190101  # the noisy set is one fixed data set: the same flipped labels for every seed
@@ -206,7 +210,7 @@ def _removal_rows(table) -> list:
     return out
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = _data_rows(table) + _removal_rows(table)
     return decide(evidence, _finding(table))
 
@@ -238,7 +242,7 @@ def _histogram(ax, table, d):
     ax.legend(fontsize=7)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     ds = list(dict.fromkeys(table.dataset[table.ordering == "none"]))
     fig, panels = new_figure(1, len(ds), width=4.0, height=3.2, squeeze=False,
                              name="forgetting-histogram", axes=axes)

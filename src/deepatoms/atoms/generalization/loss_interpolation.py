@@ -11,7 +11,7 @@ Budget: ~50 s default (5 seeds; the CNN ~35 s of it), ~10 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -19,17 +19,20 @@ import torch.nn.functional as F
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import CLASSES, DATASETS, image_data
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...engine.batchnorm import BatchNormMLPPop
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from . import _loss_interpolation_cnn as cnn
 from . import _loss_interpolation_paths as paths
-from ...data.images import CLASSES, DATASETS, image_data
 from ._stacked_mlp import loss_and_accuracy
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARCHS = ("mlp", "mlp-batchnorm", "cnn")
 NO_OBSTACLE = 0.01  # largest rise on α ∈ [0, 1] below 1 % of the init-to-solution decrease
@@ -191,7 +194,7 @@ def _rise(table: pd.DataFrame, arch: str, path: str) -> np.ndarray:
     return sel.sort_values("seed").value.to_numpy(float)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for arch in [a for a in ARCHS if a in set(table.arch)]:
         rise = _rise(table, arch, PATHS[0])  # exactly 0 for a monotone curve: count seeds
@@ -227,7 +230,7 @@ def _mean_curve(t: pd.DataFrame, metric: str) -> pd.Series:
     return t[t.metric == metric].groupby("alpha").value.mean()
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     archs = list(dict.fromkeys(table.arch))
     fig, panels = new_figure(2, len(archs), width=4.2, height=2.9, squeeze=False,
                              name="loss-along-line", axes=axes)

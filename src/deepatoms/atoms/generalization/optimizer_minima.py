@@ -16,6 +16,7 @@ Budget: ~50 s default (48 s CPU measured), ~2.5 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,16 +24,19 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import images as data
 from ...engine import MLPPop, Sampler, gather, train
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ...data import images as data
-from . import _stacked_mlp as nets
+from ...verdict import Verdict, decide, setting_label
 from . import _optimizer_minima_paths as paths
+from . import _stacked_mlp as nets
 from ._optimizer_minima_rules import DEFAULT_LR, RULES, RuleOptimizer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SWITCHES = ("sgd>adam", "adam>sgd", "momentum>rmsprop", "rmsprop>momentum")
 RERUN = "/rerun"   # suffix of a rerun: same init, the other minibatch order
@@ -219,7 +223,7 @@ def _switch_rows(table, switch, rerun_barrier) -> list:
                         setting=setting_label(run=switch))]
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     between = _by_seed(table, "barrier_between")
     rerun = _by_seed(table, "barrier_rerun")
     errors = table[(table.metric == "test_error") & table.run.isin(optimisers(table))]
@@ -287,7 +291,7 @@ def _paths_figure(table, axes):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     opts = optimisers(table)
     fig1, ax1 = new_figure(width=4.4, height=3.6, name="barrier-matrix", axes=axes)
     im = ax1.imshow(_mean_matrix(table, opts), cmap="viridis")

@@ -12,6 +12,7 @@ Budget: ~80 s default (20 seeds; 78 s CPU measured), ~4 s quick (2 seeds).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,14 +20,17 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import images as data
 from ...engine import SGD, MLPPop, Sampler, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Evidence, decide, setting_label
+from ...verdict import Evidence, Verdict, decide, setting_label
 from . import _pretraining_autoencoders as dae
-from ...data import images as data
 from . import _stacked_mlp as nets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARMS = ("none", "dae")
 
@@ -178,7 +182,7 @@ def _gap(table, depth, arm) -> pd.Series:
     return errors(table, depth, arm) - errors(table, depth, arm, "train_error")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     table = selected(table)
     depths = sorted(int(d) for d in table.depth.unique())
     ev = [stats.difference(f"depth {d}: test error without − with pre-training",
@@ -225,7 +229,7 @@ def _finding(table, depths) -> str:
             "nets, with a smaller spread).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     table = selected(table)
     depths = sorted(int(d) for d in table.depth.unique())
     fig, ax = new_figure(width=4.8, height=3.4, name="test-error-vs-depth", axes=axes)

@@ -23,19 +23,19 @@ import torch.nn.functional as F
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import CLASSES, DATASETS, image_data
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, Evidence, setting_label
+from ...verdict import Evidence, Verdict, decide, setting_label
 from . import _random_labels_conditions as cond
 from . import _random_labels_regularisers as reg
 from . import _stacked_mlp as nets
-from ...data.images import CLASSES, DATASETS, image_data
-from ._stacked_mlp import loss_and_accuracy
-from ._random_labels_figures import figures
 from ._random_labels_conditions import (AUGMENT, DECAY, DROPOUT, RANDOM, RANDOM_DECAY_DROPOUT,
                                         RANDOM_REGULARISED, REGULARISED, TRUE)
+from ._random_labels_figures import figures
 from ._ratio_evidence import factor_row
+from ._stacked_mlp import loss_and_accuracy
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def _regulariser_rows(t: pd.DataFrame, depth: int) -> list[Evidence]:
     return rows
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for depth in sorted(table.hidden_layers.unique()):
         t = table[table.hidden_layers == depth]

@@ -11,6 +11,7 @@ is close to linear in old accuracy. Budget: ~11 s default (10.5 s CPU measured),
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,13 +20,16 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import subpopulation_world as world
 from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
+from ...verdict import Verdict, decide
 from . import _stacked_mlp as nets
-from ...data import subpopulation_world as world
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTHS = (2, 4, 8, 16, 32, 64, 128)       # the search space of the random search
 TRAIN_SIZES = (100, 200, 400, 1000)
@@ -130,7 +134,7 @@ def per_seed(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("seed")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     s = per_seed(table)
     ev = [stats.below("selected model: (old − fresh same-process) / 95% half-width",
                       s.gap_half_widths, ADAPTIVE_HALF_WIDTHS),
@@ -151,7 +155,7 @@ def _finding(s: pd.DataFrame) -> str:
             "4–10%, ranking preserved, new ≈ linear in old).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     w = wide(table)
     fig, ax = new_figure(width=4.6, height=4.2, name="new-vs-old", axes=axes)
     lo = float(min(w.acc_old.min(), w.acc_shift.min())) - 0.02

@@ -10,6 +10,7 @@ the top Hessian eigenvalue is larger, and the large-batch test accuracy is lower
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,17 +19,20 @@ import torch.nn.functional as F
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import CLASSES, DATASETS, image_data
 from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...engine.derivatives import top_eigenvalue
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from . import _sharp_minima_sharpness as sh
-from ...data.images import CLASSES, DATASETS, image_data
-from ._stacked_mlp import forward, loss_and_accuracy
 from ._ratio_evidence import factor_row
+from ._stacked_mlp import forward, loss_and_accuracy
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def per_seed(table: pd.DataFrame, regime: str, metric: str) -> np.ndarray:
     return sel.value.to_numpy(float)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     every = setting_label(regime="*")
     evidence = []
     for regime in REGIMES:
@@ -225,7 +229,7 @@ def _bars(table: pd.DataFrame, axes):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"small-to-large-line": _line_figure(table, axes), "sharpness": _bars(table, axes)}
 
 
