@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import deepatoms
-from deepatoms.atoms.robustness import _robust_attacks as K
+from deepatoms.atoms.robustness import _adversarial_examples_attacks as K
 from deepatoms.errors import ParamError
 from deepatoms.catalog import registry
 

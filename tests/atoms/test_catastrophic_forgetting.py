@@ -7,8 +7,9 @@ import torch
 from torch.func import grad, vmap
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_c_nets as nets
-from deepatoms.atoms.generalization import _gen_c_tasks as tasks
+from deepatoms.atoms.generalization import _catastrophic_forgetting_ewc as ewc
+from deepatoms.atoms.generalization import _stacked_mlp as nets
+from deepatoms.data import continual_digits as tasks
 from deepatoms.errors import ParamError
 
 
@@ -28,7 +29,7 @@ def test_fisher_is_the_mean_of_squared_per_example_gradients():
     y = torch.randint(0, 3, (2, 9), generator=g)
     allowed = torch.zeros(2, 9, 4, dtype=torch.bool)
     allowed[..., :3] = True                         # a task that owns outputs 0–2
-    fisher, sqmean = nets.fisher_diagonals(ws, bs, x, y, allowed)
+    fisher, sqmean = ewc.fisher_diagonals(ws, bs, x, y, allowed)
 
     def one(params, xi, yi, ai):
         w, b = params[:2], params[2:]
@@ -49,7 +50,7 @@ def test_fisher_hand_made_case_where_the_bug_vanishes():
     (−½, ½) and (½, −½). Their mean is 0 (the bug's Fisher is 0); the mean square is ¼."""
     ws, bs = [torch.zeros(1, 1, 2)], [torch.zeros(1, 1, 2)]
     x, y = torch.ones(1, 2, 1), torch.tensor([[0, 1]])
-    fisher, sqmean = nets.fisher_diagonals(ws, bs, x, y)
+    fisher, sqmean = ewc.fisher_diagonals(ws, bs, x, y)
     for f in fisher:
         torch.testing.assert_close(f, torch.full_like(f, 0.25))
     for s in sqmean:
@@ -59,7 +60,7 @@ def test_fisher_hand_made_case_where_the_bug_vanishes():
 def test_proximal_ewc_step_is_sgd_at_zero_lambda_and_stable_when_stiff():
     p = torch.tensor([[1.0, -2.0], [1.0, -2.0]], requires_grad=True)
     anchor, fisher = [torch.zeros(2, 2)], [torch.ones(2, 2)]
-    opt = nets.ProximalEWC([p], lr=0.1, lam=torch.tensor([0.0, 1e4]), fisher=fisher, anchor=anchor)
+    opt = ewc.ProximalEWC([p], lr=0.1, lam=torch.tensor([0.0, 1e4]), fisher=fisher, anchor=anchor)
     p.grad = torch.ones(2, 2)
     opt.step()
     torch.testing.assert_close(p[0], torch.tensor([0.9, -2.1]))           # plain SGD

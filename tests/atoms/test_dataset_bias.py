@@ -7,8 +7,8 @@ import pytest
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms.atoms.generalization import _gen_c_bias_judge as bias  # noqa: E402
-from deepatoms.atoms.generalization import _gen_c_glyphs as glyphs  # noqa: E402
+from deepatoms.atoms.generalization import dataset_bias as bias  # noqa: E402
+from deepatoms.data import font_digits as glyphs  # noqa: E402
 
 
 def test_glyph_bank_has_every_digit_of_every_bundled_font():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_b_nets as nets
+from deepatoms.atoms.generalization import _stacked_mlp as nets
 from deepatoms.atoms.generalization.distillation import bias_corrected
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.architecture._arch_a_fixup_train import Grouped, log10_output_scale
-from deepatoms.atoms.architecture._arch_a_resnets import ResMLPPop
+from deepatoms.atoms.architecture._fixup_training import Grouped, log10_output_scale
+from deepatoms.atoms.architecture._fixup_resnets import ResMLPPop
 from deepatoms.engine import SGD
 from .architecture_helpers import _gen
 

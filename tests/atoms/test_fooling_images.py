@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.robustness import _robust_fool as FO
+from deepatoms.atoms.robustness import _fooling_images_search as FO
 
 
 def test_fooling_searches_raise_confidence_and_evolution_never_regresses():

@@ -7,7 +7,7 @@ import torch
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms.atoms.generalization import _gen_c_events as events  # noqa: E402
+from deepatoms.atoms.generalization import _forgetting_events_tracker as events  # noqa: E402
 
 
 def test_forgetting_events_counted_on_a_hand_made_sequence():

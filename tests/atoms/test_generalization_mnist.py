@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_b_data as data
+from deepatoms.data import images as data
 from deepatoms.data.files import DataFileError
 
 
 def test_validation_split_is_fixed_stratified_and_disjoint():
-    full = data.load("digits", unit=True)
+    full = data.labelled_images("digits", unit=True)
     rest, xv, yv = data.with_validation(full, 0.2)
     again = data.with_validation(full, 0.2)[0]
     assert np.array_equal(rest.x_train, again.x_train)

@@ -8,9 +8,9 @@ import torch
 import deepatoms
 from deepatoms.errors import ParamError
 from deepatoms.catalog import registry
-from deepatoms.atoms.architecture import _arch_b_lstm as lstm
-from deepatoms.atoms.architecture import _arch_b_quadratic as quad
-from deepatoms.atoms.architecture._arch_b_transfer import BaselineOptimizer, LearnedOptimizer
+from deepatoms.atoms.architecture import _learned_optimizer_lstm as lstm
+from deepatoms.atoms.architecture import _learned_optimizer_quadratics as quad
+from deepatoms.atoms.architecture._learned_optimizer_transfer import BaselineOptimizer, LearnedOptimizer
 from .architecture_helpers import gens
 
 

@@ -8,8 +8,8 @@ import torch
 
 import deepatoms
 from deepatoms.catalog import registry
-from deepatoms.atoms.architecture._arch_a_mixers import MIXERS, MixerPop, mix
-from deepatoms.atoms.architecture._arch_a_sequences import markov_task
+from deepatoms.atoms.architecture._lightweight_convolution_mixers import MIXERS, MixerPop, mix
+from deepatoms.data.markov_sequences import markov_task
 from deepatoms.errors import ParamError
 from .architecture_helpers import _gen
 

@@ -7,11 +7,12 @@ import torch
 import torch.nn.functional as F
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_a_paths as paths
+from deepatoms.atoms.generalization import _loss_interpolation_paths as paths
 from deepatoms.engine.batchnorm import BatchNormMLPPop
-from deepatoms.atoms.generalization import _gen_a_cnn as cnn
+from deepatoms.atoms.generalization import _loss_interpolation_cnn as cnn
 from deepatoms.atoms.generalization import loss_interpolation as li
-from deepatoms.atoms.generalization._gen_a_data import image_data, loss_and_accuracy
+from deepatoms.atoms.generalization._stacked_mlp import loss_and_accuracy
+from deepatoms.data.images import image_data
 from deepatoms.engine.modules import build_alone
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_b_nets as nets
-from deepatoms.atoms.generalization import _gen_b_paths as paths
-from deepatoms.atoms.generalization._gen_b_optim import RULES, RuleOptimizer
+from deepatoms.atoms.generalization import _stacked_mlp as nets
+from deepatoms.atoms.generalization import _optimizer_minima_paths as paths
+from deepatoms.atoms.generalization._optimizer_minima_rules import RULES, RuleOptimizer
 
 
 TORCH_OPT = {"sgd": lambda p, lr: torch.optim.SGD(p, lr=lr),

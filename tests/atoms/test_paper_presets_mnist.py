@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_a_data as gdata
+from deepatoms.data.images import image_data
 from deepatoms.data.files import DataFileError
 from .mnist_files import _idx
 
@@ -15,7 +15,7 @@ from .mnist_files import _idx
 def test_paper_preset_without_data_is_a_one_line_error(monkeypatch):
     monkeypatch.delenv("DEEPATOMS_DATA", raising=False)
     with pytest.raises(DataFileError, match="DEEPATOMS_DATA") as err:
-        gdata.image_data("mnist")
+        image_data("mnist")
     assert "\n" not in str(err.value)
 
 

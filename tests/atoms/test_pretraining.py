@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_b_dae as dae
-from deepatoms.atoms.generalization import _gen_b_pretrain_judge as pjudge
+from deepatoms.atoms.generalization import _pretraining_autoencoders as dae
+from deepatoms.atoms.generalization import pretraining as pjudge
 
 
 def test_dae_loss_matches_the_formula_and_pretraining_lowers_it():

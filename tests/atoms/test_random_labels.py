@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_a_conditions as cond
-from deepatoms.atoms.generalization._gen_a_random_judge import step_ratios
-from deepatoms.atoms.generalization._gen_a_stats import factor_row
+from deepatoms.atoms.generalization import _random_labels_conditions as cond
+from deepatoms.atoms.generalization.random_labels import step_ratios
+from deepatoms.atoms.generalization._ratio_evidence import factor_row
 from deepatoms.catalog import registry
-from deepatoms.atoms.generalization import _gen_a_regularise as reg
+from deepatoms.atoms.generalization import _random_labels_regularisers as reg
 from deepatoms.atoms.generalization import random_labels as rl
-from deepatoms.atoms.generalization._gen_a_data import image_data
+from deepatoms.data.images import image_data
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab
 

@@ -8,8 +8,9 @@ import torch
 import deepatoms
 from deepatoms.errors import ParamError
 from deepatoms.catalog import registry
-from deepatoms.atoms.architecture import _arch_b_convnet as cnn
-from deepatoms.atoms.architecture import _arch_b_images as im
+from deepatoms.atoms.architecture import _random_weights_convnet as cnn
+from deepatoms.atoms.architecture import _random_weights_image_quality as im
+from deepatoms.data import photos
 from .architecture_helpers import gens
 
 
@@ -36,7 +37,7 @@ def test_ssim_closed_forms():
 
 
 def test_spectrum_distance_and_sample_images():
-    imgs = im.sample_images(16)
+    imgs = photos.sample_images(16)
     assert imgs.shape == (2, 3, 16, 16) and 0 <= float(imgs.min()) and float(imgs.max()) <= 1
     assert im.spectrum_distance(imgs[0], imgs[0]) == 0.0
     assert im.spectrum_distance(imgs[0], torch.rand(3, 16, 16)) > 0.1

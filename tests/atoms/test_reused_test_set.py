@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.atoms.generalization import _gen_c_reuse_judge as reuse  # noqa: E402
-from deepatoms.atoms.generalization import _gen_c_world as world  # noqa: E402
+from deepatoms.atoms.generalization import reused_test_set as reuse  # noqa: E402
+from deepatoms.data import subpopulation_world as world  # noqa: E402
 
 
 def test_world_frequencies_and_sampling():

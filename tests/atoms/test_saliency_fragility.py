@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import deepatoms
-from deepatoms.atoms.robustness import _robust_saliency as S
-from deepatoms.atoms.robustness._robust_nets import ConvPop, softplus
+from deepatoms.atoms.robustness import _saliency_fragility_maps as S
+from deepatoms.atoms.robustness._stacked_nets import ConvPop, softplus
 from deepatoms.errors import ParamError
 from deepatoms.catalog import registry
 

@@ -7,8 +7,8 @@ import torch
 
 import deepatoms
 from deepatoms.catalog import registry
-from deepatoms.atoms.generalization import _gen_a_data as gdata
-from deepatoms.atoms.generalization import _gen_a_sharpness as sh
+from deepatoms.atoms.generalization import _stacked_mlp as gdata
+from deepatoms.atoms.generalization import _sharp_minima_sharpness as sh
 from deepatoms.errors import ParamError
 
 

@@ -8,8 +8,9 @@ import torch
 
 import deepatoms
 from deepatoms.catalog import registry
-from deepatoms.atoms.architecture import _arch_a_einsum_calculus as ec
-from deepatoms.atoms.architecture import _arch_a_hessians as hs
+from deepatoms.atoms.architecture import _tensor_calculus_hessians_einsum as ec
+from deepatoms.atoms.architecture import _tensor_calculus_hessians_methods as hs
+from deepatoms.atoms.architecture._timing import timed
 from .architecture_helpers import _gen
 
 
@@ -58,10 +59,10 @@ def test_delta_between_output_indices_is_kept_and_trace_is_refused():
 
 def test_timed_keeps_the_best_and_respects_the_budget():
     calls = []
-    seconds, out = hs.timed(lambda: calls.append(1) or torch.ones(1), torch.device("cpu"), 5, 1e9)
+    seconds, out = timed(lambda: calls.append(1) or torch.ones(1), torch.device("cpu"), 5, 1e9)
     assert len(calls) == 5 and seconds >= 0 and out.item() == 1
     calls.clear()
-    hs.timed(lambda: calls.append(1) or sum(range(200_000)), torch.device("cpu"), 5, 0.0)
+    timed(lambda: calls.append(1) or sum(range(200_000)), torch.device("cpu"), 5, 0.0)
     assert len(calls) == 1
     assert torch.get_num_threads() >= 1
 

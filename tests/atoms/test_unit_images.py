@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from deepatoms.atoms.robustness import _robust_data as D
+from deepatoms.data import images as D
 from .mnist_files import _idx
 
 

@@ -14,21 +14,10 @@ from typing import Sequence
 import torch
 
 from ..errors import ParamError
-from .population import MLPPop
+from .population import MLPPop, runs
 
 EPS = 1e-5        # torch.nn.BatchNorm1d defaults
 MOMENTUM = 0.1
-
-
-def _runs(flags: Sequence[bool]) -> list[tuple[int, int, bool]]:
-    """Contiguous runs of equal flags: [(start, stop, flag), ...]."""
-    out: list[tuple[int, int, bool]] = []
-    for i, f in enumerate(flags):
-        if out and out[-1][2] == f:
-            out[-1] = (out[-1][0], i + 1, f)
-        else:
-            out.append((i, i + 1, f))
-    return out
 
 
 class BatchNormMLPPop:
@@ -43,7 +32,7 @@ class BatchNormMLPPop:
         self.mlp = MLPPop([tuple(size)] * len(gens), gens, activation=activation, init=init,
                           device=device, dtype=dtype)
         self.m = self.mlp.m
-        self._runs = _runs([bool(f) for f in batch_norm])  # contiguous (start, stop, flag)
+        self._runs = runs([bool(f) for f in batch_norm])  # contiguous (start, stop, flag)
         hidden = list(size[1:-1])
         if not hidden:
             raise ParamError("a batch-norm MLP needs at least one hidden layer")

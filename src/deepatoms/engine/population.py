@@ -7,7 +7,7 @@ drawn from its own generator, exactly as if it were built alone.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -20,25 +20,28 @@ def _sign_zero_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x)  # autograd: zero gradient everywhere (as tf.sign)
 
 
+T = TypeVar("T")
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda x: x,
     "square": lambda x: x * x, "sin": torch.sin, "sign": _sign_zero_grad, "softplus": F.softplus,
 }
 
 
-def _groups(names: Sequence[str]) -> list[tuple[int, int, str]]:
-    """Contiguous runs of equal activation: [(start, stop, name), ...]."""
-    out: list[tuple[int, int, str]] = []
-    for i, name in enumerate(names):
-        if out and out[-1][2] == name:
-            out[-1] = (out[-1][0], i + 1, name)
+def runs(values: Sequence[T]) -> list[tuple[int, int, T]]:
+    """Contiguous runs of equal values (e.g. models' activations or batch-norm flags):
+    [(start, stop, value), ...]."""
+    out: list[tuple[int, int, T]] = []
+    for i, v in enumerate(values):
+        if out and out[-1][2] == v:
+            out[-1] = (out[-1][0], i + 1, v)
         else:
-            out.append((i, i + 1, name))
+            out.append((i, i + 1, v))
     return out
 
 
 def activate_groups(h: torch.Tensor, groups: list) -> torch.Tensor:
-    """Each model's activation on its rows of h (M, ...): `groups` from `_groups`, runs of
+    """Each model's activation on its rows of h (M, ...): `groups` from `runs`, runs of
     consecutive models with the same activation."""
     if len(groups) == 1:
         return ACTIVATIONS[groups[0][2]](h)
@@ -67,7 +70,7 @@ class MLPPop:
             if a not in ACTIVATIONS:
                 raise ParamError(f"unknown activation '{a}'; allowed: {', '.join(ACTIVATIONS)}")
         self.activations = acts
-        self._groups = _groups(acts)
+        self._groups = runs(acts)
         inits = [init] * self.m if isinstance(init, str) else list(init)
         binit = bias_init if bias_init is not None else inits
         binits = [binit] * self.m if isinstance(binit, str) else list(binit)

@@ -14,6 +14,7 @@ whole search. Budget: ~3–3.5 min CPU default (645 candidate trainings), ~9 s q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,11 @@ from ...data.digits_tasks import stratified_split
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
-from . import _arch_b_search as search
+from ...verdict import Verdict, decide
+from . import _architecture_search_space as search
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METHODS = ("rl", "random", "hand-designed")
 VALIDATION_SPLIT_SEED = 20170102  # one fixed train/validation split of the digits training set
@@ -123,7 +127,7 @@ def _late_mean(table: pd.DataFrame, method: str, metric: str = "val_accuracy") -
     return late.groupby("seed").value.mean().sort_index().to_numpy(float)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     rl_val, rand_val = _final(table, "rl", "best_val_so_far"), _final(table, "random", "best_val_so_far")
     rl_te, rand_te = (_final(table, "rl", "test_of_best_so_far"),
                       _final(table, "random", "test_of_best_so_far"))
@@ -175,7 +179,7 @@ def _best_architectures(table: pd.DataFrame) -> str:
     return "Best architectures — " + ". ".join(parts) + "."
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     fig, panels = new_figure(1, 3, width=4.0, height=3.0, name="best-so-far", axes=axes)
     hand = table[(table.method == "hand-designed") & (table.metric == "val_accuracy")]
     _cnn_share(panels[2], table)

@@ -12,6 +12,7 @@ Budget: ~60 s CPU default (meta-training dominates: 450 epochs of 4 functions), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,17 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...data.digits_split import digits_split
+from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
-from ...errors import ParamError
 from ...params import Params, param
-from ...verdict import decide
-from . import _arch_b_quadratic as quad
-from ._arch_b_lstm import BASELINES
-from ._arch_b_transfer import BaselineOptimizer, LearnedOptimizer, mlp_curves
+from ...verdict import Verdict, decide
+from . import _learned_optimizer_quadratics as quad
+from ._learned_optimizer_lstm import BASELINES
+from ._learned_optimizer_transfer import BaselineOptimizer, LearnedOptimizer, mlp_curves
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TASKS = ("quadratic", "digits-mlp")
 OPTIMIZERS = ("learned", *BASELINES)
@@ -136,7 +140,7 @@ def _label(task: str, baseline: str) -> str:
     return f"task={task}; optimizer=learned; optimizer={baseline}"
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for b in BASELINES:
         gain_q = _finals(table, "quadratic", b) - _finals(table, "quadratic", "learned")
@@ -171,7 +175,7 @@ def _finding(table: pd.DataFrame) -> str:
             f"on quadratics, {wt} of {n} on the digits MLP.")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     fig, panels = new_figure(1, 3, width=3.6, height=3.0, name="loss-curves", axes=axes)
     curve = table[table.metric == "log10_loss_curve"]
     for ax, task in zip(panels[:2], TASKS):

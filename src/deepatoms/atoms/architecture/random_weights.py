@@ -13,6 +13,7 @@ Budget: ~45 s CPU default (seed after seed), ~3 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,18 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import photos
 from ...data.digits_split import digits_split
 from ...engine import Adam, ModulePop, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
-from . import _arch_b_convnet as cnn
-from . import _arch_b_images as im
+from ...verdict import Verdict, decide
+from . import _random_weights_convnet as cnn
+from . import _random_weights_image_quality as im
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WEIGHTS = ("random", "trained", "shuffled")
 PSNR_GAIN_DB = 3.0      # "faithful": at least 3 dB (half the squared error) above the noise start
@@ -107,11 +112,11 @@ def _synthesise(p, lab, weights, seeds):
     pop = ModulePop(lambda: cnn.ConvNet(p.channels, p.depth, head=False), [0] * m, input_dims=4,
                     device=lab.device)
     shapes = cnn.feature_shapes(p.channels, p.depth, p.image_size)
-    images = lab.tensor(im.sample_images(p.image_size))                      # (2, 3, S, S)
+    images = lab.tensor(photos.sample_images(p.image_size))                      # (2, 3, S, S)
     with torch.no_grad():
         f0 = cnn.split_features(pop(images - 0.5, params=weights), shapes)   # per block (M, 2, C, N)
-    layers = [l for _ in im.IMAGE_NAMES for l in (*range(1, p.depth + 1), 0)]
-    owner = [i for i in range(len(im.IMAGE_NAMES)) for _ in range(p.depth + 1)]
+    layers = [l for _ in photos.IMAGE_NAMES for l in (*range(1, p.depth + 1), 0)]
+    owner = [i for i in range(len(photos.IMAGE_NAMES)) for _ in range(p.depth + 1)]
     noise = torch.stack([torch.rand(len(layers), 3, p.image_size, p.image_size,
                                     generator=lab.torch_generator(s, "noise")) for s in seeds])
     x = lab.tensor(noise.repeat(len(WEIGHTS), 1, 1, 1, 1)).requires_grad_()  # (M, R, 3, S, S)
@@ -144,13 +149,13 @@ PICTURE_SEED = 0  # the seed whose random-weight images are kept for the figure 
 
 def _pixel_rows(seed, images, end, layers, owner) -> list[dict]:
     """Drawing data: the first photograph, and its random-weight inversions and texture."""
-    rows = [dict(seed=seed, task="source", weights="random", layer=-1, image=im.IMAGE_NAMES[0],
+    rows = [dict(seed=seed, task="source", weights="random", layer=-1, image=photos.IMAGE_NAMES[0],
                  pixel=k, metric="pixel", value=float(v))
             for k, v in enumerate(images[0].flatten().tolist())]
     for r, (layer, o) in enumerate(zip(layers, owner)):
         if o == 0:
             rows += [dict(seed=seed, task="inversion" if layer else "texture", weights="random",
-                          layer=layer, image=im.IMAGE_NAMES[0], pixel=k, metric="pixel",
+                          layer=layer, image=photos.IMAGE_NAMES[0], pixel=k, metric="pixel",
                           value=float(v)) for k, v in enumerate(end[r].flatten().tolist())]
     return rows
 
@@ -165,7 +170,7 @@ def _seed_rows(p: RandomWeightsParams, lab: Lab, s: int) -> list[dict]:
         for r, (layer, o) in enumerate(zip(layers, owner)):
             ms = _measures(images[o], start[i, r], end[i, r], l0[i, r], l1[i, r], layer)
             rows += [dict(seed=s, task="inversion" if layer else "texture", weights=kind,
-                          layer=layer, image=im.IMAGE_NAMES[o], metric=metric, value=v)
+                          layer=layer, image=photos.IMAGE_NAMES[o], metric=metric, value=v)
                      for metric, v in ms.items()]
         if kind == "random" and s == PICTURE_SEED:
             rows += _pixel_rows(s, images, end[i], layers, owner)
@@ -235,7 +240,7 @@ def _comparison_rows(table) -> list:
     return rows
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     return decide(_depth_rows(table) + _comparison_rows(table), _finding(table))
 
 
@@ -291,7 +296,7 @@ def _pictures_figure(table, axes):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"quality-vs-depth": _quality_figure(table, axes),
             "reconstructions": _pictures_figure(table, axes)}
 

@@ -11,6 +11,7 @@ GPU). Functions: xᵀAx, logistic regression, matrix factorisation ‖T − UV�
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,12 @@ from ...atom import Atom
 from ...figures import new_figure
 from ...lab import Lab, resolve_device
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from . import _arch_a_hessians as hs
+from ...verdict import Verdict, decide, setting_label
+from . import _tensor_calculus_hessians_methods as hs
+from ._timing import timed
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 EXACT = 1e-5        # max |H − H_rowwise| / max |H_rowwise| below this: equal up to float32 rounding
 SPEEDUP_LOG10 = 1.0  # the claim: symbolic at least 10× faster than row by row at the largest n
@@ -48,7 +53,7 @@ def _measure(p: HessianParams, lab: Lab, seed: int, function: str, n: int) -> li
     env = {k: v.to(lab.device) for k, v in env.items()}
     seconds, hessians = {}, {}
     for method in hs.METHODS:
-        seconds[method], hessians[method] = hs.timed(
+        seconds[method], hessians[method] = timed(
             lambda: hs.compute(method, function, var, env), lab.device, p.repeats, p.budget_s)
     ref = hessians["rowwise"].double()
     scale = float(ref.abs().max())
@@ -93,7 +98,7 @@ def _function_evidence(table: pd.DataFrame, function: str) -> list:
     return rows
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = [e for f in table.function.unique() for e in _function_evidence(table, f)]
     return decide(evidence, _finding(table))
 
@@ -111,7 +116,7 @@ def _finding(table: pd.DataFrame) -> str:
             "(Laue et al. 2018: up to ~100× on CPU).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     functions = list(table.function.unique())
     fig, panels = new_figure(1, len(functions), width=3.4, height=3.0, squeeze=False,
                              name="time-vs-n", axes=axes)

@@ -9,6 +9,7 @@ two-moons generator (known arcs and noise) scored on the same test points. Budge
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,12 @@ from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import (LOSSES, ceiling_rows, curve_rows, every, fit, per_seed,
                                    seed_ceilings, to_splits)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NONLINEAR = ("relu", "tanh", "square", "sin", "sigmoid", "softplus")
 # "≈ 1.0" on a test set of 100 points: at most about 3 errors more than the seed's oracle.
@@ -114,7 +118,7 @@ def _row(act: str, acc: pd.DataFrame, oracle: pd.Series, smooth: list[str]):
                             acc[act], setting=where, claim="> 0 (sign lower, .97 in the source)")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     names = list(pd.unique(table[table.metric == "test_accuracy"].activation))
     acc = per_seed(table, "test_accuracy", "activation")[names]
     oracle = seed_ceilings(table).reindex(acc.index)
@@ -128,7 +132,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     names = list(pd.unique(table.activation.dropna()))
     fig, panels = new_figure(1, len(names), width=1.9, height=1.9, squeeze=False,
                              name="activations", axes=axes)

@@ -9,6 +9,7 @@ log-spaced grid 1e-4 … 1e-1 is higher than without. Budget: ~2.5 s default, ~0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,12 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import LOSSES, accuracy, gaussian_split_with_ceiling, to_splits
 from ._grid_rows import concat, grid_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 EARLY_FRACTION = 0.25  # "early in training": the first record at or after 25% of the steps
 SPEED_LR = 1e-3  # the speed comparison runs at Adam's default lr (or the swept lr nearest to it)
@@ -132,7 +136,7 @@ def early_step(table: pd.DataFrame) -> int:
     return int(steps[np.searchsorted(steps, EARLY_FRACTION * steps[-1])])
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     final = _pivot(table[table.metric == "test_accuracy"])
     early_at = early_step(table)
     curve = table[table.metric == "test_accuracy_curve"]
@@ -163,7 +167,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     final = table[table.metric == "test_accuracy"]
     ceiling = ceilings(table).mean()
     acts = sorted(final.activation.unique())

@@ -12,6 +12,7 @@ is per-op overhead: gradients come from `engine.mlp_grads` (autograd's kernels, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,12 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import (LOSSES, ceiling_rows, curve_rows, fit,
                                    gaussian_split_with_ceiling, per_seed, seed_ceilings, to_splits)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRAIN_FRACTION = 0.8
 
@@ -112,7 +116,7 @@ def _wide(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return wide
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     train = _wide(table, "train_accuracy")  # seeds × batch sizes (ascending)
     test = _wide(table, "test_accuracy")
     sizes = list(train.columns)
@@ -154,7 +158,7 @@ def _fmt_updates(x: float) -> str:
     return "never" if np.isnan(x) else str(int(x))
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     sizes = sorted(table.batch_size.dropna().unique())
     fig, panels = new_figure(1, 2, width=4.4, height=3.4, sharey=True,
                              name="accuracy-per-epoch", axes=axes)

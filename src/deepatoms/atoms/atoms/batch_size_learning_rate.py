@@ -9,6 +9,8 @@ restores it (remaining deficit < 0.02 at every batch size); for Adam, multiplyin
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from dataclasses import dataclass
 
@@ -23,10 +25,13 @@ from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label, setting_value
+from ...verdict import Verdict, decide, setting_label, setting_value
 from ._classifier_training import (CHANCE_BAND, LOSSES, accuracy, gaussian_split_with_ceiling,
                                    to_splits)
 from ._grid_rows import concat, grid_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # "Removes the loss": the large batch with the scaled rate ends within 2 test points (of 100)
 # of the smallest batch — the resolution of the test set.
@@ -215,7 +220,7 @@ def _base_text(base: pd.Series) -> str:
                      for b, c in counts.items())
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     ceiling = table[table.metric == "bayes_ceiling"].value
     evidence, parts = [], []
     for optimizer in OPTIMIZERS:
@@ -232,7 +237,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     ceiling = table[table.metric == "bayes_ceiling"].value.mean()
     fig, panels = new_figure(1, 3, width=4.0, height=3.2, squeeze=False,
                              name="accuracy-vs-batch", axes=axes)

@@ -8,6 +8,7 @@ source attributes to numerical noise breaking the symmetry. Budget: ~3 s default
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,13 @@ from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, GaussianMLPParams,
                                    ceiling_rows, curve_rows, every, fit,
                                    gaussian_split_with_ceiling, per_seed, seed_ceilings, to_splits)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REFERENCE = "xavier_uniform"
 # "train well (≈ .95)" on the source's draws, whose Bayes ceilings were all ≥ .975: within this
@@ -140,7 +144,7 @@ def _row(spec: str, acc: pd.DataFrame, ceiling: pd.Series):
                        claim=f"> {CHANCE_BAND} (eventually trains, ≈ .87)")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     names = list(pd.unique(table[table.metric == "test_accuracy"].initializer))
     acc = per_seed(table, "test_accuracy", "initializer")[names]
     ceiling = seed_ceilings(table).reindex(acc.index)
@@ -176,7 +180,7 @@ def _symmetry_text(table: pd.DataFrame) -> str:
     return "After training, " + "; ".join(parts) + f" — {verdict}."
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     curve = table[table.metric == "test_accuracy_curve"]
     fig, ax = new_figure(1, 1, width=5.5, height=3.6, name="accuracy-curves", axes=axes)
     curves_by_group(ax, curve, "initializer")

@@ -8,6 +8,8 @@ Budget: ~0.7 s default (10 seeds), ~0.3 s quick.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 from dataclasses import dataclass
 
@@ -22,10 +24,13 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import param
-from ...verdict import decide
+from ...verdict import Verdict, decide
 from ._classifier_training import LOSSES, accuracy
 from ._grid_rows import concat, grid_frame
 from ._weight_study import STREAM, WeightStudyParams, seed_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # A layer has "settled" once its change per record, averaged over SMOOTH_RECORDS records (to
 # average out minibatch noise), stays below SETTLE_FRACTION of its initial (first-window) value
@@ -179,7 +184,7 @@ def _settle_row(settle: pd.DataFrame, censored: pd.DataFrame, first: int, l: int
                                note="; ".join(filter(None, (ev.note, note))))
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     settle, censored = settle_table(table)
     first = settle.columns.min()
     evidence = [_settle_row(settle, censored, first, l) for l in settle.columns if l != first]
@@ -196,7 +201,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     w = table[table.metric == "weight"]
     seed = w.seed.min()
     layers = sorted(w.layer.unique())

@@ -9,6 +9,7 @@ cross-entropy in most draws, an exact binomial rate above 1/2), while a constant
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
 import numpy as np
@@ -22,11 +23,14 @@ from ...errors import ParamError
 from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import (CHANCE_BAND, LOSSES, TRAIN_FRACTION, GaussianMLPParams,
                                    ceiling_rows, curve_rows, every, fit,
                                    gaussian_split_with_ceiling, loss_by_model, per_seed,
                                    seed_ceilings, to_splits)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REFERENCE = "cross_entropy"
 # The claim singles out the fourth power as slightly worse: judged as "below cross-entropy in
@@ -87,7 +91,7 @@ def _row(loss: str, acc: pd.DataFrame, ceiling: pd.Series):
                        SIMILAR, setting=where, claim=f"< {SIMILAR} (similar to {REFERENCE})")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     names = list(pd.unique(table[table.metric == "test_accuracy"].loss))
     acc = per_seed(table, "test_accuracy", "loss")[names]
     ceiling = seed_ceilings(table).reindex(acc.index)
@@ -105,7 +109,7 @@ def judge(table: pd.DataFrame):
     return decide([_row(loss, acc, ceiling) for loss in names], finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     curve = table[table.metric == "test_accuracy_curve"]
     fig, ax = new_figure(1, 1, width=5.5, height=3.6, name="accuracy-curves", axes=axes)
     curves_by_group(ax, curve, "loss")

@@ -16,6 +16,7 @@ default's time and left its table bitwise the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,9 +31,12 @@ from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import (CHANCE_BAND, LOSSES, ceiling_rows, curve_rows, every, fit,
                                    gaussian_split_with_ceiling, seed_ceilings, to_splits)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRAIN_FRACTION = 0.8
 # "PCA to 5–10 dimensions keeps it ≥ .9" (and, before the collapse, the raw inputs work as well):
@@ -260,7 +264,7 @@ def _control_row(acc: pd.DataFrame, r: _Regions):
                              f"standardisation)")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     final = table[table.metric == "test_accuracy"]
     r = _Regions(final)
     mixings = [m for m in MIXINGS if m in set(final.mixing)]
@@ -299,7 +303,7 @@ def _label(dims: int) -> str:
     return "no PCA" if dims == 0 else f"PCA to {dims}"
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     final = table[table.metric == "test_accuracy"]
     mixings = [m for m in MIXINGS if m in set(final.mixing.dropna())]
     titles = {"uniform": "U[0,1] mixing (original code)", "rotation": "true rotation"}

@@ -9,6 +9,7 @@ of digits 5–9 beats the same network trained from scratch on those images when
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,12 @@ from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._classifier_training import LOSSES, accuracy
 from ._grid_rows import concat, grid_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRAIN_FRACTION = 0.7  # the fixed 70/30 split of the digits atoms (stratified per class)
 ARMS = ("fine-tuned", "probe", "scratch")  # pre-trained + all layers, pre-trained + head only, fresh
@@ -185,7 +189,7 @@ def _pair(shots: object) -> str:
     return "; ".join((setting_label(shots=shots), "arm=fine-tuned", "arm=scratch"))
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     gain, final = gains(table), _final(table)
     shots = sorted(gain.columns)
     evidence = [stats.above(f"accuracy gain from pre-training at {shots[0]} shot(s)/class",
@@ -209,7 +213,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     final = table[table.metric == "test_accuracy"]
     fig, (ax, ax2) = new_figure(1, 2, width=4.2, height=3.2, name="accuracy-vs-shots", axes=axes)
     for arm in [a for a in ARMS if a in set(final.arm)]:

@@ -9,6 +9,7 @@ default (20 seeds), ~1 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,10 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ... import stats
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 HARDEST = "sin"   # the claim: sin(12x) needs the most units
 # A net "stayed on the plateau" when its MSE is ≥ 0.9 × the MSE of the best straight line through
@@ -84,7 +88,7 @@ def _table(combos, curve, final, preds, x) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     final = table[table.metric == "train_mse"]
     pivot = final.pivot_table(index=["function", "seed"], columns="hidden_units", values="value")
     widths = sorted(pivot.columns)
@@ -147,7 +151,7 @@ def _finding(table: pd.DataFrame, pivot: pd.DataFrame, funcs, widths) -> str:
             f"{'/'.join(map(str, widths))} units: {'; '.join(parts)}.")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     pred = table[table.metric == "prediction"]
     funcs, hs = list(pred.function.unique()), sorted(pred.hidden_units.unique())
     fig, panels = new_figure(len(funcs), len(hs), width=3.0, height=2.4, squeeze=False,

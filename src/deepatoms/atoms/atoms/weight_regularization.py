@@ -7,6 +7,7 @@ less. Budget: ~2 s default (10 seeds × 5 settings), ~0.5 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import param
-from ...verdict import decide
+from ...verdict import Verdict, decide
 from ._classifier_training import LOSSES, accuracy
 from ._grid_rows import concat, grid_frame
 from ._weight_study import STREAM, WeightStudyParams, pair_label, seed_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SPARSE_BELOW = 1e-3  # the claim's sparsity criterion: |w| < 1e-3
 TRAJECTORY_STRIDE = 5  # keep every 5th record of the 50 tracked weights in the table
@@ -136,7 +140,7 @@ def _label(pen: str, lam: float) -> dict:
     return dict(penalty=pen, strength=lam)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     size, sparse, acc = (_final(table, m) for m in ("mean_abs_weight", "sparsity", "test_accuracy"))
     top = max(s for _, s in size.columns)
     base, none = ("none", 0.0), _label("none", 0.0)
@@ -168,7 +172,7 @@ def _finding(size, sparse, acc, top: float, ceiling: pd.Series) -> str:
             "accuracy, ≈ .71 at L1 = 1).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     w = table[table.metric == "weight"]
     acc = table[table.metric == "test_accuracy_curve"]
     seed = int(w.seed.min())

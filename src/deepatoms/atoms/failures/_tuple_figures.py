@@ -1,6 +1,8 @@
 """Figures of end-to-end-images, as in the paper's Fig. 2 (samples), 3 (accuracy) and 5 (SNR)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import torch
@@ -8,11 +10,14 @@ import torch
 from ...data.line_images import line_images
 from ...figures import new_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 COLORS = {"end-to-end": "tab:red", "decomposition": "tab:blue"}
 PAPER_CEILING = {1: 0.95, 2: 0.92, 3: 0.87, 4: 0.84}  # the paper's decomposition accuracy (Fig. 3)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"sample-images": _fig_samples(axes=axes), "accuracy": _fig_accuracy(table, axes=axes),
             "snr": _fig_snr(table, axes=axes)}
 

@@ -31,7 +31,7 @@ from ...engine import Adam, train
 from ...errors import ParamError
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
 from ._tuple_net import TupleNetPop, hinge
 from ._tuple_snr import image_pool, make_head, recombined_snr
 from ._tuple_figures import figures
@@ -267,7 +267,7 @@ def _snr_evidence(table: pd.DataFrame, ks: list[int]) -> list:
     return ev
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     ks = sorted(int(k) for k in table[table.metric == "test_accuracy"].k.unique())
     snr_ks = sorted(int(k) for k in table[table.metric == "snr_estimate"].k.unique())
     ev = _accuracy_evidence(table, ks) + _snr_evidence(table, snr_ks)

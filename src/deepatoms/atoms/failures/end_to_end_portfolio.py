@@ -13,6 +13,7 @@ plateaus at −0.42, decomposition −1.00 (paired gap 0.58); second-moment rati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,10 @@ from ...engine.fused_adam import FusedAdam
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METHODS = ("end-to-end", "decomposition")
 SMALL_K = 10            # "k = 10: both reach −1 quickly":
@@ -189,7 +193,7 @@ def _k_evidence(table: pd.DataFrame, k: int) -> tuple[list, str]:
     return evidence, text
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence, parts = [], []
     for k in sorted(table.k.unique()):
         ev, text = _k_evidence(table, k)
@@ -202,7 +206,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     ks = sorted(table.k.unique())
     fig, panels = new_figure(1, len(ks), width=3.3, height=2.9, squeeze=False,
                              name="loss", axes=axes)

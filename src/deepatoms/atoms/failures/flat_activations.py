@@ -16,7 +16,7 @@ Before issue 6 (normalised MSE, last evaluation, 3 seeds) it was inconclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,10 @@ from ...engine.straight_through import straight_through
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METHODS = ("non-flat", "non-flat-b0", "end-to-end", "multiclass", "forward-only")
 LABELS = {"non-flat": "(a) non-flat approximation", "non-flat-b0": "(a') non-flat, bias init b*",
@@ -251,7 +254,7 @@ def _forward_only_text(table: pd.DataFrame) -> str:
             f"|b − b*| {bias.mean():.2g} (means over seeds)")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     methods = [m for m in METHODS if (table.method == m).any()]
     evidence, parts = [], []
     for m in methods:
@@ -298,7 +301,7 @@ def _fit_panel(ax, table: pd.DataFrame, method: str, seed: int) -> None:
     ax.set(xlim=(b - 0.3, b + 0.3), ylim=(low, high), title=LABELS[method], xlabel="r")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     methods = [m for m in METHODS if (table.method == m).any()]
     seed = int(table.seed.min())
     fig, panels = new_figure(1, len(methods), width=3.0, height=2.8, squeeze=False,

@@ -14,6 +14,7 @@ within 1.5× of its floor already at r = 0.5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,10 @@ from ...engine.scalar_head import forward_scalar
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LARGE_R = 5.0          # the claim's "large frequency" regime (r ≥ 5) ...
 FAIL_NMSE = 0.9        # ... full-input net: normalised MSE stays above 0.9 (≈ 1: the mean)
@@ -196,7 +200,7 @@ def _learning_evidence(table: pd.DataFrame) -> tuple[list, str]:
     return evidence, f"(b) normalised test MSE after {steps:,} steps: {'; '.join(parts)}"
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     ev_a, text_a = _variance_evidence(table)
     ev_b, text_b = _learning_evidence(table)
     finding = (f"{text_a}; {text_b} (claim: full ≈ 1 for r ≥ {LARGE_R:g}, oracle ≤ {LEARNED_NMSE}). "
@@ -243,7 +247,7 @@ def _learning_figure(table: pd.DataFrame, axes=None):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"gradient-variance": _variance_figure(table, axes=axes),
             "learning": _learning_figure(table, axes=axes)}
 

@@ -15,6 +15,8 @@ d = 2..14. At 20,000 steps (seeds 0–2) d = 12 and 16 were also learned (1.00, 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from dataclasses import dataclass
 
@@ -32,7 +34,10 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Evidence, decide, setting_label
+from ...verdict import Evidence, Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Thresholds, next to the claim they test.
 # Which d the claim says are learned and which stay at chance depends on the training budget,
@@ -249,7 +254,7 @@ def _variance_evidence(table: pd.DataFrame) -> tuple[list, str]:
     return evidence, text
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     acc = table[table.metric == "test_accuracy"]
     steps, batch, lr = _budget(table)
     learned, chance = learnability_limits(steps, batch, lr)
@@ -263,7 +268,7 @@ def judge(table: pd.DataFrame):
     return decide(evidence + var_evidence, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     acc = table[table.metric == "test_accuracy"]
     dims = sorted(int(d) for d in acc.d.unique())
     learned, chance = learnability_limits(*_budget(table))

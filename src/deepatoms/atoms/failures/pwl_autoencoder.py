@@ -10,6 +10,7 @@ Budget: ~25 s default (5 seeds, 2,000 steps; one core), ~2 min at the code's 10,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,11 @@ from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide
+from ...verdict import Verdict, decide
 from ._pwl_inverse import TF_ADAM, fit_inverse
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NEAR = 2.0                 # "near a kink": within 2 grid points (the claim's definition)
 NEAR_FAR_MIN = 2.0         # "several times": at least twice (the weakest reading)
@@ -198,7 +202,7 @@ def _per_seed(table: pd.DataFrame, model: str, metric: str) -> pd.Series:
     return sub.set_index("seed").value.sort_index()
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     near, far = _per_seed(table, "autoencoder", "near_kink_mse"), _per_seed(table, "autoencoder", "far_kink_mse")
     conv_near = _per_seed(table, "conv-whitened", "near_kink_mse")
     ratio = (near / far).to_numpy()
@@ -221,7 +225,7 @@ def judge(table: pd.DataFrame):
     return decide(ev, finding)
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"decoded-curves": _fig_decoded(table, axes=axes),
             "training": _fig_training(table, axes=axes)}
 

@@ -11,6 +11,7 @@ Budget: ~20 s default (5 seeds, FC 10,000 steps), ~60 s at paper scale, ~2 s qui
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,11 @@ from ...data.pwl_curves import MIN_N, kink_matrix, patch_covariance, sparse_kink
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Evidence, decide, setting_label
+from ...verdict import Evidence, Verdict, decide, setting_label
 from ._pwl_inverse import VARIANTS, Fit, fit_inverse, steps_to_reach
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FC_SLOPE_MIN = 3.5          # claim: κ(WᵀW) grows like n^3.5 or faster
 CONV_SLOPE_RANGE = (2.5, 3.5)  # claim: κ of the 3×3 patch covariance is Θ(n³)
@@ -162,7 +166,7 @@ def _exact_row(metric: str, values: np.ndarray, minimum: float, claim: str, sett
                     note="deterministic: identical in every seed by construction")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     fc_slope, conv_slope = _slopes(table, "condition_fc"), _slopes(table, "condition_conv")
     reach_w, reach_c = _reach(table, "conv-whitened"), _reach(table, "conv")
     conv_len = float(table[(table.variant == "conv") & (table.metric == "rel_p_error")].step.max())
@@ -209,7 +213,7 @@ def _fmt_steps(reach: np.ndarray, run_len: float) -> str:
     return text + (f" ({never} of {reach.size} seeds not within {run_len:.0f})" if never else "")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"decoded-curves": _fig_decoded(table, axes=axes),
             "convergence": _fig_convergence(table, axes=axes),
             "condition-number": _fig_condition(table, axes=axes)}

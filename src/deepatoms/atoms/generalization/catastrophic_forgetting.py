@@ -13,6 +13,7 @@ owns five outputs and the task is known at test time). Budget: ~25 s default (20
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,13 +21,17 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data import continual_digits as tasks
 from ...engine import SGD, MLPPop, Sampler, gather, train
+from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from . import _gen_c_nets as nets
-from . import _gen_c_tasks as tasks
-from ._gen_c_forgetting_figures import figures
+from ...verdict import Verdict, decide, setting_label
+from . import _catastrophic_forgetting_ewc as ewc
+from . import _stacked_mlp as nets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCENARIOS = ("permuted", "split")
 METHODS = ("sgd", "ewc", "ewc-sqmean", "joint", "dropout")
@@ -83,7 +88,7 @@ def _fit(p, lab, params, data, members, gens, tag, opt=None, record=None):
 
     def loss(idx, step):
         keep = _dropout_keep(p, lab, members, gens, p.batch, widths) if gens else None
-        logits = nets.forward(ws, bs, gather(data.x, idx), keep)
+        logits = nets.forward(ws, bs, gather(data.x, idx), keep=keep)
         return nets.masked_nll(logits, gather(data.y, idx), gather(data.allowed, idx))
 
     marks = range(p.record_every, p.steps + 1, p.record_every)
@@ -107,7 +112,7 @@ def _phase_a(p, lab, pairs):
     _fit(p, lab, pop.params, fit, [(s, sc) for s, sc, _ in members], gens, "A")
     params = [t.detach() for t in pop.params]
     n = len(params) // 2
-    fisher, sqmean = nets.fisher_diagonals(params[:n], params[n:], fit.x, fit.y, fit.allowed)
+    fisher, sqmean = ewc.fisher_diagonals(params[:n], params[n:], fit.x, fit.y, fit.allowed)
     return members, params, fisher, sqmean
 
 
@@ -136,7 +141,7 @@ def _optimizer(p, members, params, anchor, fisher, sqmean):
     use_sq = [m[2] == "ewc-sqmean" for m in members]
     f = [torch.stack([sq[i] if use_sq[i] else fi[i] for i in range(len(members))])
          for fi, sq in zip(fisher, sqmean)]
-    return nets.ProximalEWC(params, p.lr, lam, f, anchor)
+    return ewc.ProximalEWC(params, p.lr, lam, f, anchor)
 
 
 def run(p: ForgettingParams, lab: Lab) -> pd.DataFrame:
@@ -214,7 +219,7 @@ def _judge_scenario(table, sc) -> list:
     return ev
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = [e for sc in table.scenario.unique() for e in _judge_scenario(table, sc)]
     return decide(evidence, _finding(table))
 
@@ -231,6 +236,64 @@ def _finding(table: pd.DataFrame) -> str:
                      f"SGD {b:.2f}), joint {d['joint']:.2f}, dropout {d['dropout']:.2f}")
     return ("; ".join(parts) + " (Kirkpatrick et al. 2017: SGD forgets permuted-MNIST task A, EWC "
             "keeps it; Goodfellow et al. 2013: dropout forgets less).")
+
+
+# The figures
+COLORS = {"sgd": "C3", "ewc": "C0", "ewc-sqmean": "C1", "joint": "C2", "dropout": "C4"}
+
+
+def _modal_lam(table, sc):
+    fin = table[(table.scenario == sc) & (table.method == "ewc") & (table.metric.isin(["val_A", "val_B"]))]
+    score = fin.groupby(["seed", "lam"]).value.mean().reset_index()
+    best = score.loc[score.groupby("seed").value.idxmax()].lam
+    return float(best.mode().iloc[0])
+
+
+def _curves(ax, table, sc):
+    cur = table[(table.scenario == sc) & table.metric.isin(["acc_A_curve", "acc_B_curve"])]
+    lam = _modal_lam(table, sc)
+    for meth in ("sgd", "ewc", "joint", "dropout"):
+        sel = cur[cur.method == meth]
+        if meth == "ewc":
+            sel = sel[np.isclose(sel.lam, lam)]
+        label = f"EWC λ={lam:g}" if meth == "ewc" else meth
+        for metric, ls in (("acc_A_curve", "-"), ("acc_B_curve", ":")):
+            g = sel[sel.metric == metric].pivot_table(index="seed", columns="step", values="value")
+            mean_sd_line(ax, g.columns.to_numpy(), g.to_numpy(), color=COLORS[meth], ls=ls,
+                         label=label if ls == "-" else None)
+    ax.set(title=f"{sc} digits (— task A, ··· task B)", xlabel="task-B SGD step",
+           ylabel="test accuracy", ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+
+
+def _lams(ax, table, sc):
+    fin = table[table.scenario == sc]
+    for meth in ("ewc", "ewc-sqmean"):
+        for metric, ls in (("acc_A", "-"), ("acc_B", ":")):
+            g = fin[(fin.method == meth) & (fin.metric == metric)].pivot_table(
+                index="seed", columns="lam", values="value")
+            mean_sd_line(ax, g.columns.to_numpy(), g.to_numpy(), color=COLORS[meth], ls=ls,
+                         label=f"{meth} task {metric[-1]}")
+    for metric, ls in (("acc_A", "-"), ("acc_B", ":")):
+        v = fin[(fin.method == "sgd") & (fin.metric == metric)].value.mean()
+        ax.axhline(v, color=COLORS["sgd"], ls=ls, lw=1, label=f"SGD task {metric[-1]}")
+    ax.set_xscale("log")
+    ax.set(title=f"{sc}: λ sensitivity", xlabel="λ", ylabel="test accuracy after task B",
+           ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+
+
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
+    scenarios = list(dict.fromkeys(table.scenario))
+    fig, panels = new_figure(1, len(scenarios), width=4.6, height=3.4, squeeze=False,
+                             name="accuracy-during-task-B", axes=axes)
+    for ax, sc in zip(panels[0], scenarios):
+        _curves(ax, table, sc)
+    fig2, panels2 = new_figure(1, len(scenarios), width=4.6, height=3.4, squeeze=False,
+                               name="lambda-sensitivity", axes=axes)
+    for ax, sc in zip(panels2[0], scenarios):
+        _lams(ax, table, sc)
+    return {"accuracy-during-task-B": fig, "lambda-sensitivity": fig2}
 
 
 ATOM = Atom(

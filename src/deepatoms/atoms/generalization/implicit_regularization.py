@@ -9,6 +9,7 @@ pseudo-inverse) for every seed. Budget: ~2 s default, <1 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,11 +18,14 @@ import torch
 from ... import stats
 from ...atom import Atom
 from ...engine import SGD, Sampler, gather, train
+from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
-from ...errors import ParamError
 from ...params import Params, param
-from ...verdict import decide, setting_label
+from ...verdict import Verdict, decide, setting_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MIN_NORM_TOL = 1e-3    # the claim: relative distance to X⁺y below this from a zero start
 NOT_MIN_NORM = 0.1     # a random start ends at least this far (relative) from X⁺y
@@ -117,7 +121,7 @@ def _final(table: pd.DataFrame, metric: str, d: int, init: str) -> pd.Series:
     return sel.sort_values("seed").value
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for d in sorted(table.d.unique()):
         zero = _final(table, "rel_error_to_min_norm", d, "zero")
@@ -145,7 +149,7 @@ def _finding(table: pd.DataFrame) -> str:
             "minimum (Zhang et al. 2017 §5: SGD from zero finds the minimum-norm solution).")
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     curve = table[table.metric == "rel_error_curve"]
     dims = sorted(curve.d.unique())
     fig, panels = new_figure(1, len(dims), width=3.4, height=2.8, squeeze=False,

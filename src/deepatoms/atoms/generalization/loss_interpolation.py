@@ -11,7 +11,7 @@ Budget: ~50 s default (5 seeds; the CNN ~35 s of it), ~10 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -19,16 +19,20 @@ import torch.nn.functional as F
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import CLASSES, DATASETS, image_data
 from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...engine.batchnorm import BatchNormMLPPop
 from ...errors import ParamError
+from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from . import _gen_a_cnn as cnn
-from . import _gen_a_paths as paths
-from ._gen_a_data import CLASSES, DATASETS, image_data, loss_and_accuracy
-from ._gen_a_interp_figures import PATHS, figures
+from ...verdict import Verdict, decide, setting_label
+from . import _loss_interpolation_cnn as cnn
+from . import _loss_interpolation_paths as paths
+from ._stacked_mlp import loss_and_accuracy
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARCHS = ("mlp", "mlp-batchnorm", "cnn")
 NO_OBSTACLE = 0.01  # largest rise on α ∈ [0, 1] below 1 % of the init-to-solution decrease
@@ -190,7 +194,7 @@ def _rise(table: pd.DataFrame, arch: str, path: str) -> np.ndarray:
     return sel.sort_values("seed").value.to_numpy(float)
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for arch in [a for a in ARCHS if a in set(table.arch)]:
         rise = _rise(table, arch, PATHS[0])  # exactly 0 for a monotone curve: count seeds
@@ -216,6 +220,48 @@ def _finding(table: pd.DataFrame) -> str:
                      "(median)")
     return "; ".join(parts) + (" (Goodfellow et al. 2015: no obstacle on the line from "
                                "initialisation to solution).")
+
+
+# The figures
+PATHS = ("init→solution", "solution→solution")
+
+
+def _mean_curve(t: pd.DataFrame, metric: str) -> pd.Series:
+    return t[t.metric == metric].groupby("alpha").value.mean()
+
+
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
+    archs = list(dict.fromkeys(table.arch))
+    fig, panels = new_figure(2, len(archs), width=4.2, height=2.9, squeeze=False,
+                             name="loss-along-line", axes=axes)
+    for col, arch in enumerate(archs):
+        for row, path in enumerate(PATHS):
+            ax = panels[row][col]
+            t = table[(table.arch == arch) & (table.path == path)]
+            for _, g in t[t.metric == "train_loss_curve"].groupby("seed"):
+                ax.semilogy(g.alpha, g.value, color="C0", alpha=0.3, lw=0.8)
+            ax.semilogy(*_series(_mean_curve(t, "train_loss_curve")), color="C0", lw=1.8,
+                        label="train loss (mean)")
+            stale = _mean_curve(t, "stale_statistics_loss_curve")
+            if len(stale):
+                ax.semilogy(*_series(stale), color="C3", ls="--", lw=1.2,
+                            label="BN statistics not interpolated")
+            twin = ax.twinx()
+            twin.plot(*_series(_mean_curve(t, "train_accuracy_curve")), color="C2", lw=1,
+                      label="train accuracy")
+            twin.set_ylim(0, 1.02)
+            twin.set_ylabel("train accuracy", color="C2")
+            for a in (0, 1):
+                ax.axvline(a, color="k", lw=0.6, ls=":")
+            start, end = path.split("→")
+            ax.set(title=f"{arch}: {path}", xlabel=f"α  (0: {start}, 1: {end})",
+                   ylabel="training loss")
+            ax.legend(fontsize=6, loc="upper center")
+    return {"loss-along-line": fig}
+
+
+def _series(s: pd.Series):
+    return s.index.to_numpy(float), s.to_numpy(float)
 
 
 ATOM = Atom(

@@ -12,19 +12,23 @@ Budget: ~15 s default (5 seeds), ~2 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import DATASETS, unit_images
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ._robust_adv import MODELS, attack_rows, lbfgs_rows, train_models
-from ._robust_data import DATASETS, unit_images
+from ...verdict import Verdict, decide, setting_label
+from ._adversarial_examples_models import MODELS, attack_rows, lbfgs_rows, train_models
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LINEAR_ERROR = 0.90     # claim: softmax regression's FGSM error at ε = 0.25 exceeds this
 MLP_ERROR = 0.50        # claim: the (non-adversarially trained) network's exceeds this
@@ -131,7 +135,7 @@ def _sweep_evidence(table: pd.DataFrame) -> list:
     return out
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     e = _claim_eps(table)
     evidence = _fgsm_evidence(table, e) + _training_evidence(table, e) + _sweep_evidence(table)
     return decide(evidence, _finding(table, e))
@@ -203,7 +207,7 @@ def _lbfgs_figure(table: pd.DataFrame, axes=None):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"error-vs-eps": _sweep_figure(table, axes),
             "transfer-and-adversarial-training": _bars_figure(table, axes),
             "lbfgs-distortion": _lbfgs_figure(table, axes)}

@@ -11,6 +11,7 @@ MNIST. Budget: ~10 s default (5 seeds), ~2 s quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,13 +19,16 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import DATASETS, unit_images
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ._robust_data import DATASETS, unit_images
-from ._robust_fool import (correlations, evolve, gradient_ascent, logits, noise_starts,
+from ...verdict import Verdict, decide, setting_label
+from ._fooling_images_search import (correlations, evolve, gradient_ascent, logits, noise_starts,
                            target_confidence, train_classifiers)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GOAL = 0.99          # the claim's confidence
 METHODS = ("gradient", "evolution")
@@ -110,7 +114,7 @@ def _per_seed(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
     return sel.pivot(index="seed", columns="target", values="value")
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     real = _per_seed(table, "real", "mean_correlation").mean(axis=1)
     for m in METHODS:
@@ -192,7 +196,7 @@ def _correlation_figure(table: pd.DataFrame, axes=None):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"fooling-images": _images_figure(table, axes),
             "confidence-vs-budget": _curves_figure(table, axes),
             "correlation-with-class-mean": _correlation_figure(table, axes)}

@@ -11,6 +11,7 @@ Budget: ~25 s default (5 seeds), ~3 s quick (CPU time, one thread).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,15 +19,18 @@ import torch
 
 from ... import stats
 from ...atom import Atom
+from ...data.images import DATASETS, unit_images, upsample
 from ...errors import ParamError
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import decide, setting_label
-from ._robust_data import DATASETS, unit_images, upsample
-from ._robust_nets import ConvPop, cross_entropy, fit, softplus
-from ._robust_saliency import (METHODS, attack, centre_of_mass, saliency_map, spearman,
+from ...verdict import Verdict, decide, setting_label
+from ._saliency_fragility_maps import (METHODS, attack, centre_of_mass, saliency_map, spearman,
                                top_k_intersection)
+from ._stacked_nets import ConvPop, cross_entropy, fit, softplus
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ATTACKS = ("topk", "mass_center", "random")
 FRAGILE_MARGIN = 0.2  # an attack's overlap / rank correlation is ≥ 0.2 below the random control's
@@ -168,7 +172,7 @@ def _method_evidence(table: pd.DataFrame, method: str, e: float) -> list:
     return out
 
 
-def judge(table: pd.DataFrame):
+def judge(table: pd.DataFrame) -> Verdict:
     e = float(table.eps.max())
     evidence = [row for m in METHODS for row in _method_evidence(table, m, e)]
     return decide(evidence, _finding(table, e))
@@ -232,7 +236,7 @@ def _maps_figure(table: pd.DataFrame, axes=None):
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"similarity-vs-eps": _metric_figure(table, axes), "saliency-maps": _maps_figure(table, axes)}
 
 

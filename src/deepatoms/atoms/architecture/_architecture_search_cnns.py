@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ...engine import Adam, Sampler, gather, train
 from ...engine.init import init_bias, init_tensor
-from ...engine.population import ACTIVATIONS, _groups, activate_groups
+from ...engine.population import ACTIVATIONS, activate_groups, runs
 from ...errors import ParamError
 
 CHANNELS = (8, 16, 32)
@@ -55,7 +55,7 @@ class CNNPop:
         self.m, self.layers, self.width, self.image = len(layers), [tuple(a) for a in layers], width, image
         self.kernels = [k for _, k in self.layers[0]]
         self.activations = list(activation)
-        self._groups = _groups(self.activations)
+        self._groups = runs(self.activations)
         self.weights, self.biases = self._build(gens)
         self.weights = [w.to(device).requires_grad_() for w in self.weights]
         self.biases = [b.to(device).requires_grad_() for b in self.biases]

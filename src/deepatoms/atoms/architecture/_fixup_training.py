@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ...engine import SGD, Sampler, gather, train
-from ._arch_a_resnets import ResMLPPop
+from ._fixup_resnets import ResMLPPop
 
 
 class Grouped:

@@ -1,4 +1,4 @@
-"""Private helper of loss-interpolation (gen-a): points on straight lines in parameter space,
+"""Private helper of loss-interpolation: points on straight lines in parameter space,
 a batch-norm MLP evaluated at any (interpolated) parameters and statistics, and the largest
 rise of a loss curve (the height of an obstacle on the way).
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...engine import MLPPop
-from ._arch_b_cnnpop import CHANNELS, KERNELS, fit, train_cnns
+from ._architecture_search_cnns import CHANNELS, KERNELS, fit, train_cnns
 
 FAMILIES = ("mlp", "cnn")
 DEPTHS = (1, 2, 3)

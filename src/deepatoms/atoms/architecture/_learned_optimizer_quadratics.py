@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...engine import Adam, unrolled
-from ._arch_b_lstm import BASELINES, baseline_step, init_lstm, lstm_update, zero_state
+from ._learned_optimizer_lstm import BASELINES, baseline_step, init_lstm, lstm_update, zero_state
 
 THETA_STD = 0.01  # start θ ~ N(0, 0.01²), as the reference code's quadratic problem
 

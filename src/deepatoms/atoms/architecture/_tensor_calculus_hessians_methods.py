@@ -8,20 +8,18 @@ Functions (variable first):
   shape (n, r, n, r), i.e. (n·r)² entries.
 Methods: `rowwise` (reverse mode, one backward pass per gradient entry — what tf.hessians and a
 loop over torch.autograd.grad do), `functorch` (torch.func.hessian: forward-over-reverse,
-vectorised), `symbolic` (the einsum expression derived by _arch_a_einsum_calculus).
+vectorised), `symbolic` (the einsum expression derived by _tensor_calculus_hessians_einsum).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import time
 import warnings
-from typing import Callable, Iterator
+from typing import Callable
 
 import sympy
 import torch
 
-from . import _arch_a_einsum_calculus as ec
+from . import _tensor_calculus_hessians_einsum as ec
 
 FUNCTIONS = ("quadratic", "logistic", "factorisation")
 METHODS = ("rowwise", "functorch", "symbolic")
@@ -88,45 +86,6 @@ def compute(method: str, function: str, var: str, env: dict[str, torch.Tensor]) 
             warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
             return torch.func.hessian(f)(env[var])
     return symbolic(function, var, env)
-
-
-def _clock(device: torch.device) -> Callable[[], float]:
-    """CPU time of the calling thread on the CPU (with one torch thread: the compute itself, not
-    the time other processes on shared cores took); wall-clock after synchronising on CUDA."""
-    if device.type == "cuda":
-        def wall() -> float:
-            torch.cuda.synchronize(device)
-            return time.perf_counter()
-        return wall
-    return time.thread_time
-
-
-@contextlib.contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """torch on one intra-op thread while timing on the CPU (restored afterwards)."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def timed(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int,
-          budget_s: float) -> tuple[float, torch.Tensor]:
-    """(best time of up to `repeats` calls, stopping once `budget_s` is spent, the result)."""
-    clock = _clock(device)
-    best, out, spent = float("inf"), None, 0.0
-    with one_thread(device):
-        for _ in range(repeats):
-            start = clock()
-            out = fn()
-            elapsed = clock() - start
-            best, spent = min(best, elapsed), spent + elapsed
-            if spent > budget_s:
-                break
-    return best, out
 
 
 def warm_up(device: torch.device) -> None:

@@ -1,4 +1,4 @@
-"""Private helper of random-labels (gen-a): Zhang et al. (2017)'s randomisation tests.
+"""Private helper of random-labels: Zhang et al. (2017)'s randomisation tests.
 
 A condition changes the training labels (corrupted with probability p: each label replaced by a
 uniform random class, which may be the true one; p = 1 is random labels) or the inputs

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ...engine import MLPPop, Sampler, gather, train
-from ._arch_b_lstm import baseline_step, lstm_update, zero_state
+from ._learned_optimizer_lstm import baseline_step, lstm_update, zero_state
 
 
 class LearnedOptimizer:

@@ -1,4 +1,4 @@
-"""Private helper of random-labels (gen-a): the explicit regularisers of Zhang et al. (2017)'s
+"""Private helper of random-labels: the explicit regularisers of Zhang et al. (2017)'s
 controls, drawn per model from its own generator so a model gets the same noise alone or in a
 population — inverted dropout on the hidden units and data augmentation by random integer pixel
 shifts (the 8×8 analogue of the random crops of CIFAR-10: ±1 of 8 pixels is the ±4 of 32 of the

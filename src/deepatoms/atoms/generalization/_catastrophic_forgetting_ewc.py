@@ -1,8 +1,5 @@
-"""Private helpers of the gen-c atoms (catastrophic-forgetting, forgetting-events, ...): a
-functional forward pass over stacked MLP weights with per-model dropout masks, masked-logit
-cross-entropy, accuracy, and the diagonal (empirical) Fisher information of EWC.
-
-Stacked weights as in `engine.MLPPop`: layer l weight (M, n_l, n_{l+1}), bias (M, 1, n_{l+1}).
+"""EWC of catastrophic-forgetting: the diagonal (empirical) Fisher information of a stacked MLP
+population and the proximal EWC step.
 
 EWC's diagonal Fisher is the mean over examples of the *squared per-example* gradients of the
 log-likelihood. For an MLP the per-example gradient of W_l is the outer product a_{l-1} δ_lᵀ of
@@ -13,45 +10,9 @@ which vanishes at a minimum of the training loss. Both are computed here from th
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
-import torch.nn.functional as F
 
-
-def forward(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor], x: torch.Tensor,
-            keep: Sequence[torch.Tensor | None] | None = None, return_all: bool = False):
-    """ReLU MLP. x (M, B, d). `keep[l]`: a multiplicative mask (already scaled) on the input of
-    layer l (dropout), broadcastable to it, or None. Returns logits (M, B, out), or with
-    `return_all` (logits, inputs of every layer, pre-activations of every layer). A 2-D x
-    (B, d) is shared by every model."""
-    h = x.expand(weights[0].shape[0], *x.shape) if x.dim() == 2 else x
-    inputs, pre = [], []
-    last = len(weights) - 1
-    for l, (w, b) in enumerate(zip(weights, biases)):
-        if keep is not None and keep[l] is not None:
-            h = h * keep[l]
-        inputs.append(h)
-        z = torch.baddbmm(b, h, w)
-        pre.append(z)
-        h = z if l == last else torch.relu(z)
-    return (h, inputs, pre) if return_all else h
-
-
-def masked_nll(logits: torch.Tensor, y: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-    """Per-example cross-entropy (M, B) over the allowed logits only (`allowed` (M, B, C) bool,
-    or None for all): a task-incremental ("multi-head") loss when each task owns some outputs."""
-    if allowed is not None:
-        logits = logits.masked_fill(~allowed, float("-inf"))
-    logp = F.log_softmax(logits, dim=-1)
-    return -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-
-
-def correct(logits: torch.Tensor, y: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-    """(M, B) bool: the argmax over the allowed logits is the label."""
-    if allowed is not None:
-        logits = logits.masked_fill(~allowed, float("-inf"))
-    return logits.argmax(-1) == y
+from ._stacked_mlp import forward, masked_nll
 
 
 def fisher_diagonals(weights, biases, x, y, allowed=None):
@@ -72,7 +33,6 @@ def fisher_diagonals(weights, biases, x, y, allowed=None):
     mean_w = [(torch.einsum("mnd,mne->mde", a, d) / n) ** 2 for a, d in zip(inputs, deltas)]
     mean_b = [d.mean(dim=1, keepdim=True) ** 2 for d in deltas]
     return [*fisher_w, *fisher_b], [*mean_w, *mean_b]
-
 
 
 class ProximalEWC:

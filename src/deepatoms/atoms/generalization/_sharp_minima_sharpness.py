@@ -1,4 +1,4 @@
-"""Private helper of sharp-minima (gen-a): Keskar et al. (2017)'s sharpness metric, exactly as
+"""Private helper of sharp-minima: Keskar et al. (2017)'s sharpness metric, exactly as
 the paper defines it (its authors never released the code), and the loss of one model of a
 stacked MLP population as a function of one flat float64 parameter vector.
 

@@ -1,6 +1,5 @@
-"""Images and image-quality measures for random-weights: scikit-learn's two sample photographs
-downsampled, PSNR, SSIM (Wang et al. 2004, Gaussian window 11, σ = 1.5, K1 = 0.01, K2 = 0.03 —
-scikit-image's `gaussian_weights=True` settings) and a radially averaged power spectrum.
+"""Image-quality measures of random-weights: PSNR, SSIM (Wang et al. 2004, Gaussian window 11,
+σ = 1.5, K1 = 0.01, K2 = 0.03 — scikit-image's `gaussian_weights=True` settings) and a radially averaged power spectrum.
 
 Images are float tensors (C, H, W) with values in [0, 1].
 """
@@ -11,22 +10,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-IMAGE_NAMES = ("china", "flower")
-
-
-def sample_images(size: int) -> torch.Tensor:
-    """(2, 3, size, size): china and flower, centre-cropped square, area-downsampled, in [0, 1]."""
-    from sklearn.datasets import load_sample_images
-    out = []
-    for img in load_sample_images().images:  # (427, 640, 3) uint8 each
-        h, w, _ = img.shape
-        s = min(h, w)
-        top, left = (h - s) // 2, (w - s) // 2
-        crop = torch.as_tensor(np.ascontiguousarray(img[top:top + s, left:left + s]))
-        x = crop.permute(2, 0, 1).to(torch.float32).unsqueeze(0) / 255.0
-        out.append(F.interpolate(x, size=(size, size), mode="area")[0])
-    return torch.stack(out)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0) -> float:

@@ -1,4 +1,4 @@
-"""Private helper of the gen-a atoms: evidence rows about ratios, judged on log ratios (the t
+"""Shared by random-labels and sharp-minima: evidence rows about ratios, judged on log ratios (the t
 interval of the mean log ratio) and shown as the geometric-mean factor with its interval."""
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from ...engine.derivatives import input_grad
-from ._robust_nets import cross_entropy
+from ._stacked_nets import cross_entropy
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 

@@ -18,7 +18,7 @@ import torch
 from ...engine import MLPPop
 from ...engine.derivatives import input_grad
 from ...lab import Lab
-from ._robust_nets import cross_entropy, fit, mlp_logits
+from ._stacked_nets import cross_entropy, fit, mlp_logits
 
 
 @dataclasses.dataclass
@@ -43,7 +43,7 @@ def train_classifiers(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
 
 
 def logits(pop: MLPPop, x: torch.Tensor) -> torch.Tensor:
-    """The population's logits, one matrix product per model (`_robust_nets.affine`)."""
+    """The population's logits, one matrix product per model (`_stacked_nets.affine`)."""
     return mlp_logits(pop.weights, pop.biases, x)
 
 

@@ -1,12 +1,17 @@
-"""Private helper of random-labels (gen-a): the figures of Zhang et al. (2017) Fig. 1 —
+"""Private helper of random-labels: the figures of Zhang et al. (2017) Fig. 1 —
 learning curves per condition, steps to fit vs label corruption, test error vs corruption."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...figures import new_figure
-from ._gen_a_conditions import REGULARISED
+from ._random_labels_conditions import REGULARISED
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _panels(table: pd.DataFrame, name: str, axes, height: float = 3.0):
@@ -52,7 +57,7 @@ def _by_p(table: pd.DataFrame, metric: str, name: str, ylabel: str, axes, transf
     return fig
 
 
-def figures(table: pd.DataFrame, axes=None):
+def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     return {"learning-curves": _curves(table, axes),
             "steps-to-fit": _by_p(table, "steps_to_fit", "steps-to-fit", "SGD steps to 100 % "
                                   "train accuracy", axes),

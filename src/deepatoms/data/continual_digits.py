@@ -1,4 +1,4 @@
-"""Private helpers of the gen-c atoms: the two continual-learning task pairs cut from the fixed
+"""The two continual-learning task pairs cut from the fixed
 digits split (permuted digits; split digits 0–4 / 5–9) and padded per-model stacks of data sets.
 
 A task is (x, y, allowed): `allowed` is the (10,) bool vector of the outputs the task owns — all
@@ -13,8 +13,8 @@ import functools
 import numpy as np
 import torch
 
-from ...data.digits_split import digits_split
-from ...data.digits_tasks import stratified_split
+from .digits_split import digits_split
+from .digits_tasks import stratified_split
 
 VAL_SPLIT_SEED = 20130101  # the fixed validation part of the training split (λ selection)
 

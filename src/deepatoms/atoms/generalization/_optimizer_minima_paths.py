@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import _gen_b_nets as nets
+from . import _stacked_mlp as nets
 
 
 def path_losses(final: Sequence[torch.Tensor], first: Sequence[int], second: Sequence[int],

@@ -15,8 +15,8 @@ import torch
 
 from ...engine import MLPPop
 from ...lab import Lab
-from ._robust_attacks import fgsm, minimal_perturbation, mlp_loss_grad, random_sign
-from ._robust_nets import cross_entropy, fit, mlp_logits
+from ._adversarial_examples_attacks import fgsm, minimal_perturbation, mlp_loss_grad, random_sign
+from ._stacked_nets import cross_entropy, fit, mlp_logits
 
 MODELS = ("softmax", "mlp", "mlp_adv")
 

@@ -1,4 +1,4 @@
-"""Private helper of loss-interpolation (gen-a): the catalog's small CNN on digits, as an
+"""Private helper of loss-interpolation: the catalog's small CNN on digits, as an
 `engine.ModulePop` (each member built from its own seed exactly as if built alone).
 
 conv3×3(1 → c₁) → ReLU → 2×2 max pool → conv3×3(c₁ → c₂) → ReLU → linear(c₂·(S/2)² → 10), zero
