@@ -13,6 +13,21 @@ from deepatoms.store import Store
 from deepatoms.verdict import STATUSES
 
 ATOMS = sorted(registry.all_atoms())
+# CATALOG.md's table of families and atoms (the design's list; the catalog must equal it)
+CATALOG = {
+    "atoms": "universal-approximation depth-separation more-data class-imbalance "
+             "memorization-capacity pca-preprocessing activation-functions batch-size "
+             "loss-functions initialization layer-convergence weight-regularization "
+             "batch-size-learning-rate batch-normalization transfer-learning",
+    "failures": "parity linear-periodic end-to-end-images end-to-end-portfolio pwl-conditioning "
+                "pwl-autoencoder flat-activations",
+    "generalization": "random-labels implicit-regularization loss-interpolation optimizer-minima "
+                      "sharp-minima distillation pretraining catastrophic-forgetting "
+                      "forgetting-events test-set-reuse dataset-bias",
+    "robustness": "adversarial-examples fooling-images saliency-fragility",
+    "architecture": "fixup lightweight-convolution tensor-calculus-hessians learned-optimizer "
+                    "architecture-search random-weights",
+}
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +211,21 @@ def test_timing_metrics_are_measured_and_not_everything(name, quick_runs):
     timing = set(registry.get(name).timing_metrics)
     metrics = set(quick_runs(name)[0].table.metric)
     assert timing <= metrics and metrics - timing
+
+
+def test_the_catalog_is_catalog_md_s_42_atoms():
+    found = {f: sorted(a.name for a in registry.family(f)) for f in registry.FAMILIES}
+    assert found == {f: sorted(names.split()) for f, names in CATALOG.items()}
+    assert sum(len(v) for v in found.values()) == 42
+
+
+def test_a_family_module_without_atom_is_an_error(tmp_path, monkeypatch):
+    family = tmp_path / "fake_family"
+    family.mkdir()
+    (family / "__init__.py").write_text("")
+    (family / "_helper.py").write_text("VALUE = 1\n")  # helpers start with '_': not atoms
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.family_atoms("fake_family", "atoms") == []
+    (family / "forgot_its_atom.py").write_text("VALUE = 2\n")
+    with pytest.raises(TypeError, match="fake_family.forgot_its_atom defines no ATOM"):
+        registry.family_atoms("fake_family", "atoms")

@@ -16,23 +16,31 @@ FAMILIES: tuple[str, ...] = ("atoms", "failures", "generalization", "robustness"
 def all_atoms() -> dict[str, Atom]:
     found: dict[str, Atom] = {}
     for family in FAMILIES:
-        try:
-            package = importlib.import_module(f"deepatoms.atoms.{family}")
-        except ModuleNotFoundError:
-            continue
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-            atom = getattr(module, "ATOM", None)
-            if atom is None:
-                continue
-            if not isinstance(atom, Atom) or atom.family != family:
-                raise TypeError(f"{module.__name__}.ATOM must be an Atom of family {family!r}")
+        for atom in family_atoms(f"deepatoms.atoms.{family}", family):
             if atom.name in found:
                 raise ValueError(f"duplicate atom name {atom.name!r}")
             found[atom.name] = atom
     return found
+
+
+def family_atoms(package_name: str, family: str) -> list[Atom]:
+    """The atoms of one family package: every module not starting with '_' must define `ATOM`
+    (helpers start with '_'), an Atom of that family; a module without it is an error, never
+    silently skipped."""
+    package = importlib.import_module(package_name)
+    atoms = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        atom = getattr(module, "ATOM", None)
+        if atom is None:
+            raise TypeError(f"{module.__name__} defines no ATOM: an atom module ends with "
+                            "`ATOM = Atom(...)`, and a helper's name starts with '_'")
+        if not isinstance(atom, Atom) or atom.family != family:
+            raise TypeError(f"{module.__name__}.ATOM must be an Atom of family {family!r}")
+        atoms.append(atom)
+    return atoms
 
 
 def get(name: str) -> Atom:

@@ -60,8 +60,8 @@ def export(
     if path is not None and not path.parent.is_dir():
         raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
     if mlflow is not None:
-        from ..store.mlflow import _mlflow, tracking_uri
-        _mlflow()  # a missing extra is one line before anything is written
+        from ..store.mlflow import load_mlflow, tracking_uri
+        load_mlflow()  # a missing extra is one line before anything is written
         tracking_uri(mlflow)
     from ..store.export import export_store
     st = open_store(store, create=False)

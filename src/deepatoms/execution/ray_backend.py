@@ -29,6 +29,7 @@ from .trials import Trial, TrialFailure, TrialResult
 if TYPE_CHECKING:
     from .executors import ExecOptions
 
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MAX_RETRIES = 2  # a task whose worker process dies runs again (then the run fails, one line)
 LOCAL = "local"
 CONNECT_TIMEOUT_S = 10.0
@@ -125,7 +126,6 @@ def _notices_to_stderr() -> None:
 
 
 def _connect(ray: Any, address: str | None, cpus: int) -> None:
-    import deepatoms
     common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
                   logging_level=logging.ERROR)
     _notices_to_stderr()
@@ -136,7 +136,7 @@ def _connect(ray: Any, address: str | None, cpus: int) -> None:
         else:
             _reachable(address)
             _cluster_token_env()
-            package = str(Path(deepatoms.__file__).parent)
+            package = str(PACKAGE_DIR)  # deepatoms/, shipped to the cluster's workers
             ray.init(address=address, runtime_env={"py_modules": [package]}, **common)
     except ExecutorError:
         raise

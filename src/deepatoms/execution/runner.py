@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .. import stats
+from .. import __version__, stats
 from ..atom import Atom
 from ..lab import Lab, Progress, resolve_device  # noqa: F401  (Lab: tests patch it here)
 from ..params import Params
@@ -26,8 +26,7 @@ from .trials import Trial, TrialResult, combine, seed_batches, setting_groups
 
 def environment(device: torch.device) -> dict[str, Any]:
     import numpy
-    import deepatoms
-    env = {"deepatoms": deepatoms.__version__, "python": platform.python_version(),
+    env = {"deepatoms": __version__, "python": platform.python_version(),
            "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
            "device": str(device), "threads": torch.get_num_threads()}
     if device.type == "cuda":
@@ -213,7 +212,7 @@ def execute_adaptive(atom: Atom, params: Params, plan: "SeedPlan", *, preset: st
     """`--seeds auto`: judge after the first seeds and after each further batch, until the
     verdict decides or `plan.max_seeds` are used. Each of the plan's K looks judges at the
     two-sided level 1 − 0.05/K (Bonferroni over looks), so the chance that any look wrongly
-    decides stays ≤ 5% however the stopping goes (simulated in tests/test_sequential.py)."""
+    decides stays ≤ 5% however the stopping goes (simulated in tests/execution/test_sequential.py)."""
     start = time.perf_counter()
     trials = _Trials(atom, params, resolve_device(device), store, force, progress, seeds_per_batch,
                      options=options or ExecOptions())

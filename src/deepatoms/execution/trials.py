@@ -4,7 +4,7 @@ An atom may declare `split_by`: tuple parameters whose values can run as separat
 (each value one setting group; several fields: every combination). A group runs the atom with
 those fields narrowed to one value, so its trials are cached under the group's own parameters;
 the run's table for a seed is its groups' tables concatenated in the parameters' order, which
-must equal the unsplit run's table (tests/test_executors.py checks the atoms that split).
+must equal the unsplit run's table (tests/execution/test_executors.py checks the atoms that split).
 Without `split_by` an atom is one group: the parameters as given.
 
 `run_trial` is what every executor calls, in this process, a worker process or a Ray task; it

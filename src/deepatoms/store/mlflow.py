@@ -31,7 +31,7 @@ MAX_TAG = 8000
 NAME_OK = re.compile(r"[^0-9A-Za-z_\-. :/]")
 
 
-def _mlflow() -> Any:
+def load_mlflow() -> Any:
     try:
         import mlflow
     except ImportError:
@@ -150,7 +150,7 @@ def export_mlflow(store: "Store", uri: str, runs: list[dict[str, Any]],
                   experiment: str = EXPERIMENT) -> dict[str, Any]:
     """Log `runs` to the MLflow tracking store at `uri`; returns the experiment id and the
     numbers of runs exported and skipped (already there)."""
-    mlflow = _mlflow()
+    mlflow = load_mlflow()
     resolved = tracking_uri(uri)
     if resolved.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

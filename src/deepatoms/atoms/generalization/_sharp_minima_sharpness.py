@@ -11,7 +11,7 @@ A⁺ the pseudo-inverse of A. A = None stands for A = Iₙ (then the box is |z_i
 The maximum is approximated as in the paper with 10 iterations of SciPy's L-BFGS-B, started at
 y = 0, on −f(x + A y) with gradient −Aᵀ∇f(x + A y); the larger of f(x) and L-BFGS-B's final
 value is the maximum (L-BFGS-B never accepts an uphill step, so this is its final value).
-`tests/test_gen_a.py` checks φ against the closed form on separable quadratics.
+`tests/atoms/test_sharp_minima.py` checks φ against the closed form on separable quadratics.
 """
 from __future__ import annotations
 
