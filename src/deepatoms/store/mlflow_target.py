@@ -90,6 +90,8 @@ def _check_sqlite(uri: str) -> None:
         if not path.is_file():
             raise StoreError(f"--mlflow: '{path}' is not a file (from '{uri}')")
         _check_mlflow_database(path)
+    if not path.parent.is_dir():
+        raise StoreError(f"--mlflow: directory '{path.parent}' of '{uri}' does not exist")
     _writable_dir(path.parent.resolve(), f"the database of '{uri}'")
 
 
