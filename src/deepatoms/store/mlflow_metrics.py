@@ -1,7 +1,7 @@
 """What a stored run becomes in MLflow: short, stable metric keys and step curves.
 
 Parent run (one per deepatoms run): `ev00`, `ev01`, ... the estimate of the verdict's evidence
-rows in order, with `.ci_low`, `.ci_high` and `.supports` (1 or 0); the row's sentence is the tag
+rows in order, with `.ci_low`, `.ci_high` and `.supports` (1, 0, or NaN when undecided); the row's sentence is the tag
 `evidence.ev00`. The same atom judged again gives the same keys for the same rows, so its runs
 line up column by column in MLflow's comparison view. Also `wall_s`, `computed_s`, `seeds`.
 
@@ -48,16 +48,17 @@ def evidence_sentence(row: dict[str, Any]) -> str:
 
 
 def run_metrics(run: dict[str, Any]) -> dict[str, float]:
-    """The parent run's metrics: times, number of seeds, and every evidence row by position."""
+    """The parent run's metrics: times, number of seeds, and every evidence row by position.
+    Each row always has its four keys, so that runs of an atom share them: a missing or
+    non-finite number, or an undecided `supports`, is NaN."""
     out = {"wall_s": float(run["wall_s"]), "computed_s": float(run["computed_s"]),
            "seeds": float(len(run["seeds"]))}
     for i, row in enumerate(run["verdict"].get("evidence", [])):
         key = evidence_key(i)
         for suffix, field in (("", "estimate"), (".ci_low", "ci_low"), (".ci_high", "ci_high")):
-            if finite(row.get(field)):
-                out[key + suffix] = float(row[field])
-        if isinstance(row.get("supports"), bool):
-            out[key + ".supports"] = float(row["supports"])
+            out[key + suffix] = float(row[field]) if finite(row.get(field)) else math.nan
+        supports = row.get("supports")
+        out[key + ".supports"] = float(supports) if isinstance(supports, bool) else math.nan
     return out
 
 
