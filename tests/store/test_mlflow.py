@@ -72,7 +72,7 @@ def _check_side_by_side(uri: str, store_root: Path) -> None:
                         set()).add(have)
     assert all(len(sets) == 1 for sets in keys.values()), "an atom's runs differ in metric keys"
     parent_keys = next(iter(keys[(LC, True)])) | next(iter(keys[(UA, True)]))
-    assert all(len(k) <= 12 for k in parent_keys), parent_keys
+    assert all(len(k) <= len("ev00.supports") for k in parent_keys), parent_keys
     store = Store(store_root, readonly=True)
     ua = parents[parents["tags.deepatoms.run_id"] == "2"].iloc[0]
     evidence = store.run(2)["verdict"]["evidence"]
@@ -193,10 +193,14 @@ def _not_a_store(path: Path) -> Path:
     ("sqlite:///{store}/deepatoms.sqlite", "not an MLflow store"),
     ("{tmp}/garbage.db", "is a file, not a directory"),
     ("/proc/mlruns", "cannot write in '/proc'"),
+    ("/proc", "cannot write in '/proc'"),
+    ("{tmp}/damaged", "cannot use the MLflow tracking store"),
 ])
 def test_bad_targets_are_one_line_before_anything_is_written(three_runs, tmp_path, target,
                                                              message):
     _not_a_store(tmp_path / "garbage.db")
+    (tmp_path / "damaged" / "0").mkdir(parents=True)  # a file store with a corrupt experiment
+    (tmp_path / "damaged" / "0" / "meta.yaml").write_text("name: [unclosed\n")
     uri = target.format(tmp=tmp_path, store=three_runs)
     csv = tmp_path / "out.csv"
     started = time.monotonic()

@@ -188,7 +188,11 @@ def export_mlflow(store: "Store", target: "Target | str", runs: list[dict[str, A
     and redone (failed before), the seed runs logged, and the new parent run ids."""
     if not isinstance(target, Target):
         target = open_target(target, experiment)
-    finished, stale = _previous(target, store.store_id)
+    try:
+        finished, stale = _previous(target, store.store_id)
+    except Exception as exc:  # a damaged tracking store shows itself on the first search
+        raise StoreError(f"--mlflow: cannot search the runs of '{target.uri}' "
+                         f"({type(exc).__name__}: {short(exc)})") from None
     exported, seed_runs, redone = [], 0, 0
     for run in runs:
         key = run_key(store.store_id, run)
