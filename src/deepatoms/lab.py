@@ -6,7 +6,7 @@ derive independent, reproducible streams from the trial seed and a tag naming th
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -29,6 +29,24 @@ class NoProgress:
 
     def end(self) -> None:
         pass
+
+
+RecordListener = Callable[[int, Any], None]
+_listeners: list[RecordListener] = []  # this process's listeners of recorded training steps
+
+
+def set_record_listener(listener: RecordListener | None) -> None:
+    """Who sees each step the engine's training loop records (`engine.train`'s `record`):
+    `listener(step, value)` with the value exactly as recorded; None: nobody (the default, and
+    the CLI's). A listener only reads: it must not change the value (the tables stay bitwise
+    the same with or without one). `deepatoms serve` streams them as live training curves."""
+    _listeners[:] = [listener] if listener is not None else []
+
+
+def record_seen(step: int, value: Any) -> None:
+    """Hand one recorded step to the listener, if any (called by `engine.train`)."""
+    for listener in _listeners:
+        listener(step, value)
 
 
 def derive_seed(seed: int, *tags: object) -> int:

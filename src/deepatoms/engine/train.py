@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
+from ..lab import record_seen
+
 LossFn = Callable[[Any, int], torch.Tensor]
 
 
@@ -100,6 +102,7 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
         if ran in marks:
             if record is not None:
                 records.append((ran, record(ran)))
+                record_seen(ran, records[-1][1])
             if until is not None:
                 met = until(ran).to(torch.bool).cpu()
                 done = met if done is None else done | met
