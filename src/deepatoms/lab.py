@@ -31,22 +31,29 @@ class NoProgress:
         pass
 
 
-RecordListener = Callable[[int, Any], None]
-_listeners: list[RecordListener] = []  # this process's listeners of recorded training steps
+RecordListener = Callable[[int, int, Any, Any], None]
+_listeners: list[RecordListener] = []  # this process's listener of training steps (0 or 1)
 
 
 def set_record_listener(listener: RecordListener | None) -> None:
-    """Who sees each step the engine's training loop records (`engine.train`'s `record`):
-    `listener(step, value)` with the value exactly as recorded; None: nobody (the default, and
-    the CLI's). A listener only reads: it must not change the value (the tables stay bitwise
-    the same with or without one). `deepatoms serve` streams them as live training curves."""
+    """Who sees the steps of the engine's training loop (`engine.train`): after each step,
+    `listener(step, steps, loss, recorded)` with the step's loss as the loop computed it (per
+    model, or per example; None when the loss sets the gradients itself) and, after a record
+    step, what `record` returned (else None). None: nobody (the default, and the CLI's). A
+    listener only reads: it must not change what it is given, so the tables stay bitwise the
+    same with or without one. `deepatoms serve` streams them as live training curves."""
     _listeners[:] = [listener] if listener is not None else []
 
 
-def record_seen(step: int, value: Any) -> None:
-    """Hand one recorded step to the listener, if any (called by `engine.train`)."""
+def listening() -> bool:
+    """Whether a listener is set (the loop hands nothing over otherwise)."""
+    return bool(_listeners)
+
+
+def record_seen(step: int, steps: int, loss: Any, recorded: Any) -> None:
+    """Hand one training step to the listener, if any (called by `engine.train`)."""
     for listener in _listeners:
-        listener(step, value)
+        listener(step, steps, loss, recorded)
 
 
 def derive_seed(seed: int, *tags: object) -> int:

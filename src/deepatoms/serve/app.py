@@ -3,6 +3,7 @@ and the JSON API they use, documented in README.md ("The lab in the browser").""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,21 @@ STATIC = Path(__file__).parent / "static"
 def create_app(store: str, *, workers: int = 1, host: str = "127.0.0.1",
                token: str | None = None, queue_limit: int = 8) -> FastAPI:
     """The app over the store at `store`; `token` is required on every API call when given."""
-    app = FastAPI(title="deepatoms lab", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.jobs = Jobs(store, workers, queue_limit)
+    jobs = Jobs(store, workers, queue_limit)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        jobs.warm()  # the workers import torch now, not when the first run is asked
+        yield
+        jobs.close()  # the workers stop with the server
+
+    app = FastAPI(title="deepatoms lab", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.state.jobs = jobs
     app.state.view = StoreView(store)
     app.state.guard = Guard(host, token)
     app.middleware("http")(_guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_event_handler("shutdown", app.state.jobs.close)
     _pages(app)
     _atom_routes(app)
     _run_routes(app)

@@ -88,6 +88,11 @@ class Jobs:
             self._dispatch()
             return job
 
+    def warm(self) -> None:
+        """Start the worker processes (each imports torch and the atoms once)."""
+        with self.lock:
+            self._start()
+
     def cancel(self, job_id: str) -> Job:
         with self.lock:
             job = self.jobs[job_id]

@@ -14,6 +14,7 @@ from typing import Any
 
 POINT_LIMIT = 256   # a recorded value with more numbers than this is not streamed
 PROGRESS_EVERY_S = 0.1
+POINTS_PER_LOOP = 50  # live points sent per training loop, besides its record steps
 
 
 def _numbers(value: Any) -> list[float] | None:
@@ -82,14 +83,24 @@ class Relay:
             desc, done, total = self.loops[-1]
             self.outbox.put(("progress", self.job, {"loop": desc, "done": done, "total": total}))
 
-    def record(self, step: int, value: Any) -> None:
+    def record(self, step: int, steps: int, loss: Any, recorded: Any) -> None:
+        """A training step (lab's listener): sent when it is a record step, or one of about
+        POINTS_PER_LOOP evenly spaced steps, or the last."""
         if step <= self.last_step:
             self.segment += 1
         self.last_step = step
-        curves = series(value)
+        every = max(1, steps // POINTS_PER_LOOP)
+        if recorded is None and step % every and step != steps:
+            return
+        curves = {}
+        if loss is not None:
+            losses = loss.detach()
+            curves = series({"loss": losses.mean(dim=1) if losses.dim() == 2 else losses})
+        if recorded is not None:
+            curves.update({k if k != "value" else "record": v for k, v in series(recorded).items()})
         if curves:
             self.outbox.put(("point", self.job, {"segment": self.segment, "step": int(step),
-                                                 "series": curves}))
+                                                 "steps": int(steps), "series": curves}))
 
 
 def _run(job: dict[str, Any], store: str, relay: Relay) -> dict[str, Any]:
