@@ -9,6 +9,7 @@ import typer
 
 from ..errors import DeepatomsError
 from ..store.database import DEFAULT_DIR
+from . import interrupts
 from .app import Command, StoreOpt, app, import_optional, open_store, stdout
 
 
@@ -49,4 +50,6 @@ def serve(
     if open_browser:
         import webbrowser
         webbrowser.open(url)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    uvicorn.run(application, host=host, port=port, log_level="warning")  # until Ctrl-C
+    interrupts.state.signal = None  # Ctrl-C is how the server ends: exit code 0, no "interrupted"
+    out.print("deepatoms lab stopped", highlight=False)

@@ -16,7 +16,7 @@ from ..catalog import registry
 from ..errors import DeepatomsError, UnknownAtomError
 from . import requests as checks
 from .jobs import Jobs, QueueFull
-from .schema import atom_detail, atom_summary
+from .schema import atom_detail, atom_summary, finite
 from .security import Guard
 from .store_views import StoreView
 
@@ -86,9 +86,11 @@ def _atom_routes(app: FastAPI) -> None:
 
     @app.get("/api/atoms")
     def atoms() -> list[dict[str, Any]]:
+        from ..report.context import FAMILY_TITLES  # the static report's grouping
         latest = view.latest()
-        return [dict(atom_summary(a, latest.get(a.name)), group=a.family)
-                for a in registry.all_atoms().values()]
+        return [dict(atom_summary(a, latest.get(a.name)),
+                     group=FAMILY_TITLES.get(a.family, a.family))
+                for family in registry.FAMILIES for a in registry.family(family)]
 
     @app.get("/api/atoms/{name}")
     def atom(name: str) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def _atom_routes(app: FastAPI) -> None:
     @app.get("/api/diff")
     def diff(a: str, b: str) -> dict[str, Any]:
         try:
-            return json.loads(json.dumps(view.diff(a, b), default=str))
+            return finite(json.loads(json.dumps(view.diff(a, b), default=str)))
         except DeepatomsError as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -159,7 +161,7 @@ def _run_routes(app: FastAPI) -> None:
     def runs(atom: str) -> dict[str, Any]:
         a = _atom(atom)
         live = [j.view() for j in list(jobs.jobs.values()) if j.spec["atom"] == a.name]
-        return {"stored": json.loads(json.dumps(view.history(a.name), default=str)),
+        return {"stored": finite(json.loads(json.dumps(view.history(a.name), default=str))),
                 "jobs": live}
 
     @app.get("/api/runs/{job_id}")
@@ -196,7 +198,8 @@ async def _stream(jobs: Jobs, job_id: str, index: int) -> Any:
     while True:
         events, ended = jobs.events_since(job_id, index)
         for event in events:
-            yield f"id: {index}\nevent: {event['type']}\ndata: {json.dumps(event, default=str)}\n\n"
+            data = json.dumps(finite(event), default=str)
+            yield f"id: {index}\nevent: {event['type']}\ndata: {data}\n\n"
             index += 1
         if ended and not events:
             return

@@ -69,13 +69,24 @@ def verdict_summary(run: dict[str, Any] | None) -> dict[str, Any] | None:
             "finding": v.get("finding", ""), "seeds": run.get("seeds"),
             "preset": run.get("preset"), "created": run.get("created"),
             "evidence": v.get("evidence", []), "scale_reasons": v.get("scale_reasons", []),
-            "seeds_note": v.get("seeds_note", "")}
+            "seeds_note": v.get("seeds_note", ""), "indicative": v.get("indicative", "")}
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float as None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def atom_summary(atom: "Atom", latest: dict[str, Any] | None) -> dict[str, Any]:
     return {"name": atom.name, "family": atom.family, "title": atom.title,
             "claim": atom.claim, "runtime_s": atom.runtime_s,
-            "verdict": verdict_summary(latest)}
+            "verdict": finite(verdict_summary(latest))}
 
 
 def atom_detail(atom: "Atom", latest: dict[str, Any] | None) -> dict[str, Any]:

@@ -148,10 +148,19 @@ def _one(job: dict[str, Any], store: str, outbox: Any) -> None:
         outbox.put(("done", job["id"], result))
 
 
+def _orphan_watch(parent: int) -> None:
+    """End this worker when the server is gone (killed without stopping its workers)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def main(inbox: Any, outbox: Any, store: str) -> None:
     """The worker's loop: its own process group (the terminal's Ctrl-C goes to the server,
     which stops the workers), one torch thread, jobs until None."""
+    import threading
     os.setpgrp()
+    threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
     torch.set_num_threads(1)
