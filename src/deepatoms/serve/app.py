@@ -24,13 +24,15 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(store: str, *, workers: int = 1, host: str = "127.0.0.1",
-               token: str | None = None, queue_limit: int = 8) -> FastAPI:
-    """The app over the store at `store`; `token` is required on every API call when given."""
+               token: str | None = None, queue_limit: int = 8, warm: bool = True) -> FastAPI:
+    """The app over the store at `store`; `token` is required on every API call when given;
+    `warm`: start the worker processes with the server (else with the first run)."""
     jobs = Jobs(store, workers, queue_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
-        jobs.warm()  # the workers import torch now, not when the first run is asked
+        if warm:
+            jobs.warm()  # the workers import torch now, not when the first run is asked
         yield
         jobs.close()  # the workers stop with the server
 
@@ -188,7 +190,7 @@ def _job(jobs: Jobs, job_id: str) -> Any:
 
 def _job_spec(spec: checks.RunSpec) -> dict[str, Any]:
     return {"atom": spec.atom, "preset": spec.preset, "seeds": spec.seeds,
-            "overrides": dict(spec.overrides)}
+            "overrides": dict(spec.overrides), "seeds_per_batch": spec.seeds_per_batch}
 
 
 async def _stream(jobs: Jobs, job_id: str, index: int) -> Any:

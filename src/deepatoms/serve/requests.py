@@ -14,6 +14,7 @@ from ..catalog import registry
 from ..errors import DeepatomsError, UnknownAtomError
 from ..execution import resources
 from ..execution.seeds import is_auto, parse_seeds, seed_plan
+from ..execution.validate import MAX_SEEDS, check_optional_count
 from ..params import Params
 
 MAX_TEXT = 10_000  # longest parameter text accepted (longer is refused, not parsed)
@@ -39,6 +40,7 @@ class RunSpec:
     params: Params
     estimate_s: float
     memory_bytes: float
+    seeds_per_batch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from .schema import json_value
@@ -46,7 +48,8 @@ class RunSpec:
                 "seeds": self.seeds if isinstance(self.seeds, str) else list(self.seeds),
                 "overrides": {k: json_value(v) for k, v in self.overrides.items()},
                 "params": {k: json_value(v) for k, v in self.params.to_dict().items()},
-                "estimate_s": round(self.estimate_s, 1), "memory_bytes": self.memory_bytes}
+                "estimate_s": round(self.estimate_s, 1), "memory_bytes": self.memory_bytes,
+                "seeds_per_batch": self.seeds_per_batch}
 
 
 def _text(field: str, value: Any, default: str | None = None) -> str:
@@ -112,7 +115,8 @@ def check_seeds(atom: Any, seeds: Any) -> tuple[tuple[int, ...] | str, int]:
 
 
 def check_run(body: Any) -> RunSpec:
-    """A run request `{"atom", "preset", "seeds", "params"}` checked; FieldError on bad input."""
+    """A run request `{"atom", "preset", "seeds", "params"}` (and optionally
+    `seeds_per_batch`, as `--seeds-per-batch`) checked; FieldError on bad input."""
     if not isinstance(body, dict):
         raise FieldError("body", "the request must be a JSON object")
     atom = check_atom(body)
@@ -120,10 +124,16 @@ def check_run(body: Any) -> RunSpec:
     params, overrides = check_params(atom, preset, body.get("params"))
     seeds, n_first = check_seeds(atom, body.get("seeds"))
     try:
-        est = resources.check(atom, params, n_first, "cpu")
+        per_batch = check_optional_count("seeds_per_batch", body.get("seeds_per_batch"), 1,
+                                         MAX_SEEDS)
+    except DeepatomsError as exc:
+        raise FieldError("seeds_per_batch", str(exc)) from None
+    try:
+        est = resources.check(atom, params, n_first, "cpu", seeds_per_batch=per_batch)
     except DeepatomsError as exc:
         raise FieldError("seeds" if n_first > 1 else "params", str(exc)) from None
-    return RunSpec(atom.name, preset, seeds, overrides, params, est.seconds, est.memory_bytes)
+    return RunSpec(atom.name, preset, seeds, overrides, params, est.seconds, est.memory_bytes,
+                   per_batch)
 
 
 def estimate(body: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..catalog import registry
 from ..errors import DeepatomsError
-from ..store.database import Store
+from ..store.database import DB_NAME, Store
 from ..store.history import diff_runs, history_rows
 
 _DRAW = threading.Lock()
@@ -32,6 +32,8 @@ class StoreView:
             return {}
 
     def history(self, atom: str) -> list[dict[str, Any]]:
+        if not (Path(self.location) / DB_NAME).is_file():  # nothing stored yet
+            return []
         with self._open() as store:
             return history_rows(store, atom)
 

@@ -109,7 +109,8 @@ def _run(job: dict[str, Any], store: str, relay: Relay) -> dict[str, Any]:
     set_record_listener(relay.record)
     try:
         out = api.run(job["atom"], job["preset"], job["seeds"], store=store, progress=relay,
-                      workers=1, device="cpu", **job["overrides"])
+                      workers=1, device="cpu", seeds_per_batch=job["seeds_per_batch"],
+                      **job["overrides"])
     finally:
         set_record_listener(None)
     return {"run_id": out.run_id, "verdict": out.verdict.to_dict(), "wall_s": out.wall_s,
@@ -162,6 +163,7 @@ def main(inbox: Any, outbox: Any, store: str) -> None:
     os.setpgrp()
     threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["DEEPATOMS_WORKERS"] = "1"  # trials in this process: the listener sees them
     import torch
     torch.set_num_threads(1)
     from .. import api  # noqa: F401  (imported once: the first job starts at once)
