@@ -62,3 +62,20 @@ def test_guard_host_names():
     assert not g.host_ok("attacker.test:8765") and not g.host_ok(None)
     assert Guard("192.168.1.5", "t").host_ok("192.168.1.5:8765")
     assert not Guard("192.168.1.5", "t").host_ok("attacker.test")
+
+
+def test_report_is_served_with_a_lab_link_and_nothing_outside_it(tmp_path):
+    report = tmp_path / "store" / "report"
+    (report / "atoms").mkdir(parents=True)
+    (report / "index.html").write_text("<html><body>index</body></html>")
+    page = "<html><body><h1>layer-convergence</h1></body></html>"
+    (report / "atoms" / "layer-convergence.html").write_text(page)
+    (tmp_path / "store" / "secret.txt").write_text("no")
+    with client(tmp_path / "store", warm=False) as c:
+        assert c.get("/report/index.html").text == "<html><body>index</body></html>"
+        served = c.get("/report/atoms/layer-convergence.html").text
+        assert 'href="/atom/layer-convergence"' in served and "<h1>layer-convergence</h1>" in served
+        assert (report / "atoms" / "layer-convergence.html").read_text() == page  # unchanged
+        for path in ("/report/../secret.txt", "/report/%2e%2e/secret.txt",
+                     "/report/..%2Fsecret.txt", "/report/nothing.html"):
+            assert c.get(path).status_code == 404, path

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import (FileResponse, HTMLResponse, JSONResponse, Response,
+                               StreamingResponse)
 from fastapi.staticfiles import StaticFiles
 
 from ..catalog import registry
@@ -18,7 +19,7 @@ from . import requests as checks
 from .jobs import Jobs, QueueFull
 from .schema import atom_detail, atom_summary, finite
 from .security import Guard
-from .store_views import StoreView
+from .store_views import StoreView, report_file, with_lab_link
 
 STATIC = Path(__file__).parent / "static"
 
@@ -70,6 +71,17 @@ def _pages(app: FastAPI) -> None:
     @app.get("/atom/{name}", include_in_schema=False)
     def atom_page(name: str) -> FileResponse:
         return FileResponse(STATIC / "atom.html")
+
+    @app.get("/report/{path:path}", include_in_schema=False)
+    def report(path: str) -> Response:
+        """The static report that `deepatoms report` wrote into the store, as it is; each atom
+        page gains a link to its lab page (the files are not changed)."""
+        found = report_file(app.state.view.location, path or "index.html")
+        if found is None:
+            raise HTTPException(404, "no such report page; `deepatoms report` writes the report")
+        if found.suffix != ".html" or found.parent.name != "atoms":
+            return FileResponse(found)
+        return HTMLResponse(with_lab_link(found.read_text(encoding="utf-8"), found.stem))
 
 
 def _atom(name: str) -> Any:

@@ -72,3 +72,24 @@ class StoreView:
             run = store.run(run_id)
             table = store.run_table(run)
         return registry.get(run["atom"]).figures(table)
+
+
+def report_file(store: str, path: str) -> Path | None:
+    """The file of the store's report at `path`, or None: missing, or outside the report."""
+    root = (Path(store) / "report").resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file():
+        return None
+    return target
+
+
+def with_lab_link(page: str, atom: str) -> str:
+    """A report page with a link to the atom's lab page after <body> (when served)."""
+    from html import escape
+    if atom not in registry.all_atoms():
+        return page
+    link = (f'<p style="margin:0;padding:.4rem 1rem;background:#20303f"><a style="color:#fff" '
+            f'href="/atom/{escape(atom)}">Open {escape(atom)} in the lab: change its '
+            f'conditions and run it</a></p>')
+    head, sep, rest = page.partition("<body>")
+    return f"{head}{sep}{link}{rest}" if sep else link + page
