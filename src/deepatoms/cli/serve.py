@@ -50,6 +50,7 @@ def serve(
     if open_browser:
         import webbrowser
         webbrowser.open(url)
-    uvicorn.run(application, host=host, port=port, log_level="warning")  # until Ctrl-C
+    uvicorn.run(application, host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=2)  # until Ctrl-C; open event streams then close
     interrupts.state.signal = None  # Ctrl-C is how the server ends: exit code 0, no "interrupted"
     out.print("deepatoms lab stopped", highlight=False)

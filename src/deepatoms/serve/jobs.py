@@ -41,7 +41,8 @@ class Job:
     def view(self) -> dict[str, Any]:
         """The job as `GET /api/runs/{id}` returns it."""
         elapsed = (self.ended or time.time()) - self.started if self.started else 0.0
-        left = max(self.estimate_s - elapsed, 0.0) if self.state == "running" else 0.0
+        left = max(self.estimate_s - elapsed, self._loop_left()) if self.state == "running" \
+            else 0.0
         fraction = 1.0 if self.state == "done" else min(elapsed / max(self.estimate_s, 1e-9),
                                                          0.99) if self.started else 0.0
         return {"id": self.id, "kind": self.kind, "state": self.state, **self.spec,
@@ -49,6 +50,15 @@ class Job:
                 "left_s": round(left, 1), "fraction": round(fraction, 3),
                 "progress": self.progress, "result": self.result, "error": self.error,
                 "first_point_s": self.first_point_s, "events": len(self.events)}
+
+
+    def _loop_left(self) -> float:
+        """Seconds left in the training loop now running, at its pace so far (the estimate
+        of a busy machine is too low; this one is not)."""
+        done, total, since = (self.progress.get(k) for k in ("done", "total", "since"))
+        if not done or not total or since is None:
+            return 0.0
+        return (time.time() - since) * (total - done) / done
 
 
 class _Worker:
@@ -160,7 +170,9 @@ class Jobs:
         if job is None or job.state in ENDED:
             return
         if kind == "progress":
-            job.progress = data
+            same = job.progress.get("loop") == data["loop"] and job.progress.get("done", 0) <= \
+                data["done"] and job.progress.get("total") == data["total"]
+            job.progress = {**data, "since": job.progress["since"] if same else time.time()}
         if kind == "point" and job.first_point_s is None:
             job.first_point_s = round(time.time() - job.created, 3)
         if kind in ENDED:
