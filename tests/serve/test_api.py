@@ -120,3 +120,23 @@ def test_quick_run_streams_events_then_verdict_and_is_stored(tmp_path):
         assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
         assert c.get(f"/api/atoms/layer-convergence").json()["verdict"]["run_id"] == \
             stored[-1]["id"]
+
+
+def test_probe_fills_in_point_by_point_and_is_stored(tmp_path):
+    body = {**QUICK, "key": "steps", "values": "100,150"}
+    with client(tmp_path / "store") as c:
+        bad = c.post("/api/probes", json={**body, "values": "100"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "values"
+        bad = c.post("/api/probes", json={**body, "values": "100,-5"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "steps"
+        job = c.post("/api/probes", json=body).json()["id"]
+        stream = events(c, job)
+        points = [d for k, d in stream if k == "probe"]
+        assert [p["value"] for p in points] == ["100", "150"]
+        assert all(p["ci_low"] is None or p["ci_low"] <= p["estimate"] <= p["ci_high"]
+                   for p in points)
+        assert stream[-1][1]["state"] == "done"
+        assert [p["value"] for p in stream[-1][1]["probe"]["points"]] == ["100", "150"]
+        assert len(c.get("/api/runs?atom=layer-convergence").json()["stored"]) == 2
+    with Store(tmp_path / "store", readonly=True) as st:
+        assert st.latest_probes()["layer-convergence"]["key"] == "steps"

@@ -2,6 +2,8 @@
 until Ctrl-C; the `serve` extra (FastAPI, uvicorn) must be installed."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,5 +54,7 @@ def serve(
         webbrowser.open(url)
     uvicorn.run(application, host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=2)  # until Ctrl-C; open event streams then close
-    interrupts.state.signal = None  # Ctrl-C is how the server ends: exit code 0, no "interrupted"
     out.print("deepatoms lab stopped", highlight=False)
+    if interrupts.state.signal is not None:  # Ctrl-C is how the server ends: exit code 0, at
+        sys.stdout.flush()                    # once (the workers are stopped; the interpreter's
+        os._exit(0)                           # teardown with torch loaded takes seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import gc
 import multiprocessing
 import os
 import signal
@@ -131,7 +132,8 @@ class Jobs:
     def _start(self) -> None:
         if self._outbox is None:
             self._outbox = self._ctx.Queue()
-            threading.Thread(target=self._drain, daemon=True, name="serve-outbox").start()
+            self._drainer = threading.Thread(target=self._drain, daemon=True, name="serve-outbox")
+            self._drainer.start()
         while len(self._workers) < self.n_workers:
             self._workers.append(_Worker(self._ctx, self._outbox, self.store))
 
@@ -159,9 +161,12 @@ class Jobs:
     def _drain(self) -> None:
         while True:
             try:
-                kind, job_id, data = self._outbox.get()
+                message = self._outbox.get()
             except (EOFError, OSError, ValueError):
                 return
+            if message is None:  # close(): the server is stopping
+                return
+            kind, job_id, data = message
             with self.lock:
                 self._message(kind, self.jobs.get(job_id), data)
                 self.lock.notify_all()
@@ -206,3 +211,11 @@ class Jobs:
             w.process.join(2)
             if w.process.is_alive():
                 w.process.kill()
+                w.process.join(1)
+        if self._outbox is not None:
+            self._outbox.put(None)
+            self._drainer.join(2)
+        # drop the queues now: their semaphores are released here, not left to the exit
+        self._outbox = None
+        workers.clear()
+        gc.collect()
