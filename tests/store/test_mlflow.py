@@ -91,7 +91,9 @@ def pd_isna(value) -> bool:
     return value is None or value != value
 
 
-def test_sqlite_store_export_compares_side_by_side(three_runs, tmp_path):
+def test_sqlite_store_export_compares_side_by_side(three_runs, tmp_path, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # artifacts go beside the database, not to ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = _cli("export", "--mlflow", uri, "--all-runs", "--store", str(three_runs))
     assert first.exit_code == 0, first.output
@@ -101,6 +103,8 @@ def test_sqlite_store_export_compares_side_by_side(three_runs, tmp_path):
     assert again.exit_code == 0 and "0 run(s) logged with 0 seed run(s), 3 already there" in \
         again.stdout, again.output
     _check_side_by_side(uri, three_runs)
+    assert list((tmp_path / "cwd").iterdir()) == []
+    assert len(list((tmp_path / "mlflow-artifacts").glob("*/artifacts/table.csv"))) == 3
 
 
 def test_a_failed_export_is_marked_failed_and_redone(three_runs, tmp_path, monkeypatch):

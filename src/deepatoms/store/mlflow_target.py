@@ -133,6 +133,15 @@ def _check_server(uri: str) -> None:
                          f"({reason})") from None
 
 
+def _artifact_location(uri: str) -> "str | None":
+    """For `sqlite:///PATH.db`, PATH-artifacts/ beside the database (MLflow's default for a SQL
+    store is ./mlruns in whatever directory the export runs from); else MLflow's default."""
+    if not uri.lower().startswith("sqlite:") or ":///" not in uri:
+        return None
+    path = Path(unquote(uri.split(":///", 1)[1].split("?", 1)[0])).resolve()
+    return (path.parent / f"{path.stem}-artifacts").as_uri()
+
+
 def short(exc: BaseException) -> str:
     """The first line of an exception's message, at most 300 characters."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -157,7 +166,8 @@ def open_target(uri: str, experiment: str = EXPERIMENT) -> Target:
         if found is not None and found.lifecycle_stage != "active":
             raise StoreError(f"--mlflow: experiment '{name}' at '{resolved}' is deleted; "
                              "restore it or pass another --experiment")
-        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            name, artifact_location=_artifact_location(resolved))
     except StoreError:
         raise
     except Exception as exc:
