@@ -99,7 +99,14 @@ class Store:
 
     # ------------------------------------------------------------ opening
 
+    def _not_a_file(self) -> StoreError:
+        return StoreError(f"the store file '{self.path}' is not a file (a directory, or a link to "
+                          "nothing is in its place); it was left untouched — move it away or "
+                          "pass another --store")
+
     def _open_readonly(self) -> sqlite3.Connection:
+        if self.path.exists() and not self.path.is_file():
+            raise self._not_a_file()
         if not self.path.is_file():
             raise StoreError(f"no results in '{self.root}' (no {DB_NAME}); run `deepatoms run "
                              "...` first, or pass --store / DEEPATOMS_STORE")
@@ -152,6 +159,8 @@ class Store:
                 pass  # a private probe: processes opening one store at once never collide
         except OSError as exc:
             raise _unwritable(self.root, exc) from None
+        if os.path.lexists(self.path) and not self.path.is_file():
+            raise self._not_a_file()
         if self.path.is_file() and self.path.stat().st_size > 0:
             probe = self._connect_ro()  # inspect before any write: a foreign file stays as it is
             try:
@@ -171,7 +180,10 @@ class Store:
         # a store another process is opening at the same moment is retried, not reported broken.
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
-            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+            try:
+                conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store '{self.path}' ({exc})") from None
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
