@@ -101,7 +101,7 @@ class Store:
 
     def _not_a_file(self) -> StoreError:
         return StoreError(f"the store file '{self.path}' is not a file (a directory, or a link to "
-                          "nothing is in its place); it was left untouched — move it away or "
+                          "nothing, is in its place); it was left untouched — move it away or "
                           "pass another --store")
 
     def _open_readonly(self) -> sqlite3.Connection:
