@@ -134,6 +134,8 @@ class Store:
             # immutable: a WAL database in a directory this process may not write (no -shm can
             # be made: "unable to open" or "attempt to write a readonly database"); nothing can
             # change it meanwhile
+            if "immutable" in options:
+                self._check_no_pending_wal()
             try:
                 conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=LOCK_WAIT_S)
             except sqlite3.OperationalError:
@@ -151,6 +153,14 @@ class Store:
                                  f"database ({exc}); it was left untouched — move it away or "
                                  "pass another --store") from None
         raise StoreError(f"cannot read the store '{self.path}' (unable to open it)")
+
+    def _check_no_pending_wal(self) -> None:
+        """An immutable open does not see changes still in the -wal file: refuse instead."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise StoreError(f"cannot read the store '{self.path}': changes are still in "
+                             f"'{wal.name}', which SQLite cannot open in a directory this "
+                             "process may not write; open it once where it is writable")
 
     def _open_writable(self) -> sqlite3.Connection:
         try:
