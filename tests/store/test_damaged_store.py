@@ -193,3 +193,15 @@ def test_good_run_ids(base):
     assert deepatoms.diff(" #1", np.int64(2), store=base)["runs"][1]["id"] == 2
     with pytest.raises(StoreError, match="no run with id"):
         deepatoms.diff(1, 2**63 - 1, store=base)
+
+
+def test_an_unreadable_trial_is_computed_again(base, tmp_path):
+    """A trial whose stored rows cannot be decoded counts as not stored: the run recomputes
+    it (instead of crashing on the cache) and the store holds a readable one afterwards."""
+    from deepatoms.execution import ledger
+    root = _tampered(base, tmp_path, "UPDATE trials SET rows='garbage'")
+    ledger.clear()  # nothing kept in this process from the fixture's run
+    outcome = deepatoms.run(ATOM, store=root, **FAST)
+    assert outcome.cached_seeds == () and len(outcome.rows) > 0
+    st = Store(root, readonly=True)
+    assert len(st.run_table(st.run(outcome.run_id))) == len(outcome.rows)
