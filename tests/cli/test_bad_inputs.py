@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.cli.entry import main as cli_main
 from deepatoms.errors import DeepatomsError, DeviceError, ParamError, StoreError, UnknownAtomError
 from deepatoms.params import field_types

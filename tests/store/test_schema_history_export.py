@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import deepatoms
 from deepatoms import code_version
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.execution import runner
 from deepatoms.store import schema
 from deepatoms.cli import app

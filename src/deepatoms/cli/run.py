@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..atom import Atom
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError, did_you_mean
 from ..store import DB_NAME, DEFAULT_DIR, Store
 if TYPE_CHECKING:  # the API imports torch: `deepatoms --help` must not

@@ -9,7 +9,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from ..catalog import registry
+from .. import registry
 from ..atom import Atom
 from ..verdict import STATUSES, Verdict
 from .format import duration, plain, value_text, when

@@ -65,7 +65,7 @@ def run_tags(run: dict[str, Any], store_id: str) -> dict[str, str]:
 def _tables(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
     """The run's rows, its measurement rows and its atom (None when gone); `note` when the
     table is unavailable (then the rows are None)."""
-    from ..catalog import registry
+    from .. import registry
     try:
         rows = store.run_table(run)
     except Exception as exc:
