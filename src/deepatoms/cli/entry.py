@@ -105,6 +105,7 @@ def main(args: Sequence[str] | None = None, prog_name: str = "deepatoms") -> int
         finally:
             warnings.showwarning = _ORIGINAL_SHOW
     if state.signal is not None:
+        interrupts.stop_workers()
         if not state.reported:
             sys.stderr.write("interrupted\n")
         return 128 + int(state.signal)

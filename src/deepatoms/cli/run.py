@@ -177,6 +177,7 @@ def run(
                        for plan in plans]
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
         interrupts.quiet()
+        interrupts.stop_workers()
         err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
         interrupts.state.reported = True
         raise typer.Exit(interrupts.exit_code(exc)) from None
