@@ -245,3 +245,35 @@ def test_wrong_token_and_refused_address_are_one_line_exit_2(cluster, tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: cannot connect to the Ray")
     assert not (tmp_path / "s").exists()  # nothing was written
+
+
+@pytest.mark.parametrize("greeting", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"],
+                         ids=["silent", "http1"])
+def test_a_port_that_is_not_a_ray_head_is_one_line_within_seconds(tmp_path, greeting):
+    """An open port where no Ray head answers (before: Ray's log lines and a hang past 150 s)."""
+    import threading
+    server = socket.create_server(("127.0.0.1", 0))
+    port, held = server.getsockname()[1], []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        held.append(conn)
+        if greeting:
+            conn.sendall(greeting)
+            conn.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=serve, daemon=True).start()
+    env = {**os.environ, "PYTHONPATH": SRC}
+    start = time.monotonic()
+    try:
+        out = subprocess.run(_cmd(SPLIT, tmp_path / "s", "--address", f"127.0.0.1:{port}"),
+                             env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - start < 30
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no Ray head answers at"), out.stderr
+    assert not (tmp_path / "s").exists()

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 WORKERS_ENV = "DEEPATOMS_WORKERS"  # the default of --workers (tests set 1: in-process)
 BACKENDS = ("local", "ray")
 RETRIES = 1
+MAX_WORKERS = 1024  # processes or Ray tasks at once (a larger count is a typo, not a cluster)
+MAX_THREADS = 1024  # torch threads per worker
 # With the default --workers, a run estimated under this many seconds stays in this process, and
 # so does any run while the machine is busy (load average >= cores): each spawned worker first
 # imports torch and the atoms (≈ 4 CPU-seconds), and smaller populations cost more per model.
@@ -59,8 +61,9 @@ def cores() -> int:
 def default_workers() -> int:
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text:
-        if not text.isdigit() or int(text) < 1:
-            raise DeepatomsError(f"{WORKERS_ENV} must be a whole number >= 1, got {text!r}")
+        if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+            raise DeepatomsError(f"{WORKERS_ENV} must be a whole number from 1 to "
+                                 f"{MAX_WORKERS:,}, got {text[:30]!r}")
         return int(text)
     return cores()
 
@@ -82,12 +85,18 @@ class ExecOptions:
         check_precision(self.precision)
         if self.backend not in BACKENDS:
             raise DeepatomsError(f"unknown backend {self.backend!r}; allowed: local, ray")
-        for name in ("workers", "threads"):
+        for name, most in (("workers", MAX_WORKERS), ("threads", MAX_THREADS)):
             value = getattr(self, name)
-            if value is not None and (type(value) is not int or value < 1):
-                raise DeepatomsError(f"{name} must be a whole number >= 1, got {value!r}")
-        if self.address is not None and self.backend != "ray":
-            raise DeepatomsError("--address goes with --backend ray")
+            if value is not None and (type(value) is not int or not 1 <= value <= most):
+                raise DeepatomsError(f"{name} must be a whole number from 1 to {most:,}, "
+                                     f"got {str(value)[:30]}")
+        if self.address is not None:
+            if not isinstance(self.address, str) or not self.address.strip():
+                raise DeepatomsError(f"address must be text 'HOST:PORT', got {self.address!r:.40}")
+            if self.backend != "ray":
+                raise DeepatomsError("--address goes with --backend ray")
+        if self.workers is None:
+            default_workers()  # a bad DEEPATOMS_WORKERS: one line before anything runs
 
     def slots(self, atom: "Atom", params: "Params", n_seeds: int) -> int:
         """How many trials of this run may compute at once (1: in this process)."""
