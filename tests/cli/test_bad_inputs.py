@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import typing
 from pathlib import Path
 
@@ -352,3 +353,113 @@ def test_a_valid_mnist_set_passes_the_check_and_is_what_atoms_read(tmp_path, mon
 def _paper_plan():
     from deepatoms.cli.run import plan_runs
     return plan_runs([registry.get(DATA_ATOM)], "paper", "2", {}, fallback=False)[0][0]
+
+
+# ---------------------------------------------------------------- hardening II (issue 20)
+# Each case: (args, environment). Checked before the store is opened, so nothing is written.
+
+LATE_CASES = [  # checked too late before: after training, or after the store was opened
+    (["probe", "layer-convergence", "--vary", "steps=50,60", "--metric", "nosuch",
+      "--preset", "quick", "--seeds", "2"], {}),
+    (["probe", A, "--vary", "steps=50,050"], {}),
+    (["probe", A, "--vary", "steps=100,+100"], {}),
+    (["probe", A, "--vary", "lr=0.1,1e-1"], {}),
+    (["run", A, "--preset", "quick", "--seeds", "2"], {"DEEPATOMS_WORKERS": "0"}),
+    (["run", A, "--preset", "quick", "--seeds", "2"], {"DEEPATOMS_WORKERS": "abc"}),
+    (["run", A, "--preset", "quick", "--seeds", "2"], {"DEEPATOMS_WORKERS": "99999999999999999999"}),
+    (["probe", A, "--vary", "steps=50,60", "--preset", "quick", "--seeds", "2"],
+     {"DEEPATOMS_WORKERS": "-1"}),
+    (["run", A, "--preset", "quick", "--seeds-per-batch", "100000000000000000000"], {}),
+    (["run", A, "--preset", "quick", "--seeds-per-batch", "10001"], {}),
+]
+CRASH_CASES = [  # an uncaught exception before
+    (["run", A, "--preset", "quick", "--workers", "99999999999999999999"], {}),
+    (["run", A, "--preset", "quick", "--workers", "100000"], {}),
+    (["run", A, "--preset", "quick", "--threads", "99999999999999999999"], {}),
+    (["run", A, "--preset", "quick", "--backend", "ray", "--workers", "99999999999999999999"], {}),
+]
+OLD_CORPUS_CASES = [  # initialisers: finite numbers, each initialiser once
+    (["run", "initialization", "--set", "initializers=xavier_uniform,normal:inf"], {}),
+    (["run", "initialization", "--set", "initializers=xavier_uniform,uniform:nan"], {}),
+    (["run", "initialization", "--set", "initializers=xavier_uniform,normal:1e400"], {}),
+    (["run", "initialization", "--set", "initializers=xavier_uniform,normal:0.01,normal:1e-2"], {}),
+    (["run", "initialization", "--set", "initializers=xavier_uniform,uniform:1,uniform:1.0"], {}),
+]
+HARDENING_CASES = LATE_CASES + CRASH_CASES + OLD_CORPUS_CASES
+
+
+@pytest.mark.parametrize("args, env", HARDENING_CASES,
+                         ids=[" ".join(a)[:60] + str(e) for a, e in HARDENING_CASES])
+def test_checked_before_anything_is_written(args, env, store, capsys, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _cli([*args, "--store", STORE], store, capsys, monkeypatch)
+
+
+API_SIZE_CASES = [  # refused at once, before a CPU burns or memory runs out
+    lambda root: deepatoms.run(A, "quick", seeds=range(10**12), store=root),
+    lambda root: deepatoms.run(A, "quick", seeds=range(10**20), store=root),
+    lambda root: deepatoms.run(A, "quick", seeds=iter(range(10**12)), store=root),
+    lambda root: deepatoms.probe(A, {"steps": range(1, 10**9)}, "quick", store=root),
+    lambda root: deepatoms.probe(A, {"steps": iter(range(1, 10**12))}, "quick", store=root),
+    lambda root: deepatoms.probe(A, {"steps": [50, 60]}, "quick", seeds=range(10**12), store=root),
+    lambda root: deepatoms.run(A, "quick", backend="ray", address=6379, store=root),
+    lambda root: deepatoms.run(A, "quick", backend="ray", address="", store=root),
+    lambda root: deepatoms.run(A, "quick", workers=10**20, store=root),
+    lambda root: deepatoms.run(A, "quick", threads=10**20, store=root),
+]
+
+
+@pytest.mark.parametrize("call", API_SIZE_CASES, ids=[str(i) for i in range(len(API_SIZE_CASES))])
+def test_api_refuses_sizes_up_front(call, tmp_path):
+    root = tmp_path / "runs"
+    start = time.monotonic()
+    with pytest.raises(DeepatomsError) as info:
+        call(root)
+    assert time.monotonic() - start < 5
+    assert str(info.value) and "\n" not in str(info.value)
+    assert not root.exists()
+
+
+def test_probe_metric_is_checked_before_the_store_is_written(tmp_path):
+    root = tmp_path / "runs"
+    with pytest.raises(DeepatomsError, match="--metric|metric"):
+        deepatoms.probe("layer-convergence", {"steps": [50, 60]}, "quick", seeds=2,
+                        metric="nosuch", store=root)
+    assert not root.exists()
+
+
+def test_a_full_disk_is_one_line_and_the_store_keeps_whole_batches(tmp_path, capsys, monkeypatch):
+    """SQLite's "database or disk is full" on the second batch's write (simulated): one line,
+    exit code 2, the first batch stored whole, nothing half-written; the rerun resumes."""
+    import sqlite3
+    root = tmp_path / "runs"
+    args = ["run", "layer-convergence", "--preset", "quick", "--seeds", "2",
+            "--seeds-per-batch", "1", "--store", str(root), "--json"]
+    save, calls = Store.save_trials, []
+
+    def full_after_one(self, *a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return save(self, *a, **k)
+
+    monkeypatch.delenv("DEEPATOMS_STORE", raising=False)
+    monkeypatch.setattr(Store, "save_trials", full_after_one)
+    code = cli_main(args)
+    out = capsys.readouterr()
+    lines = [x for x in out.err.strip().splitlines() if not x.lstrip().startswith(("running", "["))]
+    assert code == 2, out.err
+    assert len(lines) == 1 and lines[0].startswith("error: the disk is full"), out.err
+    assert "Traceback" not in out.err + out.out and out.out == ""
+    conn = sqlite3.connect(root / DB_NAME)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    finally:
+        conn.close()
+    monkeypatch.setattr(Store, "save_trials", save)
+    assert cli_main(args) == 0
+    import json
+    assert json.loads(capsys.readouterr().out)[0]["cached_seeds"] == [0]

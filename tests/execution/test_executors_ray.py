@@ -245,3 +245,62 @@ def test_wrong_token_and_refused_address_are_one_line_exit_2(cluster, tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: cannot connect to the Ray")
     assert not (tmp_path / "s").exists()  # nothing was written
+
+
+class _NotARayHead:
+    """A port that accepts connections and says nothing (`greeting` b"") or something else."""
+
+    def __init__(self, greeting: bytes):
+        import threading
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address, self.held = f"127.0.0.1:{self.server.getsockname()[1]}", []
+        self.greeting = greeting
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+                self.held.append(conn)
+                if self.greeting:
+                    conn.sendall(self.greeting)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("greeting", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"],
+                         ids=["silent", "http1"])
+def test_a_port_that_is_not_a_ray_head_is_refused_within_seconds(greeting):
+    """Before: Ray's log lines and a hang past 150 s."""
+    from deepatoms.execution.executors import ExecOptions, ExecutorError
+    from deepatoms.execution.ray_backend import ray_executor, shutdown
+    import ray  # noqa: F401  (imported before the clock starts)
+    port = _NotARayHead(greeting)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ExecutorError, match="no Ray head answers at") as info:
+            ray_executor(ExecOptions("ray", 1, 1, port.address))
+        assert time.monotonic() - start < 10
+        assert "\n" not in str(info.value)
+    finally:
+        port.close()
+        shutdown()
+
+
+def test_a_port_that_is_not_a_ray_head_is_one_line_exit_2(tmp_path):
+    port = _NotARayHead(b"")
+    try:
+        out = subprocess.run(_cmd(SPLIT, tmp_path / "s", "--address", port.address),
+                             env={**os.environ, "PYTHONPATH": SRC}, capture_output=True,
+                             text=True, timeout=140)
+    finally:
+        port.close()
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no Ray head answers at"), out.stderr
+    assert not (tmp_path / "s").exists()

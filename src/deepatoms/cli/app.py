@@ -131,6 +131,20 @@ def open_store(location: Path, *, create: bool) -> Store:
     return st
 
 
+def disk_full(exc: BaseException) -> StoreError | None:
+    """The one-line error for a write that failed because the disk is full (SQLite's "database
+    or disk is full", or ENOSPC); None for any other exception. Each batch is stored in one
+    transaction, so the store holds whole batches only and a rerun resumes."""
+    import errno
+    import sqlite3
+    full = (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()) or \
+        (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+    if not full:
+        return None
+    return StoreError(f"the disk is full ({one_line(exc)}); the batches finished before are "
+                      "stored: free some space and run the same command again to resume")
+
+
 def store_flag(store: Path) -> str:
     """` --store DIR` for a footer's next command, when the store is not the one it would find
     by default (DEEPATOMS_STORE, else ./deepatoms-runs); empty otherwise."""

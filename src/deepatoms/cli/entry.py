@@ -99,12 +99,19 @@ def main(args: Sequence[str] | None = None, prog_name: str = "deepatoms") -> int
         except DeepatomsError as exc:
             error(str(exc) or type(exc).__name__)
             return 2
+        except Exception as exc:  # a full disk is one line; a bug keeps its traceback
+            from .app import disk_full
+            if disk_full(exc) is None:
+                raise
+            error(str(disk_full(exc)))
+            return 2
         except (KeyboardInterrupt, click.Abort):
             state.signal = state.signal or 2
             code = interrupts.SIGINT_EXIT
         finally:
             warnings.showwarning = _ORIGINAL_SHOW
     if state.signal is not None:
+        interrupts.stop_workers()
         if not state.reported:
             sys.stderr.write("interrupted\n")
         return 128 + int(state.signal)

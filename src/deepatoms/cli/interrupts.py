@@ -127,6 +127,15 @@ class BatchTally:
         return f"interrupted: {stored} of {max(self.planned, stored)} batches stored — rerun to resume"
 
 
+def stop_workers() -> None:
+    """Kill this process's worker processes now (an interrupted command does not wait for
+    their trials; those not stored are computed again by the rerun)."""
+    import sys
+    executors = sys.modules.get("deepatoms.execution.executors")  # not imported: no workers
+    if executors is not None:
+        executors.stop_pools()
+
+
 def quiet() -> None:
     """Ignore further SIGINT/SIGTERM while the interrupted command reports and exits."""
     for s in (signal.SIGINT, signal.SIGTERM):

@@ -17,8 +17,8 @@ from ..store import DB_NAME, DEFAULT_DIR, Store
 if TYPE_CHECKING:  # the API imports torch: `deepatoms --help` must not
     from ..api import Request
 
-from .app import (STANDARD_PRESETS, Command, JsonOpt, StoreOpt, app, one_line, open_store,
-                  parse_sets, print_json, select, stderr, stdout, store_flag)
+from .app import (STANDARD_PRESETS, Command, JsonOpt, StoreOpt, app, disk_full, one_line,
+                  open_store, parse_sets, print_json, select, stderr, stdout, store_flag)
 
 
 
@@ -144,6 +144,9 @@ def run(
     from ..lab import resolve_device
     from ..execution.estimates import RunClock
     overrides = parse_sets(sets)
+    from ..execution.seeds import MAX_SEEDS
+    from ..execution.validate import check_optional_count
+    check_optional_count("--seeds-per-batch", seeds_per_batch, 1, MAX_SEEDS)
     plans, notes = plan_runs(select(names, family, all_), preset, seeds, overrides,
                              fallback=bool(all_ or family), max_seeds=max_seeds)
     resolve_device(device)
@@ -176,6 +179,7 @@ def run(
                        for plan in plans]
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
         interrupts.quiet()
+        interrupts.stop_workers()
         err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
         interrupts.state.reported = True
         raise typer.Exit(interrupts.exit_code(exc)) from None
@@ -244,6 +248,8 @@ def _run_one(plan: "Request", bar: Any, device: str, store: Store, force: bool,
         bar.console.print(f"[bold red]error:[/] {name}: {escape(one_line(exc))}", soft_wrap=True)
         result = AtomResult(name, plan.atom.family, error=one_line(exc))
     except Exception as exc:  # a bug in one atom must not lose the results of the others
+        if disk_full(exc):  # the next atom would fail the same way: stop with one line
+            raise disk_full(exc) from None
         bar.console.print(f"[bold red]{name} crashed:[/]")
         bar.console.print_exception(max_frames=8)
         result = AtomResult(name, plan.atom.family,
@@ -283,7 +289,7 @@ def probe(
     """Where does a claim hold? Run the atom once per value of one parameter and show the
     verdict and key estimate against the value (each point is a stored, cached run; the atom's
     report page shows the latest probe)."""
-    from ..studies.probe import probe as run_probe
+    from ..studies.probe import check_metric, probe_values
     from .render import RichProgress, probe_table
     from ..lab import resolve_device
     from ..studies.probe import split_values
@@ -296,11 +302,13 @@ def probe(
     resolve_device(device)
     from ..studies.probe import check_probe
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
+    check_metric(name, key, values, metric, preset=preset, seeds=seeds, device=device,
+                 **overrides)  # before the store: an unknown metric writes nothing
     st = open_store(store, create=True)
     with RichProgress(stderr()) as bar:
         bar.atom = name
-        result = run_probe(name, {key: values}, preset, seeds, metric=metric, device=device,
-                           store=st, progress=bar, **overrides)
+        result = probe_values(name, key, values, preset=preset, seeds=seeds, metric=metric,
+                              device=device, store=st, progress=bar, **overrides)
     if json_out:
         print_json(result.to_dict())
         return

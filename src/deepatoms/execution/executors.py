@@ -17,6 +17,7 @@ import atexit
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import gc
 import math
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..errors import DeepatomsError
 from .trials import Trial, TrialFailure, TrialResult, run_trial, setting_groups
+from .worker_life import follow_driver, sigint_ignored, stop_processes
 
 if TYPE_CHECKING:
     from ..atom import Atom
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 WORKERS_ENV = "DEEPATOMS_WORKERS"  # the default of --workers (tests set 1: in-process)
 BACKENDS = ("local", "ray")
 RETRIES = 1
+MAX_WORKERS = 1024  # processes or Ray tasks at once (a larger count is a typo, not a cluster)
+MAX_THREADS = 1024  # torch threads per worker
 # With the default --workers, a run estimated under this many seconds stays in this process, and
 # so does any run while the machine is busy (load average >= cores): each spawned worker first
 # imports torch and the atoms (≈ 4 CPU-seconds), and smaller populations cost more per model.
@@ -57,8 +61,9 @@ def cores() -> int:
 def default_workers() -> int:
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text:
-        if not text.isdigit() or int(text) < 1:
-            raise DeepatomsError(f"{WORKERS_ENV} must be a whole number >= 1, got {text!r}")
+        if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+            raise DeepatomsError(f"{WORKERS_ENV} must be a whole number from 1 to "
+                                 f"{MAX_WORKERS:,}, got {text[:30]!r}")
         return int(text)
     return cores()
 
@@ -80,12 +85,18 @@ class ExecOptions:
         check_precision(self.precision)
         if self.backend not in BACKENDS:
             raise DeepatomsError(f"unknown backend {self.backend!r}; allowed: local, ray")
-        for name in ("workers", "threads"):
+        for name, most in (("workers", MAX_WORKERS), ("threads", MAX_THREADS)):
             value = getattr(self, name)
-            if value is not None and (type(value) is not int or value < 1):
-                raise DeepatomsError(f"{name} must be a whole number >= 1, got {value!r}")
-        if self.address is not None and self.backend != "ray":
-            raise DeepatomsError("--address goes with --backend ray")
+            if value is not None and (type(value) is not int or not 1 <= value <= most):
+                raise DeepatomsError(f"{name} must be a whole number from 1 to {most:,}, "
+                                     f"got {str(value)[:30]}")
+        if self.address is not None:
+            if not isinstance(self.address, str) or not self.address.strip():
+                raise DeepatomsError(f"address must be text 'HOST:PORT', got {self.address!r:.40}")
+            if self.backend != "ray":
+                raise DeepatomsError("--address goes with --backend ray")
+        if self.workers is None:
+            default_workers()  # a bad DEEPATOMS_WORKERS: one line before anything runs
 
     def slots(self, atom: "Atom", params: "Params", n_seeds: int) -> int:
         """How many trials of this run may compute at once (1: in this process)."""
@@ -163,21 +174,24 @@ class InProcess:
             yield run_trial(trial, self.atom, self.progress)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, driver: int) -> None:
+    follow_driver(driver)
     set_threads(threads)
 
 
 @contextlib.contextmanager
-def _main_hidden() -> Iterator[None]:
-    """Spawned workers need only deepatoms' modules: while they start, hide the main module's
-    file and spec, so they do not run the caller's script again (a script without an
-    `if __name__ == "__main__":` guard would start workers of its own)."""
+def _spawning() -> Iterator[None]:
+    """While workers spawn: hide the main module's file and spec, so they do not run the
+    caller's script again (a script without an `if __name__ == "__main__":` guard would start
+    workers of its own), and ignore SIGINT, so they inherit SIGINT ignored (Python then installs
+    no KeyboardInterrupt handler): a terminal's Ctrl-C stops the driver, which stops them."""
     main = sys.modules.get("__main__")
     saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main and k in main.__dict__}
     for key in saved:
         setattr(main, key, None) if key == "__spec__" else delattr(main, key)
     try:
-        yield
+        with sigint_ignored():
+            yield
     finally:
         for key, value in saved.items():
             setattr(main, key, value)
@@ -194,7 +208,7 @@ class LocalPool:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,))
+                initializer=_init_worker, initargs=(self.threads, os.getpid()))
         return self._pool
 
     def map(self, trials: Sequence[Trial], settle: bool = False
@@ -203,7 +217,7 @@ class LocalPool:
         todo, attempt = list(trials), 0
         while todo:
             pool = self._fresh()
-            with _main_hidden():
+            with _spawning():
                 futures = {pool.submit(checked_trial, t, settle): t for t in todo}
             try:
                 for future in cf.as_completed(futures):
@@ -218,6 +232,9 @@ class LocalPool:
                         f"a worker process died while computing {todo[0].label()} (tried "
                         f"{attempt} times); finished trials are stored: run again to resume"
                     ) from None
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM (cli/interrupts.py): workers stop now
+                self.stop()
+                raise
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -227,6 +244,16 @@ class LocalPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def stop(self) -> None:
+        """Kill the workers at once (their unfinished trials are lost; finished ones are
+        stored) and release the pool's queues."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
+            pool.shutdown(wait=True, cancel_futures=True)
+            del pool
+            gc.collect()  # the queues' semaphores unlinked now, not reported as leaked later
 
 
 _POOLS: dict[tuple[int, int], LocalPool] = {}
@@ -240,6 +267,13 @@ def local_pool(workers: int, threads: int) -> LocalPool:
             _POOLS.pop(other).close()
         _POOLS[key] = LocalPool(workers, threads)
     return _POOLS[key]
+
+
+def stop_pools() -> None:
+    """Kill every pool's workers at once (an interrupted command, before it exits)."""
+    for pool in _POOLS.values():
+        pool.stop()
+    _POOLS.clear()
 
 
 @atexit.register

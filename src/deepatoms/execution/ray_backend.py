@@ -33,6 +33,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MAX_RETRIES = 2  # a task whose worker process dies runs again (then the run fails, one line)
 LOCAL = "local"
 CONNECT_TIMEOUT_S = 10.0
+ANSWER_TIMEOUT_S = 5.0
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4, flags 0, stream 0
+HTTP2_SETTINGS = 0x04
 
 
 def _ray(loopback: bool) -> Any:
@@ -60,14 +64,37 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def _reachable(address: str) -> None:
-    """A refused or unreachable head is one line at once (Ray itself retries for minutes)."""
+    """A refused or unreachable head, or a port where no gRPC server (the head's GCS) answers,
+    is one line within seconds (Ray itself retries for minutes)."""
     host, port = _host_port(address)
     try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as conn:
+            speaks = _speaks_grpc(conn)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ExecutorError(f"cannot connect to the Ray cluster at {address} ({reason}); "
                             "is its head running (`ray start --head`)?") from None
+    if not speaks:
+        raise ExecutorError(f"no Ray head answers at {address} (the port is open but does not "
+                            f"speak gRPC within {ANSWER_TIMEOUT_S:g} s); give the head's GCS "
+                            "port (`ray start --head` prints it, 6379 by default)")
+
+
+def _speaks_grpc(conn: socket.socket) -> bool:
+    """Whether the server behind `conn` answers an HTTP/2 greeting with its SETTINGS frame,
+    as every gRPC server (Ray's GCS among them) does at once."""
+    conn.settimeout(ANSWER_TIMEOUT_S)
+    conn.sendall(HTTP2_PREFACE + HTTP2_EMPTY_SETTINGS)
+    header = b""
+    try:
+        while len(header) < 9:
+            chunk = conn.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except (socket.timeout, ConnectionError):
+        return False
+    return header[3] == HTTP2_SETTINGS
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Sequence
+import itertools
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import DeepatomsError
 from .validate import MAX_SEEDS, is_integer, show
@@ -35,14 +36,29 @@ def parse_seeds(seeds: int | str | Sequence[int] | None, default: int) -> tuple[
     if isinstance(seeds, (bytes, dict, set, frozenset)) or not hasattr(seeds, "__iter__"):
         raise DeepatomsError(f"seeds must be a count (5) or a list of integers (7,8,9), got "
                              f"{show(seeds)}")
-    out = tuple(_one_seed(s) for s in seeds)
+    out = tuple(_one_seed(s) for s in bounded(seeds, MAX_SEEDS, "seeds per run"))
     if not out:
         raise DeepatomsError("the list of seeds must not be empty")
-    if len(out) > MAX_SEEDS:
-        raise DeepatomsError(f"at most {MAX_SEEDS:,} seeds per run, got {len(out):,}")
     if len(set(out)) != len(out):
         raise DeepatomsError(f"seeds must be distinct, got {show(list(out))}")
     return out
+
+
+def bounded(values: Iterable[Any], most: int, what: str) -> list[Any]:
+    """The items of `values`, refused at once when there are more than `most` (a huge range or
+    an endless iterator is never walked: at most `most` + 1 items are read)."""
+    try:
+        size = len(values)  # type: ignore[arg-type]
+    except OverflowError:  # a length beyond sys.maxsize (range(10**20))
+        raise DeepatomsError(f"at most {most:,} {what}, got more than 2**63") from None
+    except TypeError:  # an iterator or generator: count while reading
+        size = None
+    if size is not None and size > most:
+        raise DeepatomsError(f"at most {most:,} {what}, got {size:,}")
+    items = list(itertools.islice(values, most + 1))
+    if len(items) > most:
+        raise DeepatomsError(f"at most {most:,} {what}, got more")
+    return items
 
 
 def _seeds_from_text(text: str) -> int | list[int]:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, get_origin
 from .. import api
 from .. import registry
 from ..errors import DeepatomsError, ParamError
-from ..execution.seeds import is_auto, parse_seeds
+from ..execution.executors import ExecOptions
+from ..execution.seeds import bounded, is_auto, parse_seeds
 from ..execution.validate import check_device, check_progress, check_text, open_store
 from ..params import field_types
 from ..report.probe_figure import probe_figure
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from ..lab import Progress
     from ..store.database import Store
+
+MAX_VALUES = 100  # values of one probe: each is a whole run
+
 
 @dataclasses.dataclass
 class ProbeResult:
@@ -54,8 +58,8 @@ def split_values(atom_name: str, key: str, text: str) -> list[str]:
 
 
 def check_values(key: str, values: Sequence[Any]) -> None:
-    """A probe needs at least two distinct values of its parameter."""
-    texts = [str(v) for v in values]
+    """A probe needs at least two distinct values of its parameter, and at most MAX_VALUES."""
+    texts = [str(v) for v in bounded(values, MAX_VALUES, f"values of '{key}' in one probe")]
     if len(texts) < 2:
         raise ParamError(f"probing '{key}' needs at least two values (separate them by ',', or by "
                          f"';' for a list-valued parameter), got {texts}")
@@ -92,10 +96,29 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
     overrides = overrides or {}
     if key in overrides:
         raise ParamError(f"parameter '{key}' is both varied (--vary) and set (--set); give it once")
+    parsed: dict[str, Any] = {}
     for value in values:
-        atom.params(preset, **overrides, **{key: value})
+        one = repr(getattr(atom.params(preset, **overrides, **{key: value}), key))
+        if one in parsed:
+            raise ParamError(f"probing '{key}' repeats a value: {parsed[one]!r} and {value!r} are "
+                             f"both {one}")
+        parsed[one] = value
     if not is_auto(seeds):
         parse_seeds(seeds, atom.default_seeds)
+    ExecOptions()  # a bad DEEPATOMS_WORKERS: refused before the store is opened
+
+
+def check_metric(name: str, key: str, values: Sequence[Any], metric: str | None, *,
+                 preset: str = "default", seeds: Any = None, device: str = "auto",
+                 **overrides: Any) -> None:
+    """An unknown `metric` refused before anything is stored: the evidence rows exist only once
+    the atom has judged, so the first point runs once without the store (it runs again, stored,
+    with the probe)."""
+    if metric is None:
+        return
+    first = api.run(name, preset, seeds, device=device, store=None, **overrides,
+                    **{key: values[0]})
+    _key_row(first, metric)
 
 
 def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
@@ -138,7 +161,11 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
         check_text("metric", metric)
     check_device(device)
     check_progress(progress)
-    check_probe(name, key, list(values), preset=preset, seeds=seeds, overrides=overrides)
+    values = bounded(values, MAX_VALUES, f"values of '{key}' in one probe")
+    check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
+    if store is not None:
+        check_metric(name, key, values, metric, preset=preset, seeds=seeds, device=device,
+                     **overrides)
     store = open_store(store)
-    return probe_values(name, key, list(values), preset=preset, seeds=seeds, metric=metric,
+    return probe_values(name, key, values, preset=preset, seeds=seeds, metric=metric,
                         store=store, device=device, progress=progress, **overrides)

@@ -7,6 +7,7 @@ source attributes to numerical noise breaking the symmetry. Budget: ~3 s default
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,18 +47,20 @@ SYMMETRIC_SPREAD = 1e-2
 PLAIN_INITS = ("xavier_uniform", "he_normal", "trunc_normal", "torch_default", "zeros", "ones")
 
 
-def _check_init(spec: str) -> None:
+def _check_init(spec: str) -> tuple[str, float | None]:
+    """The initialiser `spec` names, as (name, scale or None)."""
     name, _, arg = spec.partition(":")
     if name in PLAIN_INITS and not arg:
-        return
+        return name, None
     if name in ("normal", "uniform"):
         try:
-            if float(arg) > 0:
-                return
+            scale = float(arg)
         except ValueError:
-            pass
+            scale = math.nan
+        if math.isfinite(scale) and scale > 0:
+            return name, scale
     raise ParamError(f"parameter 'initializers' has unknown initialiser '{spec}'; allowed: "
-                     f"{', '.join(PLAIN_INITS)}, normal:STD, uniform:A (STD, A > 0)")
+                     f"{', '.join(PLAIN_INITS)}, normal:STD, uniform:A (STD, A finite and > 0)")
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,12 @@ class InitParams(GaussianMLPParams):
                       choices=tuple(LOSSES))
 
     def check(self) -> None:
+        seen: dict[tuple[str, float | None], str] = {}
         for spec in self.initializers:
-            _check_init(spec)
+            same = seen.setdefault(_check_init(spec), spec)
+            if same != spec:
+                raise ParamError(f"parameter 'initializers' lists one initialiser twice ('{same}' "
+                                 f"and '{spec}'); give each once")
         super().check()
 
 
