@@ -67,3 +67,30 @@ def newcombe_p(ka: int, kb: int, n: int, margin: float) -> float:
         else:
             lo_a = mid
     return hi_a
+
+
+def _empirical_logits(values: Sequence[float], n_points: int) -> np.ndarray:
+    """Each seed's log((k + ½) / (n − k + ½)): finite at 0 and 1, and near symmetric where the
+    accuracies crowd against a bound (the t interval of raw accuracies there is skewed and
+    supports too often: 4–8% at a true mean of .97–.99 on 100 points, simulated)."""
+    k = np.rint(np.asarray(values, dtype=float) * n_points)
+    return np.log((k + 0.5) / (n_points - k + 0.5))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
+def logit_t(values: Sequence[float], n_points: int, threshold: float, above: bool, level: float
+            ) -> tuple[float, float, float]:
+    """(low, high, p against): the Student-t interval of the seeds' empirical logits mapped back
+    to accuracies (inside (0, 1)), and the one-sided p of the t test of the data against "the
+    accuracy is above (below) `threshold`" on the same scale. Needs ≥ 2 seeds that differ."""
+    z = _empirical_logits(values, n_points)
+    mean, se = float(z.mean()), float(z.std(ddof=1)) / math.sqrt(z.size)
+    half = float(sps.t.ppf(0.5 + level / 2, z.size - 1)) * se
+    expit = lambda v: 1 / (1 + math.exp(-v))
+    t = (mean - _logit(threshold)) / se
+    p = sps.t.cdf(t, z.size - 1) if above else sps.t.sf(t, z.size - 1)
+    return expit(mean - half), expit(mean + half), float(p)

@@ -22,7 +22,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as sps
 
-from .proportions import binomial_p, clopper_pearson, newcombe, newcombe_p, pooled_counts
+from .proportions import (binomial_p, clopper_pearson, logit_t, newcombe, newcombe_p,
+                          pooled_counts)
 from .verdict import CONFIDENCE, Evidence, at_confidence, confidence, one_sided_alpha
 
 __all__ = ["CONFIDENCE", "at_confidence", "confidence", "mean_ci", "sign_test", "above", "below",
@@ -173,6 +174,10 @@ def _threshold_row(metric: str, values: Sequence[float], threshold: float, great
         note = f"{SAME}, and the quantity is exact by construction: compared as exact"
     elif zero_width and n_points:
         lo, hi, decision, p_against, test, note = _pooled_row(x, n_points, threshold, greater)
+    elif n_points and not math.isnan(lo):
+        lo, hi, p_against = logit_t(x, n_points, threshold, greater, confidence())
+        decision = _side(lo, hi, threshold, greater)
+        test = f"t {_pct()}% CI of the seeds' empirical logits, mapped back to accuracy"
     elif zero_width:
         note = f"{SAME}: decided by the exact sign test, not the interval"
     word = ">" if greater else "<"
@@ -185,8 +190,9 @@ def above(metric: str, values: Sequence[float], threshold: float, claim: str = "
           n_points: int | None = None, exact: bool = False) -> Evidence:
     """Claim: the mean over seeds exceeds `threshold` (supported if the whole CI is above it).
     `censored`: per seed, True where the value is only a lower bound. `n_points`: the values
-    are accuracies, each a proportion of that many test points (the interval stays in [0, 1];
-    seeds that all agree are judged by their pooled points). `exact`: the quantity is exact by
+    are accuracies, each a proportion of that many test points: the t interval is taken on the
+    seeds' empirical logits (it stays inside (0, 1)), and seeds that all agree are judged by the
+    exact binomial interval of their pooled points. `exact`: the quantity is exact by
     construction, so seeds that all agree are compared as exact."""
     return _threshold_row(metric, values, threshold, True, claim, censored, setting, n_points,
                           exact)
@@ -281,19 +287,19 @@ def trend(metric: str, settings: Sequence[float], values: np.ndarray, increasing
     est, lo, hi = mean_ci(rhos, bounds=(-1.0, 1.0))
     signed = rhos if increasing else -rhos
     _, s_lo, s_hi = mean_ci(signed, bounds=(-1.0, 1.0))
-    by_interval = _direction(signed, s_lo, s_hi, 0.0, True)
     note = ""
     if v.shape[1] >= 3 and v.shape[0] >= 2 and np.all(np.isfinite(v)):
         up, down = _page_p(v), _page_p(-v)
         p_claim, p_against = (up, down) if increasing else (down, up)
         decision = True if p_claim < _alpha() else (False if p_against < _alpha() else None)
         test = f"Page's L trend test (one-sided p {p_claim:.2g}); per-seed Spearman ρ, t {_pct()}% CI"
-        if decision is not None and by_interval is not decision:
+        if decision is not None and _side(s_lo, s_hi, 0.0, True) is not decision:
             note = (f"Page's test {'supports' if decision else 'contradicts'} the claim, but the "
                     f"interval of ρ does not clear 0 on that side: undecided")
             decision = None
     else:
-        decision, p_against = by_interval, _p_against(signed, s_lo, s_hi, 0.0, True)
+        decision = _direction(signed, s_lo, s_hi, 0.0, True)
+        p_against = _p_against(signed, s_lo, s_hi, 0.0, True)
         test = f"per-seed Spearman ρ, t {_pct()}% CI of the mean"
     word = "increases" if increasing else "decreases"
     return Evidence(metric, est, lo, hi, len(rhos), test, claim or f"{word} with the setting",
