@@ -152,7 +152,8 @@ def _pooled_row(x: np.ndarray, n_points: int, threshold: float, greater: bool
     lo, hi = clopper_pearson(k, n, confidence())
     return (lo, hi, _side(lo, hi, threshold, greater), binomial_p(k, n, threshold, greater),
             f"exact binomial (Clopper–Pearson) {_pct()}% CI of the pooled accuracy",
-            f"{SAME}: judged by the {k} of {n} test points pooled over seeds")
+            f"every seed scored {k // x.size} of {n_points} points: judged by the {k} of {n} "
+            f"points pooled over seeds")
 
 
 def _threshold_row(metric: str, values: Sequence[float], threshold: float, greater: bool,
@@ -164,6 +165,8 @@ def _threshold_row(metric: str, values: Sequence[float], threshold: float, great
     test = f"t {_pct()}% CI of the mean"
     decision, p_against = _direction(x, lo, hi, threshold, greater), _p_against(x, lo, hi, threshold, greater)
     note, zero_width = "", lo == hi and not math.isnan(lo)
+    if n_points and not math.isnan(lo):   # one count of correct points for every seed
+        zero_width = zero_width or bool(np.ptp(np.rint(x * n_points)) == 0)
     if cens is not None and cens.any():
         decision, p_against = _censored_sign(x, cens, threshold, greater)
         note = (f"censored in {int(cens.sum())} of {cens.size} seeds: the level was not reached, "
@@ -225,18 +228,22 @@ def _pooled_difference(a: np.ndarray, b: np.ndarray, n_points: int, margin: floa
 
 def difference(metric: str, a: Sequence[float], b: Sequence[float], margin: float = 0.0,
                claim: str = "", *, setting: str = "", n_points: int | None = None,
-               b_exact: bool = False) -> Evidence:
+               b_exact: bool = False, exact: bool = False) -> Evidence:
     """Claim: mean(a − b) > margin, paired by seed (a and b aligned seed by seed). A negative
     margin makes it a non-inferiority claim ("a is at most |margin| worse than b").
     `n_points`: a and b are accuracies on that many test points (the interval stays in
     [−1, 1]; differences that all agree are judged by the pooled points); `b_exact`: b is exact
-    (a seed's oracle), not a measurement."""
+    (a seed's oracle), not a measurement; `exact`: a and b are exact by construction where the
+    seeds agree (an exact reconstruction), so differences that all agree are compared as exact."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
     est, lo, hi = mean_ci(d, bounds=(-1.0, 1.0) if n_points else None)
     test, note = f"paired t {_pct()}% CI of the mean difference", ""
     decision, p_against = _direction(d, lo, hi, margin, True), _p_against(d, lo, hi, margin, True)
-    if lo == hi and not math.isnan(lo) and n_points:
+    if lo == hi and not math.isnan(lo) and exact:
+        decision, p_against = (None if est == margin else est > margin), None
+        note = f"{SAME}, and the quantities are exact by construction: compared as exact"
+    elif lo == hi and not math.isnan(lo) and n_points:
         lo, hi, p_against, test = _pooled_difference(a, b, n_points, margin, b_exact)
         lo, hi = _clamp(lo, hi, (-1.0, 1.0))
         decision = _side(lo, hi, margin, True)
