@@ -158,10 +158,11 @@ def _pooled_row(x: np.ndarray, n_points: int, threshold: float, greater: bool
 
 def _threshold_row(metric: str, values: Sequence[float], threshold: float, greater: bool,
                    claim: str, censored: Sequence[bool] | None, setting: str,
-                   n_points: int | None, exact: bool) -> Evidence:
+                   n_points: int | None, exact: bool, bounds: tuple[float, float] | None
+                   ) -> Evidence:
     x = np.asarray(values, dtype=float)
     cens = None if censored is None else np.asarray(censored, dtype=bool)
-    est, lo, hi = mean_ci(x, bounds=(0.0, 1.0) if n_points else None)
+    est, lo, hi = mean_ci(x, bounds=(0.0, 1.0) if n_points else bounds)
     test = f"t {_pct()}% CI of the mean"
     decision, p_against = _direction(x, lo, hi, threshold, greater), _p_against(x, lo, hi, threshold, greater)
     note, zero_width = "", lo == hi and not math.isnan(lo)
@@ -190,24 +191,27 @@ def _threshold_row(metric: str, values: Sequence[float], threshold: float, great
 
 def above(metric: str, values: Sequence[float], threshold: float, claim: str = "", *,
           censored: Sequence[bool] | None = None, setting: str = "",
-          n_points: int | None = None, exact: bool = False) -> Evidence:
+          n_points: int | None = None, exact: bool = False,
+          bounds: tuple[float, float] | None = None) -> Evidence:
     """Claim: the mean over seeds exceeds `threshold` (supported if the whole CI is above it).
     `censored`: per seed, True where the value is only a lower bound. `n_points`: the values
     are accuracies, each a proportion of that many test points: the t interval is taken on the
     seeds' empirical logits (it stays inside (0, 1)), and seeds that all agree are judged by the
     exact binomial interval of their pooled points. `exact`: the quantity is exact by
-    construction, so seeds that all agree are compared as exact."""
+    construction, so seeds that all agree are compared as exact. `bounds`: the quantity's range
+    ((0, 1) for an accuracy of unknown size): the interval is cut to it."""
     return _threshold_row(metric, values, threshold, True, claim, censored, setting, n_points,
-                          exact)
+                          exact, bounds)
 
 
 def below(metric: str, values: Sequence[float], threshold: float, claim: str = "", *,
           censored: Sequence[bool] | None = None, setting: str = "",
-          n_points: int | None = None, exact: bool = False) -> Evidence:
+          n_points: int | None = None, exact: bool = False,
+          bounds: tuple[float, float] | None = None) -> Evidence:
     """Claim: the mean over seeds is below `threshold` (supported if the whole CI is below it);
     the keywords as for `above`."""
     return _threshold_row(metric, values, threshold, False, claim, censored, setting, n_points,
-                          exact)
+                          exact, bounds)
 
 
 def _pooled_difference(a: np.ndarray, b: np.ndarray, n_points: int, margin: float,
