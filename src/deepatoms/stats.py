@@ -3,16 +3,22 @@
 Every function takes one documented array shape: `values` is (n_seeds,), one number per seed.
 
 - Means and paired differences: Student-t interval (exact coverage for normal seed noise; a
-  simulation in the tests checks 0.93–0.97 at n = 5). An interval of zero width (every seed gave
-  the same number) is never support on its own: the decision then falls back to the exact sign
-  test over seeds, which needs ≥ 6 seeds on one side of the threshold at the 95% level.
-- Trends: Page's L test on the within-seed ranks (≥ 3 settings), per-seed Spearman ρ reported.
+  simulation in the tests checks 0.93–0.97 at n = 5), cut to the quantity's range when known.
+  An interval of zero width (every seed gave the same number) is never support on its own: the
+  decision then falls back to the exact sign test over seeds (≥ 6 seeds on one side at 95%) —
+  unless the judge knows the measurement's resolution: accuracies of `n_points` test points
+  that agree are judged by the exact binomial interval of the pooled points (and those that
+  differ by a t interval of their empirical logits), an `exact` quantity is compared as exact.
+- Trends: Page's L test on the within-seed ranks (≥ 3 settings), per-seed Spearman ρ reported
+  with its interval in [−1, 1]; the decision stands only where that interval agrees.
 - Counts "in ≥ m of N seeds": exact, with a Clopper–Pearson interval for the rate.
 - Censored values (a level never reached within the run) are bounds, not measurements: a row
   whose decision could flip if the bound were the true value is undecided.
 
-The confidence level is 95% unless a caller (the adaptive-seeds procedure) sets another with
-`at_confidence(level)`; judges pick it up without being told.
+Every tested row carries `p_against`, the one-sided p of the data against the claim, which
+`verdict.decide` corrects over the rows (Holm). The confidence level is 95% unless a caller
+(the adaptive-seeds procedure) sets another with `at_confidence(level)`; judges pick it up
+without being told.
 """
 from __future__ import annotations
 
