@@ -12,7 +12,8 @@ import deepatoms
 
 SRC = Path(deepatoms.__file__).parent
 PKG = "deepatoms"
-KIT = ("atom", "params", "lab", "figures", "stats", "verdict", "errors", "code_version")
+KIT = ("atom", "params", "lab", "figures", "stats", "proportions", "verdict", "errors",
+       "code_version")
 # top to bottom: a module may import its own layer or any layer below it
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "__main__"),

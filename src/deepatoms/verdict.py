@@ -1,12 +1,44 @@
-"""Verdicts: the status of a claim, a one-sentence finding, and the evidence rows behind it."""
+"""Verdicts: the status of a claim, a one-sentence finding, and the evidence rows behind it.
+
+The confidence level in force lives here (`stats` re-exports it): `decide` needs it to correct
+the rows' contradictions for multiplicity (Holm), judges need it for their intervals.
+"""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
-from typing import Literal
+from typing import Iterator, Literal
 
 Status = Literal["reproduced", "not reproduced", "inconclusive"]
 STATUSES: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive")
+
+CONFIDENCE = 0.95
+_LEVEL: contextvars.ContextVar[float] = contextvars.ContextVar("confidence", default=CONFIDENCE)
+
+
+def confidence() -> float:
+    """The two-sided confidence level in force (0.95 unless `at_confidence` says otherwise)."""
+    return _LEVEL.get()
+
+
+def one_sided_alpha() -> float:
+    """The error rate of each direction of a two-sided interval at the level in force (.025)."""
+    return (1 - confidence()) / 2
+
+
+@contextlib.contextmanager
+def at_confidence(level: float) -> Iterator[None]:
+    """Judge at another two-sided confidence level inside the block (e.g. a Bonferroni-adjusted
+    level for one look of a sequential procedure)."""
+    if not 0.5 <= level < 1:
+        raise ValueError(f"confidence level must be in [0.5, 1), got {level}")
+    token = _LEVEL.set(level)
+    try:
+        yield
+    finally:
+        _LEVEL.reset(token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +58,11 @@ class Evidence:
     supports: bool | None
     note: str = ""      # e.g. censoring ("≥ 1,500 steps in 2 of 5 seeds") or the test used instead
     setting: str = ""   # the setting the row is about, as "key=value" (judges cover what was run)
+    # One-sided p of the contradiction (the data against the claim); None where the row's
+    # decision is no test (an exact count of what was observed, an exact computation).
+    p_against: float | None = None
+    # p_against after Holm's correction over the verdict's tested rows (set by `decide`).
+    p_adjusted: float | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -103,9 +140,43 @@ def combine(evidence: list[Evidence] | tuple[Evidence, ...]) -> Status:
     return "inconclusive"
 
 
+def holm(evidence: list[Evidence] | tuple[Evidence, ...], alpha: float | None = None
+         ) -> list[Evidence]:
+    """The rows with Holm's step-down correction applied to their contradictions.
+
+    A verdict refutes the claim if any row contradicts it, so with m tested rows (those with a
+    `p_against`) each contradiction must survive Holm's correction at the one-sided level
+    `alpha` (that of the level in force by default): the familywise chance of a false refutation
+    stays ≤ alpha. A contradiction that does not survive becomes undecided. Every tested row
+    gets its adjusted p; support needs no correction (all rows must support at once).
+    """
+    alpha = one_sided_alpha() if alpha is None else alpha
+    tested = sorted((e.p_against, i) for i, e in enumerate(evidence) if e.p_against is not None)
+    m, running, adjusted = len(tested), 0.0, {}
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    out = []
+    for i, e in enumerate(evidence):
+        if i not in adjusted:
+            out.append(e)
+            continue
+        p_adj, change = adjusted[i], {"p_adjusted": adjusted[i]}
+        if e.supports is False:
+            kept = p_adj < alpha
+            change["supports"] = False if kept else None
+            text = (f"contradicts: p = {e.p_against:.2g}, Holm-adjusted over {m} rows "
+                    f"p = {p_adj:.2g}" + ("" if kept else f" ≥ {alpha:.3g}: undecided"))
+            change["note"] = f"{e.note}; {text}" if e.note else text
+        out.append(dataclasses.replace(e, **change))
+    return out
+
+
 def decide(evidence: list[Evidence], finding: str) -> Verdict:
-    """The verdict whose status follows from the evidence rows alone."""
-    return Verdict(combine(evidence), finding, tuple(evidence))
+    """The verdict whose status follows from the evidence rows alone (contradictions corrected
+    for multiplicity by `holm`)."""
+    rows = holm(evidence)
+    return Verdict(combine(rows), finding, tuple(rows))
 
 
 def setting_value(value: object) -> str:

@@ -84,6 +84,10 @@ def test_adversarial_params_reject_a_claim_eps_outside_the_sweep():
 @pytest.mark.claim
 def test_claim_adversarial_examples():
     out = deepatoms.run("adversarial-examples", seeds=5, device="cpu")
-    assert out.verdict.status == "not reproduced"
-    failed = {e.metric for e in out.verdict.evidence if e.supports is False}
-    assert failed == {"adversarial error ratio, adversarially trained / standard MLP"}
+    # the adversarially trained MLP's error ratio .545 [.511, .580] contradicts alone (p .011)
+    # but not after Holm's correction over 13 rows (adjusted .14): inconclusive
+    assert out.verdict.status == "inconclusive"
+    assert not any(e.supports is False for e in out.verdict.evidence)
+    ratio = next(e for e in out.verdict.evidence
+                 if e.metric == "adversarial error ratio, adversarially trained / standard MLP")
+    assert ratio.supports is None and ratio.p_against < 0.025 <= ratio.p_adjusted

@@ -76,9 +76,9 @@ def test_claim_memorization_capacity():
     """Measured: random labels fit fully up to n = 150 (.98), then .90/.84/.73 for n = 200…300
     (falling, Page's test); true labels train well against each seed's Bayes ceiling at every n
     (their lowest accuracy .76–1.00 sits on draws whose ceilings are .75–.99; the absolute '≥ .93'
-    failed on the hard draws); but n = 50 random labels are 1.0 in all 5 seeds (a zero-width
-    interval: the exact sign test needs 6 seeds), and true − random speed at n = 150 is +.099 with
-    a CI reaching −.008: inconclusive."""
+    failed on the hard draws); n = 50 random labels are 1.0 in all 5 seeds: 250 of 250 points,
+    exact lower bound .985 > .95, supported (the sign test alone needed 6 seeds); but true −
+    random speed at n = 150 is +.099 with a CI reaching −.008: inconclusive."""
     out = deepatoms.run("memorization-capacity", seeds=5, device="cpu")
     assert out.verdict.status == "inconclusive"
     final = out.table[out.table.metric == "train_accuracy"]
@@ -87,6 +87,6 @@ def test_claim_memorization_capacity():
     rows = {e.setting: e for e in out.verdict.evidence}
     assert all(rows[f"labels=true; n={n}"].supports is True for n in (50, 100, 150, 200, 250, 300))
     assert rows["labels=random; n=*"].supports is True
-    assert rows["labels=random; n=50"].supports is None  # 5 identical seeds are not support
+    assert rows["labels=random; n=50"].supports is True  # 250 of 250 points pooled over 5 seeds
     speed = rows["labels=*; n=150"]
     assert speed.supports is None and speed.estimate > 0.05  # measured 0.099 [-0.008, 0.206]

@@ -74,7 +74,10 @@ def test_claim_universal_approximation():
     assert flags["poly: seeds with MSE(16) < MSE(2) units"] is True
     assert flags["abs: seeds with MSE(16) < MSE(2) units"] is True
     assert flags["MSE(2): seeds where sin is above every other function"] is True
-    assert all(v for k, v in flags.items() if "vs hidden units" in k)
+    # sin's trend: Page's test supports it, but the mean per-seed ρ −.33 [−.66, .008] does not
+    # clear 0, so the row is undecided (the printed decision agrees with the printed interval)
+    assert flags["sin: training MSE vs hidden units"] is None
+    assert all(v for k, v in flags.items() if "vs hidden units" in k and not k.startswith("sin"))
     final = out.table[out.table.metric == "train_mse"]
     poly16 = final[(final.function == "poly") & (final.hidden_units == 16)].value
     assert poly16.max() < 1e-3  # measured median ≈ 3e-5 (original 0)

@@ -216,6 +216,17 @@ def ceiling_rows(seeds: Sequence[int], ceilings: Sequence[float], metric: str = 
             for s, c in zip(seeds, ceilings)]
 
 
+# The size of each seed's test set, as a row of the table: an accuracy's resolution (1/n).
+TEST_POINTS = "test_points"
+
+
+def test_points(table) -> int | None:
+    """The test-set size `ceiling_rows(..., metric=TEST_POINTS)` wrote (the same for every seed),
+    or None for a table without it (one stored before the row existed)."""
+    sizes = table[table.metric == TEST_POINTS].value
+    return int(sizes.iloc[0]) if len(sizes) and sizes.nunique() == 1 else None
+
+
 def seed_ceilings(table, metric: str = CEILING):
     """Per-seed oracle accuracy (Series indexed by seed) from the rows `ceiling_rows` wrote."""
     return table[table.metric == metric].groupby("seed").value.first()

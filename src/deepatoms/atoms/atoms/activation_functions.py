@@ -26,8 +26,8 @@ from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
-from ._classifier_training import (LOSSES, ceiling_rows, curve_rows, every, fit, per_seed,
-                                   seed_ceilings, to_splits)
+from ._classifier_training import (LOSSES, TEST_POINTS, ceiling_rows, curve_rows, every, fit,
+                                   per_seed, seed_ceilings, test_points, to_splits)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -101,16 +101,18 @@ def run(p: ActivationParams, lab: Lab) -> pd.DataFrame:
                  lab, record=every(p.record_every, p.steps), stream=stream,
                  description="activation-functions")
     rows = ceiling_rows(lab.seeds, oracles)
+    rows += ceiling_rows(lab.seeds, [len(y_te) for _, _, _, y_te in parts], metric=TEST_POINTS)
     return pd.DataFrame(rows + curve_rows([dict(seed=s, activation=a) for a, _, s in combos],
                                           curves))
 
 
-def _row(act: str, acc: pd.DataFrame, oracle: pd.Series, smooth: list[str]):
-    """The evidence row for one activation: near the oracle, a linear gap, or below smooth."""
+def _row(act: str, acc: pd.DataFrame, oracle: pd.Series, smooth: list[str], n_test: int | None):
+    """The evidence row for one activation: near the oracle, a linear gap, or below smooth.
+    `n_test`: the test-set size (an accuracy's resolution), None where the table lacks it."""
     where = setting_label(activation=act)
     if act in NONLINEAR:
         return stats.near_ceiling(f"{act}: test accuracy − seed's oracle", acc[act], oracle, GAP,
-                                  setting=where, claim=f"> −{GAP} (≈ 1.0)")
+                                  setting=where, claim=f"> −{GAP} (≈ 1.0)", n_points=n_test)
     if act == "identity":
         return stats.difference("seed's oracle − identity accuracy", oracle, acc[act], GAP,
                                 setting=where, claim=f"> {GAP} (linear, ≈ .89 in the source)")
@@ -123,7 +125,7 @@ def judge(table: pd.DataFrame) -> Verdict:
     acc = per_seed(table, "test_accuracy", "activation")[names]
     oracle = seed_ceilings(table).reindex(acc.index)
     smooth = [a for a in names if a in NONLINEAR]
-    evidence = [_row(a, acc, oracle, smooth) for a in names]
+    evidence = [_row(a, acc, oracle, smooth, test_points(table)) for a in names]
     means = ", ".join(f"{a} {acc[a].mean():.3f}" for a in names)
     finding = (f"Mean test accuracy after training: {means} (source: ≈ 1.0 for every "
                f"non-linearity but sign .97; identity ≈ .89). The generator's Bayes rule scores "

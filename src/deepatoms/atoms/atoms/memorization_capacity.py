@@ -124,7 +124,7 @@ def judge(table: pd.DataFrame) -> Verdict:
     speed = curve[curve.n == n_curve].pivot_table(index="seed", columns="labels", values="value",
                                                    aggfunc="mean")
     ev = [stats.above(f"random labels, n = {sizes[0]}: training accuracy", acc["random"][sizes[0]],
-                      FIT_FULLY, claim=f"≥ {FIT_FULLY} (fit fully below capacity)",
+                      FIT_FULLY, claim=f"≥ {FIT_FULLY} (fit fully below capacity)", n_points=sizes[0],
                       setting=setting_label(labels="random", n=sizes[0])),
           stats.trend("random labels: training accuracy vs n", sizes, acc["random"].to_numpy(),
                       increasing=False, claim="falls as n grows past capacity",
@@ -132,7 +132,7 @@ def judge(table: pd.DataFrame) -> Verdict:
     ev += [stats.near_ceiling(f"true labels, n = {n}: training accuracy − seed's Bayes ceiling",
                               acc["true"][n], ceiling, TRUE_GAP,
                               claim=f"> −{TRUE_GAP} (trains well: the source's ≥ {TRUE_FLOOR})",
-                              setting=setting_label(labels="true", n=n))
+                              setting=setting_label(labels="true", n=n), n_points=n)
            for n in sizes]
     ev.append(stats.difference(f"n = {n_curve}: mean accuracy over checkpoints, true − random",
                                speed["true"], speed["random"], claim="true labels learned faster (> 0)",

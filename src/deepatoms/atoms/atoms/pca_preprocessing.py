@@ -224,6 +224,9 @@ def _accuracy(final: pd.DataFrame, mixing: str, features: str) -> pd.DataFrame:
     return acc
 
 
+ACCURACY = (0.0, 1.0)   # an accuracy's range: its intervals are cut to it
+
+
 def _claim_rows(acc: pd.DataFrame, r: _Regions, mixing: str) -> list:
     """The claim's rows under one mixing: no PCA works at small k, falls with k and collapses
     at large k; PCA to ≥ 5 dimensions keeps ≥ .9 there; PCA to fewer dimensions loses some."""
@@ -237,16 +240,17 @@ def _claim_rows(acc: pd.DataFrame, r: _Regions, mixing: str) -> list:
     if r.small:
         ev.append(stats.above(f"{mixing}: no PCA, k ≤ {max(r.small)}: test accuracy",
                               _region_mean(acc, 0, r.small), KEEPS, setting=where(pca_dims=0),
-                              claim=f"> {KEEPS} (works)"))
+                              claim=f"> {KEEPS} (works)", bounds=ACCURACY))
     ev.append(stats.below(f"{mixing}: no PCA, k ≥ {min(big)}: test accuracy",
                           _region_mean(acc, 0, big), CHANCE_BAND, setting=where(pca_dims=0),
-                          claim=f"< {CHANCE_BAND} (collapses, ≈ .43)"))
+                          claim=f"< {CHANCE_BAND} (collapses, ≈ .43)", bounds=ACCURACY))
     top = max(r.pcas)
     for dims in (x for x in r.pcas if x > 0):
         if dims >= KEPT_PCA:
             ev.append(stats.above(f"{mixing}: PCA {dims}, k ≥ {min(big)}: test accuracy",
                                   _region_mean(acc, dims, big), KEEPS,
-                                  setting=where(pca_dims=dims), claim=f"> {KEEPS}"))
+                                  setting=where(pca_dims=dims), claim=f"> {KEEPS}",
+                                  bounds=ACCURACY))
         else:
             ev.append(stats.difference(f"{mixing}: PCA {top} − PCA {dims} accuracy (all k)",
                                        _region_mean(acc, top, r.ks), _region_mean(acc, dims, r.ks),
@@ -257,7 +261,7 @@ def _claim_rows(acc: pd.DataFrame, r: _Regions, mixing: str) -> list:
 
 def _control_row(acc: pd.DataFrame, r: _Regions):
     return stats.below(f"standardised uniform: no PCA, k ≥ {min(r.large)}: test accuracy",
-                       _region_mean(acc, 0, r.large), CHANCE_BAND,
+                       _region_mean(acc, 0, r.large), CHANCE_BAND, bounds=ACCURACY,
                        setting=setting_label(mixing="uniform", features="standardised",
                                              pca_dims=0),
                        claim=f"< {CHANCE_BAND} (d + k > n predicts the collapse survives "

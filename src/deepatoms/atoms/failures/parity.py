@@ -208,11 +208,13 @@ def _d_row(d: int, final: np.ndarray, peak: np.ndarray, limits: tuple[float, flo
     label = setting_label(d=d)
     if d <= limits[0]:
         return stats.above(f"d={d}: final test accuracy", final, LEARNED_ACCURACY,
-                           claim=f"learned (d ≤ {limits[0]:.1f}): > {LEARNED_ACCURACY}", setting=label)
+                           claim=f"learned (d ≤ {limits[0]:.1f}): > {LEARNED_ACCURACY}", setting=label,
+                           bounds=(0.0, 1.0))
     if d >= limits[1]:
         return stats.below(f"d={d}: best test accuracy during the run", peak, CHANCE_CEILING,
-                           claim=f"at chance (d ≥ {limits[1]:.1f}): < {CHANCE_CEILING}", setting=label)
-    est, lo, hi = stats.mean_ci(final)
+                           claim=f"at chance (d ≥ {limits[1]:.1f}): < {CHANCE_CEILING}", setting=label,
+                           bounds=(0.0, 1.0))
+    est, lo, hi = stats.mean_ci(final, bounds=(0.0, 1.0))
     return Evidence(f"d={d}: final test accuracy", est, lo, hi, len(final),
                     f"t {100 * stats.confidence():.4g}% CI of the mean",
                     f"none: {limits[0]:.1f} < d < {limits[1]:.1f}", None, setting=label,
