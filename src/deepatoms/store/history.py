@@ -23,8 +23,11 @@ def _label(verdict: dict[str, Any]) -> str:
 
 
 def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
-    """id, created, preset, seeds, device, dtype, status, verdict label, wall time, code version
-    of every run of `atom` (oldest first); StoreError when the store holds none."""
+    """id, created, preset, seeds, device, dtype, status, verdict label, scale, computed time
+    and where it ran (cost.py), wall time, code version of every run of `atom` (oldest first);
+    StoreError when the store holds none."""
+    from .cost import run_cost
+    from .standing import run_scale
     from ..errors import StoreError
     runs = store.runs(atom)
     if not runs:
@@ -34,16 +37,19 @@ def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
     return [{"id": r["id"], "created": r["created"], "preset": r["preset"], "seeds": r["seeds"],
              "device": r["device"] or r["env"].get("device", ""), "dtype": r["dtype"],
              "status": r["verdict"].get("status", "?"), "verdict": _label(r["verdict"]),
+             "scale": run_scale(r), "computed_s": run_cost(r)[0], "computed_on": run_cost(r)[1],
              "wall_s": r["wall_s"], "code_version": r["code_version"]} for r in runs]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
+    from .cost import run_cost
     trials = store.trial_records(run)
     torch_versions = sorted({str(t["torch"]) for t in trials if t["torch"]})
     threads = sorted({int(t["threads"]) for t in trials if t["threads"] is not None})
     return {**{k: run.get(k) for k in RUN_FIELDS}, "status": run["verdict"].get("status"),
             "verdict": _label(run["verdict"]), "finding": run["verdict"].get("finding", ""),
-            "wall_s": run["wall_s"], "computed_s": run["computed_s"],
+            "computed_s": run["computed_s"], "computed_on": run_cost(run)[1],
+            "wall_s": run["wall_s"],
             "torch": ", ".join(torch_versions) or run["env"].get("torch", ""),
             "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", ""))}
 
