@@ -53,9 +53,8 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     for name in sorted(runs):
         slug = unique_slug(name, taken)
         pages[name] = _guarded_page(store, runs[name], catalog.get(name), slug, atoms_dir,
-                                    probes.get(name), env, common, threads[name])
-        if name in beside:
-            pages[name].newer_reduced = _brief(beside[name])
+                                    probes.get(name), env, common, threads[name],
+                                    _brief(beside[name]) if name in beside else None)
     index = out / "index.html"
     try:
         html = env.get_template("index.html").render(
@@ -104,13 +103,15 @@ def _guard(make: Any, fallback: Any, problems: list[str]) -> Any:
 
 def _guarded_page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
                   atoms_dir: Path, probe: dict[str, Any] | None, env: jinja2.Environment,
-                  common: dict[str, Any], threads: str | None = None) -> AtomPage:
+                  common: dict[str, Any], threads: str | None = None,
+                  later: dict[str, Any] | None = None) -> AtomPage:
     """Build and write one atom's page; if that fails, a page that says why."""
     from .damage import repair
     run, problems = repair(run)
     target = atoms_dir / f"{slug}.html"
     try:
         page = _page(store, run, atom, slug, atoms_dir, threads)
+        page.newer_reduced = later
         page.notes[:0] = problems
         if probe is not None:
             _add_probe(page, probe, atoms_dir)
