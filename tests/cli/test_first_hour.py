@@ -395,3 +395,22 @@ def test_make_run_writes_the_report_after_ctrl_c(tmp_path):
             proc.communicate()
     assert proc.returncode != 0
     assert calls.read_text().split("\n")[:2] == ["run --all", "report"]
+
+
+def test_the_verdict_table_shows_computed_time_where_the_wall_is_only_judging():
+    import io
+    from types import SimpleNamespace
+    from deepatoms.cli.render import AtomResult, verdict_table
+    from deepatoms.verdict import Evidence, Verdict
+    verdict = Verdict("reproduced", "held.", (Evidence("m", 1.0, 0.5, 1.5, 3, "t", "> 0", True),))
+    prefetched = SimpleNamespace(verdict=verdict, seeds=(0, 1, 2), cached_seeds=(), wall_s=0.031,
+                                 computed_s=49.0,
+                                 env={"computed_on": "2 worker processes (cross-atom prefetch)"})
+    cached = SimpleNamespace(verdict=verdict, seeds=(0, 1), cached_seeds=(0, 1), wall_s=0.2,
+                             computed_s=0.0, env={"computed_on": "nothing (all cached)"})
+    buf = io.StringIO()
+    Console(file=buf, width=120).print(verdict_table(
+        [AtomResult("class-imbalance", "atoms", prefetched), AtomResult("parity", "x", cached)]))
+    text = buf.getvalue()
+    assert "computed" in text and "49 s (2 workers)" in text and "cached" in text
+    assert "0.0 s" not in text

@@ -20,18 +20,10 @@ def _series(ax: Any) -> list[str]:
     return [t.get_text() for t in legend.get_texts() if t.get_text()]
 
 
-def _panel(ax: Any) -> str:
-    """'loss (log) against step, for width 8, width 64' or the panel's title alone."""
+def _plot(ax: Any) -> str:
+    """'loss against step (SGD, Adam)', 'images', or ''."""
     y, x = ax.get_ylabel().strip(), ax.get_xlabel().strip()
-    title = ax.get_title().strip()
-    if y and x:
-        text = f"{y} against {x}"
-    elif ax.images:
-        text = "images"
-    else:
-        text = ""
-    if title and title.lower() not in text.lower():
-        text = f"{title}: {text}" if text else title
+    text = f"{y} against {x}" if y and x else ("images" if ax.images else "")
     series = _series(ax)
     if series:
         more = f" and {len(series) - MAX_SERIES} more" if len(series) > MAX_SERIES else ""
@@ -40,13 +32,17 @@ def _panel(ax: Any) -> str:
 
 
 def figure_caption(name: str, fig: Any, number: int) -> str:
-    """'Figure 2. Accuracy vs width: test accuracy against width (SGD, Adam), one panel per …'"""
-    panels = [p for p in (_panel(ax) for ax in fig.get_axes() if ax.get_visible()) if p]
-    unique = list(dict.fromkeys(panels))
+    """'Figure 2. Accuracy vs width: test accuracy against width (SGD, Adam).', or with several
+    panels 'Figure 1. Scores, 3 panels (L = 1; L = 2; L = 3): score against x.'"""
+    axes = [ax for ax in fig.get_axes() if ax.get_visible()]
+    plots = list(dict.fromkeys(p for p in map(_plot, axes) if p))
+    titles = list(dict.fromkeys(t for t in (ax.get_title().strip() for ax in axes) if t))
     head = f"Figure {number}. {_words(name)}"
-    if not unique:
+    if len(axes) > 1:
+        shown = "; ".join(titles[:4]) + ("; …" if len(titles) > 4 else "")
+        head += f", {len(axes)} panels" + (f" ({shown})" if shown else "")
+    elif titles and titles[0].lower() != _words(name).lower():
+        head += f" — {titles[0]}"
+    if not plots:
         return f"{head}, drawn from the run's stored measurements."
-    body = "; ".join(unique[:4]) + ("; …" if len(unique) > 4 else "")
-    count = len(fig.get_axes())
-    where = f" ({count} panels)" if count > 1 else ""
-    return f"{head}{where}: {body}."
+    return f"{head}: {'; '.join(plots[:4])}{'; …' if len(plots) > 4 else ''}."
