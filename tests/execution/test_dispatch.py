@@ -96,7 +96,7 @@ def test_a_two_atom_run_on_workers_equals_the_in_process_run(tmp_path):
     two = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert f"computed {A} (seeds 0–2)" in two.stderr and f"computed {B}" in two.stderr
-    assert "computed" not in one.stderr
+    assert "computing" not in one.stderr and f"computed {A} (seeds" not in one.stderr
     alone, spread = _rows(tmp_path / "one", json.loads(one.stdout)), _rows(
         tmp_path / "two", json.loads(two.stdout))
     for name in (A, B):
@@ -104,9 +104,10 @@ def test_a_two_atom_run_on_workers_equals_the_in_process_run(tmp_path):
         record = spread[name][1]
         assert record["cached_seeds"] == [] and record["computed_s"] > 0
     again = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
-    assert "computed" not in again.stderr  # everything stored: nothing sent to the workers
+    assert "computing" not in again.stderr  # everything stored: nothing sent to the workers
     assert all(r["cached_seeds"] == [0, 1, 2] for r in json.loads(again.stdout))
-    assert dispatch.LEDGER == {}
+    from deepatoms.execution import ledger
+    assert ledger.LEDGER == {}
 
 
 def test_a_prefetched_run_records_its_computed_time_and_where(tmp_path):
