@@ -75,3 +75,18 @@ def test_the_cli_dry_run_prints_the_scheduled_total(tmp_path):
     timing = plan_total(rows, atoms, ExecOptions(workers=2))
     assert f"about {fmt_seconds(timing['total_s'])} (2 workers side by side" in result.stdout
     assert not (tmp_path / "s").exists()
+
+
+def test_list_shows_the_measured_default_runtime(tmp_path, monkeypatch):
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps({"atoms": {"parity": {"per_seed_s": 10.0, "seeds": 6}}}))
+    monkeypatch.setattr(measured_costs, "PATH", path)
+    measured_costs._read.cache_clear()
+    try:
+        result = CliRunner(env={"DEEPATOMS_STORE": None}).invoke(
+            app, ["list", "--json", "--store", str(tmp_path / "none")])
+        rows = {r["name"]: r for r in json.loads(result.stdout)}
+        assert rows["parity"]["runtime_s"] == 10.0 * registry.get("parity").default_seeds
+        assert rows["fixup"]["runtime_s"] == registry.get("fixup").runtime_s
+    finally:
+        measured_costs._read.cache_clear()

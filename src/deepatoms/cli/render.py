@@ -204,6 +204,14 @@ def run_brief(run: dict[str, Any]) -> dict[str, Any]:
             "created": run["created"]}
 
 
+def default_runtime_s(atom: Any) -> float:
+    """The default run's estimated time: its measured cost when measured_costs.json has it
+    (seconds per seed × default seeds), else the atom's declared runtime."""
+    from ..execution.measured_costs import per_seed_s
+    measured = per_seed_s(atom.name)
+    return round(measured * atom.default_seeds, 1) if measured is not None else atom.runtime_s
+
+
 def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict],
                  newer_reduced: Mapping[str, dict] | None = None) -> list[dict[str, Any]]:
     """One plain dict per atom (the `list --json` payload and the table's content):
@@ -214,7 +222,7 @@ def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict],
     for a in atoms:
         run, beside = latest.get(a.name), newer_reduced.get(a.name)
         rows.append({"name": a.name, "family": a.family, "title": a.title,
-                     "runtime_s": a.runtime_s, "presets": list(a.preset_names),
+                     "runtime_s": default_runtime_s(a), "presets": list(a.preset_names),
                      "last_run": None if run is None else run_brief(run),
                      "newer_reduced": None if beside is None else run_brief(beside)})
     return rows
