@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Sequence, get_origin
+from typing import TYPE_CHECKING, Any, Callable, Sequence, get_origin
 
 from .. import api
 from ..catalog import registry
@@ -101,14 +101,18 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
 def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
                  seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
                  device: str = "auto", progress: "Progress | None" = None,
+                 on_point: "Callable[[dict[str, Any]], None] | None" = None,
                  **overrides: Any) -> ProbeResult:
-    """Run `name` once per value of parameter `key` (other parameters: preset + overrides)."""
+    """Run `name` once per value of parameter `key` (other parameters: preset + overrides);
+    `on_point(point)` sees each value's point as soon as it is measured (`deepatoms serve`)."""
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
         out = api.run(name, preset, seeds, device=device, store=store, progress=progress,
                       **overrides, **{key: value})
         points.append(_point(str(value), out, metric))
+        if on_point is not None:
+            on_point(points[-1])
     result = ProbeResult(name, key, preset, points[0]["metric"] if metric is None else metric, points)
     if store is not None:
         store.save_probe(name, key, preset, result.to_dict())
