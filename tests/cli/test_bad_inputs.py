@@ -101,6 +101,14 @@ OTHER_CASES = [
     ["export", "--store", STORE], ["export", "out.txt", "--store", STORE],
     ["export", "/nonexistent-dir/out.csv", "--store", STORE],
     ["history", "--store", STORE], ["diff", "1", "--store", STORE],
+    # run ids: whole numbers from 1 to 2**63 - 1, in ASCII digits
+    ["diff", "²", "1", "--store", STORE], ["diff", "1", "²", "--store", STORE],
+    ["diff", "99999999999999999999", "1", "--store", STORE],
+    ["diff", "1", "9223372036854775808", "--store", STORE], ["diff", "0", "1", "--store", STORE],
+    ["diff", "-1", "1", "--store", STORE], ["diff", "1.5", "1", "--store", STORE],
+    ["diff", "١", "1", "--store", STORE], ["diff", "#", "1", "--store", STORE],
+    ["diff", "1e3", "1", "--store", STORE], ["diff", " ", "1", "--store", STORE],
+    ["history", "", "--store", STORE],
     ["bench", "--device", "tpu"], ["bench", "--family", "nosuch", "--quick"],
 ]
 
@@ -256,6 +264,26 @@ def test_api_probe_bad_arguments(tmp_path):
         with pytest.raises(DeepatomsError):
             deepatoms.probe(A, **kwargs)
     assert not root.exists()
+
+
+@pytest.mark.parametrize("call", [
+    lambda root: deepatoms.diff("²", 1, store=root), lambda root: deepatoms.diff(1, 10**20, store=root),
+    lambda root: deepatoms.diff(True, 1, store=root), lambda root: deepatoms.diff(1, 1.0, store=root),
+    lambda root: deepatoms.diff(None, 1, store=root), lambda root: deepatoms.diff(-1, 1, store=root),
+    lambda root: deepatoms.history(5, store=root), lambda root: deepatoms.history("", store=root),
+    lambda root: deepatoms.history(None, store=root), lambda root: deepatoms.history("x", store=5),
+], ids=["superscript", "huge", "bool", "float", "none", "negative", "name-int", "name-empty",
+        "name-none", "store-int"])
+def test_api_history_and_diff_bad_arguments(call, tmp_path):
+    """Run ids are validated like seeds, names like run's: one DeepatomsError line, nothing
+    written (the store is only read)."""
+    root = tmp_path / "runs"
+    Store(root).close()
+    before = _files(root)
+    with pytest.raises(DeepatomsError) as info:
+        call(root)
+    assert str(info.value) and "\n" not in str(info.value)
+    assert _files(root) == before
 
 
 def test_numpy_integer_seeds_are_accepted():

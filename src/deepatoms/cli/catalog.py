@@ -40,10 +40,12 @@ def list_atoms(
     atoms = summaries(family)  # read from the atoms' source: listing does not import torch
     latest, beside = {}, {}
     if (store / DB_NAME).is_file():
+        from ..store.damage import warn_damaged
         from ..store.standing import newer_reduced, pick
-        runs = open_store(store, create=False).runs()
+        runs = open_store(store, create=False).runs(tolerant=True)
         latest = {r["atom"]: r for r in pick(runs)}  # the latest full-scale run stands
         beside = newer_reduced(runs)
+        warn_damaged(latest.values())
     rows = catalog_rows(atoms, latest, beside)
     if json_out or fmt == "json":
         print_json(rows)

@@ -175,11 +175,6 @@ def status_text(status: str | None) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-def verdict_label(verdict: Mapping[str, Any]) -> str:
-    """The label of a stored verdict dict (older records have no label: their status)."""
-    return verdict.get("label") or verdict["status"]
-
-
 def bounds(meta: Mapping[str, Any]) -> str:
     """The allowed values of a parameter, from its `param()` metadata."""
     parts = [f"{word} {meta[key]}" for key, word in BOUND_WORDS if meta.get(key) is not None]
@@ -196,12 +191,14 @@ def run_brief(run: dict[str, Any]) -> dict[str, Any]:
     """What the catalog shows of a stored run: verdict, scale, preset, seeds, cost, time."""
     from ..store.cost import run_cost
     from ..store.standing import run_scale
+    from ..store.damage import label_of, status_of
     computed_s, computed_on = run_cost(run)
-    return {"run_id": run["id"], "status": run["verdict"]["status"],
-            "label": verdict_label(run["verdict"]), "scale": run_scale(run),
-            "finding": run["verdict"]["finding"], "preset": run["preset"], "seeds": run["seeds"],
-            "computed_s": computed_s, "computed_on": computed_on, "wall_s": run["wall_s"],
-            "created": run["created"]}
+    verdict = run.get("verdict") or {}  # None: damaged (store/damage.py)
+    return {"run_id": run["id"], "status": status_of(run), "label": label_of(run),
+            "scale": run_scale(run), "finding": str(verdict.get("finding", "")),
+            "preset": run["preset"], "seeds": run["seeds"], "computed_s": computed_s,
+            "computed_on": computed_on, "wall_s": run["wall_s"], "created": run["created"],
+            "damaged": run.get("damaged", [])}
 
 
 def default_runtime_s(atom: Any) -> float:
