@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.errors import ParamError
 from deepatoms.store import Store
 from deepatoms.verdict import STATUSES

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("api",),
     ("execution", "report"),
     ("store",),
-    ("catalog",),
+    ("registry",),
     ("atoms",),
     ("engine", "data"),
     KIT,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pandas as pd
 
-from .catalog import registry
+from . import registry
 from .atom import Atom
 from .params import Params
 from .execution.runner import Execution, execute, execute_adaptive

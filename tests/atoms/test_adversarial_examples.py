@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import deepatoms
 from deepatoms.atoms.robustness import _adversarial_examples_attacks as K
 from deepatoms.errors import ParamError
-from deepatoms.catalog import registry
+from deepatoms import registry
 
 
 def _linear(w: torch.Tensor, b: torch.Tensor):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import deepatoms
 from deepatoms.atoms.architecture import _architecture_search_space as search
 from deepatoms.atoms.architecture import architecture_search as nas
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.architecture import _architecture_search_cnns as cnnpop
 from deepatoms.errors import ParamError
 

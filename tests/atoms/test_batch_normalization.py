@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import batch_normalization as bn_atom
 from deepatoms.errors import ParamError
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import batch_size_learning_rate as bslr
 from deepatoms.errors import ParamError
 from .grid_atom_helpers import _evidence

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import class_imbalance as ci
 from deepatoms.data.gaussian import bayes_accuracy, class_means
 from deepatoms.errors import ParamError

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import depth_separation as ds
 from deepatoms.errors import ParamError
 

@@ -7,7 +7,7 @@ import torch
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.architecture import _learned_optimizer_lstm as lstm
 from deepatoms.atoms.architecture import _learned_optimizer_quadratics as quad
 from deepatoms.atoms.architecture._learned_optimizer_transfer import BaselineOptimizer, LearnedOptimizer

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.architecture._lightweight_convolution_mixers import MIXERS, MixerPop, mix
 from deepatoms.data.markov_sequences import markov_task
 from deepatoms.errors import ParamError

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import memorization_capacity as mc
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab

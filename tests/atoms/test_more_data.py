@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import more_data as md
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab

@@ -9,7 +9,7 @@ import deepatoms
 from deepatoms.atoms.failures import end_to_end_portfolio as portfolio_atom
 from deepatoms.atoms.failures import flat_activations as flat_atom
 from deepatoms.atoms.failures import parity as parity_atom
-from deepatoms.catalog import registry
+from deepatoms import registry
 from .classifier_helpers import ATOMS
 
 

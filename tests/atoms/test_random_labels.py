@@ -10,7 +10,7 @@ import deepatoms
 from deepatoms.atoms.generalization import _random_labels_conditions as cond
 from deepatoms.atoms.generalization.random_labels import step_ratios
 from deepatoms.atoms.generalization._ratio_evidence import factor_row
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.generalization import _random_labels_regularisers as reg
 from deepatoms.atoms.generalization import random_labels as rl
 from deepatoms.data.images import image_data

@@ -7,7 +7,7 @@ import torch
 
 import deepatoms
 from deepatoms.errors import ParamError
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.architecture import _random_weights_convnet as cnn
 from deepatoms.atoms.architecture import _random_weights_image_quality as im
 from deepatoms.data import photos

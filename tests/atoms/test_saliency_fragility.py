@@ -10,7 +10,7 @@ import deepatoms
 from deepatoms.atoms.robustness import _saliency_fragility_maps as S
 from deepatoms.atoms.robustness._stacked_nets import ConvPop, softplus
 from deepatoms.errors import ParamError
-from deepatoms.catalog import registry
+from deepatoms import registry
 
 
 def test_spearman_matches_scipy_with_ties():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.generalization import _stacked_mlp as gdata
 from deepatoms.atoms.generalization import _sharp_minima_sharpness as sh
 from deepatoms.errors import ParamError

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.architecture import _tensor_calculus_hessians_einsum as ec
 from deepatoms.atoms.architecture import _tensor_calculus_hessians_methods as hs
 from deepatoms.atoms.architecture._timing import timed

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import universal_approximation as ua
 from deepatoms.errors import ParamError
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.atoms.atoms import weight_regularization as wr
 from deepatoms.errors import ParamError
 from deepatoms.lab import Lab

@@ -18,7 +18,7 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.cli import app
 from deepatoms.cli.run import plan_runs
 from deepatoms.cli.render import RichProgress

@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deepatoms.catalog.index import summaries
+from deepatoms.registry.index import summaries
 from deepatoms.cli import app
 from deepatoms.cli.render import RichProgress
 from deepatoms.execution.estimates import RunClock
@@ -93,7 +93,7 @@ def test_list_from_a_store_does_not_import_torch(tmp_path):
 
 
 def test_light_index_matches_the_registry():
-    from deepatoms.catalog import registry
+    from deepatoms import registry
     atoms = registry.all_atoms()
     assert [s.name for s in summaries()] == list(atoms)
     for s in summaries():

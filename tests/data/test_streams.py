@@ -3,7 +3,7 @@ unless it names a shared protocol."""
 from __future__ import annotations
 
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.lab import Lab
 
 

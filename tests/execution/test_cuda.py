@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.engine import Adam, MLPPop, Sampler, gather
 from deepatoms.verdict import STATUSES
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import deepatoms
 from deepatoms.execution import dispatch
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.cli import app
 from deepatoms.execution.executors import ExecOptions, ExecutorError, checked_trial, local_pool
 from deepatoms.store import Store

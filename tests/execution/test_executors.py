@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.errors import DeepatomsError
 from deepatoms.execution.executors import (ExecOptions, ExecutorError, LocalPool, checked_trial, local_pool)
 from deepatoms.lab import Lab

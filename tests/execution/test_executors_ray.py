@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'deepatoms[ray]'")
 
 import deepatoms  # noqa: E402
-from deepatoms.catalog import registry  # noqa: E402
+from deepatoms import registry  # noqa: E402
 from deepatoms.store import Store  # noqa: E402
 
 SPLIT, OTHER = "universal-approximation", "depth-separation"

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.execution import resources
 from deepatoms.errors import DeepatomsError
 from deepatoms.execution.resources import ResourceError, SlowRunWarning

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.report.build import build_report
 from deepatoms.store import Store
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.report.build import build_report
 from deepatoms.report.format import duration, unique_slug, value_text, when
 from deepatoms.report.html import evidence_html

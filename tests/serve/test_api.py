@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.store import Store
 
 from .helpers import QUICK, client, events, wait

@@ -7,7 +7,7 @@ import queue
 import pandas as pd
 import pytest
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.lab import Lab, set_record_listener
 from deepatoms.serve.worker import Relay
 

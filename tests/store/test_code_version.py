@@ -5,7 +5,7 @@ from pathlib import Path
 
 import deepatoms
 from deepatoms import code_version
-from deepatoms.catalog import registry
+from deepatoms import registry
 
 
 IMBALANCE = "class-imbalance"

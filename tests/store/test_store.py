@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import deepatoms
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.errors import StoreError
 from deepatoms.execution.runner import execute
 from deepatoms.store import DB_NAME, Store

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..catalog import registry
+from .. import registry
 from ..lab import NoProgress, Progress, resolve_device
 from .families import bench_families, family_wall, load_average
 from .load import under_load

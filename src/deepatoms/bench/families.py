@@ -13,7 +13,7 @@ import resource
 import time
 from typing import Any, Sequence
 
-from ..catalog import registry
+from .. import registry
 from ..lab import NoProgress, Progress
 from .flops import count_and_bound
 from .population import label

@@ -20,7 +20,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
-from ..catalog import registry
+from .. import registry
 from ..atom import Atom
 from ..errors import DeepatomsError, MissingDependencyError, StoreError
 from ..store.database import DB_NAME, DEFAULT_DIR, Store

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..catalog import registry
+from .. import registry
 from .app import Command, JsonOpt, app, import_optional, print_json, stderr, stdout
 
 

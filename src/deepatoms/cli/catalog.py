@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError, did_you_mean
 from ..store import DB_NAME, DEFAULT_DIR
 from .app import Command, JsonOpt, StoreOpt, app, open_store, print_json, stdout
@@ -31,7 +31,7 @@ def list_atoms(
 
     The runtime is the estimate for the default preset with its default seeds on a 2-core CPU.
     """
-    from ..catalog.index import family as summaries
+    from ..registry.index import family as summaries
     from .render import catalog_rows, catalog_table, catalog_tsv
     formats = ("table", "tsv", "json")
     if fmt not in formats:

@@ -117,7 +117,7 @@ class ExecOptions:
 
 def registered(atom: "Atom") -> bool:
     """Workers find atoms by name: only the catalog's own atom objects can leave this process."""
-    from ..catalog import registry
+    from .. import registry
     return registry.all_atoms().get(atom.name) is atom
 
 
@@ -138,7 +138,7 @@ def set_threads(threads: int | None) -> None:
 def checked_trial(trial: Trial, settle: bool = False) -> TrialResult | TrialFailure:
     """A worker's entry: refuse a trial of other code, then compute it. `settle`: an
     exception is returned as a TrialFailure instead of raised."""
-    from ..catalog import registry
+    from .. import registry
     try:
         mine = registry.get(trial.atom).code_version
         if mine != trial.code_version:

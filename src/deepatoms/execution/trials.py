@@ -113,7 +113,7 @@ def run_trial(trial: Trial, atom: "Atom | None" = None, progress: "Progress | No
               ) -> TrialResult:
     """Compute one trial in this process (`atom`: the Atom object; default: the registry's)."""
     import torch
-    from ..catalog import registry
+    from .. import registry
     from ..engine.alloc import keep_freed_memory
     from ..lab import Lab
     atom = atom if atom is not None else registry.get(trial.atom)

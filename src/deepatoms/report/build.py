@@ -19,7 +19,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from .. import __version__
-from ..catalog import registry
+from .. import registry
 from ..atom import Atom
 from ..figures import save
 from ..store.database import Store

@@ -11,7 +11,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from ..catalog import registry
+from .. import registry
 from ..atom import Atom
 from ..store.cost import cost_text
 from ..verdict import STATUSES, Verdict

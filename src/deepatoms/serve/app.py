@@ -13,7 +13,7 @@ from fastapi.responses import (FileResponse, HTMLResponse, JSONResponse, Respons
                                StreamingResponse)
 from fastapi.staticfiles import StaticFiles
 
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError, UnknownAtomError
 from . import requests as checks
 from .jobs import Jobs, QueueFull

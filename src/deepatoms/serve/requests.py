@@ -10,7 +10,7 @@ import dataclasses
 import re
 from typing import Any
 
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError, UnknownAtomError
 from ..execution import resources
 from ..execution.seeds import is_auto, parse_seeds, seed_plan

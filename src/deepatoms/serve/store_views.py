@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError
 from ..store.database import DB_NAME, Store
 from ..store.history import diff_runs, history_rows

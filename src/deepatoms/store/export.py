@@ -34,7 +34,7 @@ FLOAT_COLUMNS = ("value",)
 
 def run_frame(store: "Store", run: dict[str, Any], *, figure_data: bool) -> pd.DataFrame:
     """One run's rows (measurements only, unless `figure_data`) with its metadata columns."""
-    from ..catalog import registry
+    from .. import registry
     rows = store.run_table(run)
     atom = registry.all_atoms().get(run["atom"])
     figure = rows["metric"].isin(atom.figure_metrics if atom is not None else ())

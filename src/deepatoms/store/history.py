@@ -106,7 +106,7 @@ def key_numbers(table_a: "pd.DataFrame", table_b: "pd.DataFrame") -> list[dict[s
 
 
 def _measurements(store: "Store", run: dict[str, Any]) -> "pd.DataFrame":
-    from ..catalog import registry
+    from .. import registry
     table = store.run_table(run)
     atom = registry.all_atoms().get(run["atom"])
     return atom.split(table)[0] if atom is not None else table

@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence, get_origin
 
 from .. import api
-from ..catalog import registry
+from .. import registry
 from ..errors import DeepatomsError, ParamError
 from ..execution.seeds import is_auto, parse_seeds
 from ..execution.validate import check_device, check_progress, check_text, open_store

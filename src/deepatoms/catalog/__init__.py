@@ -1,1 +1,0 @@
-"""The catalog: the registry of atoms (`registry`) and their one-line summaries (`index`)."""
