@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.cli import app
 from deepatoms.execution import measured_costs
 from deepatoms.execution.estimates import estimate_s, per_seed_s, schedule_s

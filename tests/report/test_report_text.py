@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from deepatoms.catalog import registry
+from deepatoms import registry
 from deepatoms.figures import new_figure
 from deepatoms.report.build import build_report
 from deepatoms.report.captions import figure_caption

@@ -13,7 +13,7 @@ import functools
 import importlib
 from pathlib import Path
 
-from .registry import FAMILIES
+from .discovery import FAMILIES
 from ..errors import UnknownAtomError
 
 ATOMS_DIR = Path(__file__).parent.parent / "atoms"
