@@ -226,7 +226,20 @@ def test_heartbeat_line_inside_a_long_loop():
     lines = buf.getvalue().splitlines()
     assert lines == [f"running {ATOM} (preset quick, seeds 0; estimate 5.0 s)",
                      f"  {ATOM}: 4/10 steps, {lines[1].rsplit(', ', 1)[1]}",
-                     f"{ATOM}: reproduced in 2.0 s · elapsed 2.0 s"]
+                     f"{ATOM}: reproduced, computed 2.0 s · elapsed 2.0 s"]
+
+
+def test_finished_line_shows_computed_time_not_the_judging_step():
+    """After a cross-atom prefetch an atom's own step only judges (0.01 s): the line shows
+    the trials' computed time (49 s), or 'cached' when nothing computed."""
+    import io
+    buf = io.StringIO()
+    with RichProgress(Console(file=buf, width=100), RunClock([50.0, 5.0])) as bar:
+        bar.atom_finished("class-imbalance", "reproduced", 0.031, 49.0)
+        bar.atom_finished("parity", "reproduced", 0.014, 0.0)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("[1/2] class-imbalance: reproduced, computed 49 s · elapsed")
+    assert lines[1].startswith("[2/2] parity: reproduced, cached · elapsed")
 
 
 def test_run_clock_corrects_estimates_by_measured_speed():
@@ -382,3 +395,22 @@ def test_make_run_writes_the_report_after_ctrl_c(tmp_path):
             proc.communicate()
     assert proc.returncode != 0
     assert calls.read_text().split("\n")[:2] == ["run --all", "report"]
+
+
+def test_the_verdict_table_shows_computed_time_where_the_wall_is_only_judging():
+    import io
+    from types import SimpleNamespace
+    from deepatoms.cli.render import AtomResult, verdict_table
+    from deepatoms.verdict import Evidence, Verdict
+    verdict = Verdict("reproduced", "held.", (Evidence("m", 1.0, 0.5, 1.5, 3, "t", "> 0", True),))
+    prefetched = SimpleNamespace(verdict=verdict, seeds=(0, 1, 2), cached_seeds=(), wall_s=0.031,
+                                 computed_s=49.0,
+                                 env={"computed_on": "2 worker processes (cross-atom prefetch)"})
+    cached = SimpleNamespace(verdict=verdict, seeds=(0, 1), cached_seeds=(0, 1), wall_s=0.2,
+                             computed_s=0.0, env={"computed_on": "nothing (all cached)"})
+    buf = io.StringIO()
+    Console(file=buf, width=120).print(verdict_table(
+        [AtomResult("class-imbalance", "atoms", prefetched), AtomResult("parity", "x", cached)]))
+    text = buf.getvalue()
+    assert "computed" in text and "49 s (2 workers)" in text and "cached" in text
+    assert "0.0 s" not in text

@@ -63,12 +63,13 @@ def test_atoms_that_measure_time_are_not_sent_to_workers():
 
 
 def test_take_hands_each_prefetched_seed_out_once():
-    dispatch.LEDGER.clear()
+    from deepatoms.execution import ledger
+    ledger.clear()
     key = ("x", "{}", "v", "cpu", "float32")
-    dispatch.LEDGER[key] = {0: (pd.DataFrame({"a": [1]}), 2.0), 1: (pd.DataFrame(), 3.0)}
-    assert set(dispatch.take(key, [0, 5])) == {0}
-    assert set(dispatch.take(key, [0, 1])) == {1}
-    assert key not in dispatch.LEDGER and dispatch.take(key, [1]) == {}
+    ledger.LEDGER[key] = {0: (pd.DataFrame({"a": [1]}), 2.0), 1: (pd.DataFrame(), 3.0)}
+    assert set(ledger.take(key, [0, 5])) == {0}
+    assert set(ledger.take(key, [0, 1])) == {1}
+    assert key not in ledger.LEDGER and ledger.take(key, [1]) == {}
 
 
 def test_a_settled_failure_is_a_value_in_process_and_from_a_worker():
@@ -95,7 +96,7 @@ def test_a_two_atom_run_on_workers_equals_the_in_process_run(tmp_path):
     two = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert f"computed {A} (seeds 0–2)" in two.stderr and f"computed {B}" in two.stderr
-    assert "computed" not in one.stderr
+    assert "computing" not in one.stderr and f"computed {A} (seeds" not in one.stderr
     alone, spread = _rows(tmp_path / "one", json.loads(one.stdout)), _rows(
         tmp_path / "two", json.loads(two.stdout))
     for name in (A, B):
@@ -103,6 +104,32 @@ def test_a_two_atom_run_on_workers_equals_the_in_process_run(tmp_path):
         record = spread[name][1]
         assert record["cached_seeds"] == [] and record["computed_s"] > 0
     again = cli.invoke(app, ["run", *common, "--workers", "2", "--store", str(tmp_path / "two")])
-    assert "computed" not in again.stderr  # everything stored: nothing sent to the workers
+    assert "computing" not in again.stderr  # everything stored: nothing sent to the workers
     assert all(r["cached_seeds"] == [0, 1, 2] for r in json.loads(again.stdout))
-    assert dispatch.LEDGER == {}
+    from deepatoms.execution import ledger
+    assert ledger.LEDGER == {}
+
+
+def test_a_prefetched_run_records_its_computed_time_and_where(tmp_path):
+    """The trials a prefetch computed on workers are this run's cost: its record carries their
+    seconds and the place, though its own step only judged (wall ≈ 0.01 s)."""
+    from deepatoms.execution import ledger
+    from deepatoms.execution.runner import save_result
+    from deepatoms.execution.trials import run_trial
+    atom = registry.get(A)
+    params = atom.params("quick", steps=30)
+    result = run_trial(Trial(A, params, (0, 1), "cpu", "float32", atom.code_version))
+    ledger.clear()
+    ledger.keep(result.trial, {s: (t, result.elapsed_s / 2) for s, t in result.tables.items()},
+                dispatch.places(ExecOptions(workers=2), 2))
+    store = Store(tmp_path)
+    save_result(store, result, ("cpu", "float32"))  # the driver stores what workers return
+    out = deepatoms.run(A, preset="quick", seeds=2, device="cpu", store=store, steps=30)
+    assert out.computed_s == pytest.approx(result.elapsed_s) and out.cached_seeds == ()
+    where = "2 worker processes (cross-atom prefetch)"
+    assert out.env["computed_on"] == where
+    assert store.latest_runs()[A]["env"]["computed_on"] == where
+    again = deepatoms.run(A, preset="quick", seeds=2, device="cpu", store=store, steps=30)
+    assert again.computed_s == 0 and again.env["computed_on"] == "nothing (all cached)"
+    fresh = deepatoms.run(A, preset="quick", seeds=[5], device="cpu", store=store, steps=30)
+    assert fresh.computed_s > 0 and fresh.env["computed_on"] == "this process"

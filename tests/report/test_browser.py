@@ -36,10 +36,10 @@ ATOM = "universal-approximation"
 WINDOW = (1200, 1600)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--virtual-time-budget=10000", f"--window-size={WINDOW[0]},{WINDOW[1]}"]
+         "--hide-scrollbars", "--virtual-time-budget=10000"]
 
 # Appended to a copy of a page: what the browser measured, as JSON in <pre id="browser-check">.
-PROBE = """<script>
+PROBE = r"""<script>
 (function () {
   function check() {
     var out = {viewport: window.innerWidth, width: document.documentElement.scrollWidth,
@@ -52,6 +52,17 @@ PROBE = """<script>
       var cell = el.closest("td").getBoundingClientRect(), box = el.getBoundingClientRect();
       if (box.right > cell.right + 1 || box.left < cell.left - 1) out.overflow.push(el.textContent);
     });
+    out.midword = [];  // a badge drawn on more lines than it has words broke inside a word
+    document.querySelectorAll(".badge").forEach(function (el) {
+      var range = document.createRange(), tops = {};
+      range.selectNodeContents(el);
+      Array.prototype.forEach.call(range.getClientRects(), function (r) { tops[Math.round(r.top)] = 1; });
+      if (Object.keys(tops).length > el.textContent.trim().split(/\s+/).length) out.midword.push(el.textContent);
+    });
+    out.headers = [];  // table headers drawn over each other or spilling out of their cell
+    document.querySelectorAll("thead th").forEach(function (th) {
+      if (th.getClientRects().length && th.scrollWidth > th.clientWidth + 1) out.headers.push(th.textContent);
+    });
     var pre = document.createElement("pre");
     pre.id = "browser-check";
     pre.textContent = JSON.stringify(out);
@@ -63,20 +74,21 @@ PROBE = """<script>
 """
 
 
-def _chromium(*args: str) -> subprocess.CompletedProcess:
+def _chromium(*args: str, window: tuple[int, int] = WINDOW) -> subprocess.CompletedProcess:
+    size = f"--window-size={window[0]},{window[1]}"
     with tempfile.TemporaryDirectory(prefix="deepatoms-chromium-") as profile:
-        done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        done = subprocess.run([CHROMIUM, *FLAGS, size, f"--user-data-dir={profile}", *args],
                               capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
 
-def _render(page: Path) -> tuple[str, dict]:
+def _render(page: Path, window: tuple[int, int] = WINDOW) -> tuple[str, dict]:
     """The page's DOM after loading in Chromium, and the probe's measurements."""
     copy = page.with_name(f"_browser_{page.name}")  # same folder: relative links still resolve
     copy.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
                     encoding="utf-8")
-    dom = _chromium("--dump-dom", copy.as_uri()).stdout
+    dom = _chromium("--dump-dom", copy.as_uri(), window=window).stdout
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', dom, re.S)
     assert found, f"the page's script did not run; DOM starts: {dom[:500]}"
     return dom, json.loads(found[1].replace("&quot;", '"').replace("&amp;", "&"))
@@ -130,3 +142,16 @@ def test_screenshot_is_the_window_and_not_blank(site, tmp_path, which):
     colours = len({tuple(p) for p in pixels.reshape(-1, 3)})
     assert colours > 50, f"{which}: the screenshot has only {colours} distinct colours"
     assert pixels[:4].mean() < 100  # the dark site header is drawn at the top
+
+
+@pytest.mark.parametrize("width", [600, 1400])
+@pytest.mark.parametrize("which", ["index", "atom"])
+def test_pages_hold_at_narrow_and_wide_windows(site, which, width):
+    """At 600 px the index is one card per atom and wide tables scroll in their own box: no
+    page wider than the window, no header over another, no badge broken inside a word."""
+    page = site if which == "index" else site.parent / "atoms" / f"{ATOM}.html"
+    _, seen = _render(page, (width, 1600))
+    assert seen["width"] <= seen["viewport"], f"{which} is wider than a {width}-px window"
+    assert seen["midword"] == [], f"badges broken inside a word: {seen['midword']}"
+    assert seen["headers"] == [], f"headers spilling over their neighbours: {seen['headers']}"
+    assert seen["overflow"] == [], f"spills out of its table cell: {seen['overflow']}"

@@ -24,7 +24,10 @@ def list_atoms(
         "--format", metavar="table|tsv|json", help="table (for reading), tsv (one line per "
         "atom, for scripts) or json.")] = "table",
 ) -> None:
-    """List the atoms: name, family, title, estimated runtime and the last verdict in the store.
+    """List the atoms: name, family, title, estimated runtime and the verdict in the store.
+
+    The verdict is the atom's latest full-scale run; a later quick (reduced-scale) run is shown
+    beside it and never replaces it.
 
     The runtime is the estimate for the default preset with its default seeds on a 2-core CPU.
     """
@@ -35,12 +38,15 @@ def list_atoms(
         raise DeepatomsError(f"unknown --format '{fmt}'{did_you_mean(fmt, formats)}; "
                              f"allowed: {', '.join(formats)}")
     atoms = summaries(family)  # read from the atoms' source: listing does not import torch
-    latest = {}
+    latest, beside = {}, {}
     if (store / DB_NAME).is_file():
         from ..store.damage import warn_damaged
-        latest = open_store(store, create=False).latest_runs(tolerant=True)
+        from ..store.standing import newer_reduced, pick
+        runs = open_store(store, create=False).runs(tolerant=True)
+        latest = {r["atom"]: r for r in pick(runs)}  # the latest full-scale run stands
+        beside = newer_reduced(runs)
         warn_damaged(latest.values())
-    rows = catalog_rows(atoms, latest)
+    rows = catalog_rows(atoms, latest, beside)
     if json_out or fmt == "json":
         print_json(rows)
     elif fmt == "tsv":

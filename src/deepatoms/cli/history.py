@@ -27,13 +27,16 @@ def _num(value: Any) -> Text:
 def history_table(atom: str, rows: list[dict[str, Any]]) -> Table:
     from .render import fmt_seconds, fmt_seeds
     table = Table(title=f"runs of {atom} (oldest first)", title_justify="left")
-    for name in ("id", "time (UTC)", "preset", "seeds", "device", "verdict", "wall"):
-        table.add_column(name, no_wrap=name in ("id", "wall"), min_width=12 if name == "verdict"
-                         else None, justify="right" if name in ("id", "wall") else "left")
+    from ..store.cost import cost_text
+    for name in ("id", "time (UTC)", "preset", "seeds", "device", "verdict", "computed"):
+        table.add_column(name, no_wrap=name == "id", min_width=12 if name == "verdict"
+                         else None, justify="right" if name == "id" else "left")
     for r in rows:
         device = r["device"] + ("" if r["dtype"] == "float32" else f" {r['dtype']}")
+        cost = cost_text({"computed_s": r["computed_s"], "env": {"computed_on": r["computed_on"]}},
+                         fmt_seconds)
         table.add_row(str(r["id"]), str(r["created"]).replace("T", " ")[:16], Text(r["preset"]),
-                      fmt_seeds(r["seeds"]), device, Text(r["verdict"]), fmt_seconds(r["wall_s"]))
+                      fmt_seeds(r["seeds"]), device, Text(r["verdict"]), Text(cost))
     return table
 
 
@@ -56,7 +59,7 @@ def diff_tables(diff: dict[str, Any]) -> list[Table]:
     for name in ("", f"A: run {a['id']}", f"B: run {b['id']}"):
         runs.add_column(name)
     for key in ("atom", "created", "preset", "seeds", "device", "dtype", "torch", "threads",
-                "code_version", "verdict", "finding", "wall_s"):
+                "code_version", "verdict", "finding", "computed_s", "computed_on", "wall_s"):
         va, vb = _num(a.get(key)), _num(b.get(key))
         runs.add_row(*_cells(key, va, vb if vb != va or key == "verdict" else "= A"))
     out = [runs]

@@ -113,13 +113,15 @@ class RichProgress:
         self._line(f"{self._counter()}running {escape(name)} ({escape(detail)}{guess})")
 
     def atom_finished(self, name: str, label: str, wall_s: float, computed_s: float) -> None:
-        """`[i/N] NAME: label in 12 s · elapsed 3.0 min · about 5.0 min left`."""
+        """`[i/N] NAME: label, computed 12 s · elapsed 3.0 min · about 5.0 min left` (computed:
+        the trials' training time, wherever it ran; 0: all cached)."""
         counter = self._counter()
         self.clock.finish(wall_s, computed_s)
         left = self.clock.left_s
         tail = (f" · about {fmt_seconds(left)} left" if self.clock.done < len(self.clock.estimates)
                 else "")
-        self._line(f"{counter}{escape(name)}: {escape(label)} in {fmt_seconds(wall_s)} · elapsed "
+        cost = f"computed {fmt_seconds(computed_s)}" if computed_s > 0 else "cached"
+        self._line(f"{counter}{escape(name)}: {escape(label)}, {cost} · elapsed "
                    f"{fmt_seconds(self.clock.elapsed_s)}{tail}")
 
 
@@ -185,21 +187,41 @@ def bounds(meta: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[dict[str, Any]]:
-    """One plain dict per atom (the `list --json` payload and the table's content); `latest`
-    as `Store.latest_runs(tolerant=True)` gives it."""
+def run_brief(run: dict[str, Any]) -> dict[str, Any]:
+    """What the catalog shows of a stored run: verdict, scale, preset, seeds, cost, time."""
+    from ..store.cost import run_cost
+    from ..store.standing import run_scale
     from ..store.damage import label_of, status_of
+    computed_s, computed_on = run_cost(run)
+    verdict = run.get("verdict") or {}  # None: damaged (store/damage.py)
+    return {"run_id": run["id"], "status": status_of(run), "label": label_of(run),
+            "scale": run_scale(run), "finding": str(verdict.get("finding", "")),
+            "preset": run["preset"], "seeds": run["seeds"], "computed_s": computed_s,
+            "computed_on": computed_on, "wall_s": run["wall_s"], "created": run["created"],
+            "damaged": run.get("damaged", [])}
+
+
+def default_runtime_s(atom: Any) -> float:
+    """The default run's estimated time: its measured cost when measured_costs.json has it
+    (seconds per seed × default seeds), else the atom's declared runtime."""
+    from ..execution.measured_costs import per_seed_s
+    measured = per_seed_s(atom.name)
+    return round(measured * atom.default_seeds, 1) if measured is not None else atom.runtime_s
+
+
+def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict],
+                 newer_reduced: Mapping[str, dict] | None = None) -> list[dict[str, Any]]:
+    """One plain dict per atom (the `list --json` payload and the table's content):
+    `last_run` is the run that stands for the atom (its latest full-scale run; a reduced one
+    only when it has none), `newer_reduced` a later reduced-scale run shown beside it."""
     rows = []
+    newer_reduced = newer_reduced or {}
     for a in atoms:
-        run = latest.get(a.name)
-        verdict = (run or {}).get("verdict") or {}  # None: damaged (store/damage.py)
-        last = None if run is None else {
-            "status": status_of(run), "label": label_of(run),
-            "scale": str(verdict.get("scale", "full")), "finding": str(verdict.get("finding", "")),
-            "preset": run["preset"], "seeds": run["seeds"], "wall_s": run["wall_s"],
-            "created": run["created"], "damaged": run.get("damaged", [])}
+        run, beside = latest.get(a.name), newer_reduced.get(a.name)
         rows.append({"name": a.name, "family": a.family, "title": a.title,
-                     "runtime_s": a.runtime_s, "presets": list(a.preset_names), "last_run": last})
+                     "runtime_s": default_runtime_s(a), "presets": list(a.preset_names),
+                     "last_run": None if run is None else run_brief(run),
+                     "newer_reduced": None if beside is None else run_brief(beside)})
     return rows
 
 
@@ -216,6 +238,10 @@ def catalog_table(rows: list[dict[str, Any]]) -> Table:
         verdict = status_text(None if last is None else last["label"])
         if last is not None:
             verdict.append(f"\n{last['preset']}, {len(last['seeds'])} seeds", style="dim")
+        if r.get("newer_reduced"):
+            later = r["newer_reduced"]
+            verdict.append(f"\nlater {later['preset']} run: ", style="dim")
+            verdict.append(later["label"], style=INDICATIVE_STYLE)
         cell = Text(r["name"], style="bold")
         cell.append("\n" + r["title"], style="dim")
         table.add_row(cell, r["family"], fmt_seconds(r["runtime_s"]), verdict)
@@ -225,13 +251,14 @@ def catalog_table(rows: list[dict[str, Any]]) -> Table:
 def catalog_tsv(rows: list[dict[str, Any]]) -> str:
     """One header line and one tab-separated line per atom (`list --format tsv`)."""
     head = ("name", "family", "title", "runtime_s", "presets", "last_verdict", "last_preset",
-            "last_seeds")
+            "last_seeds", "last_scale", "newer_reduced_verdict")
     lines = ["\t".join(head)]
     for r in rows:
-        last = r["last_run"] or {}
+        last, later = r["last_run"] or {}, r.get("newer_reduced") or {}
         cells = (r["name"], r["family"], r["title"], f"{r['runtime_s']:g}", ",".join(r["presets"]),
                  last.get("label", ""), last.get("preset", ""),
-                 ",".join(map(str, last.get("seeds", []))))
+                 ",".join(map(str, last.get("seeds", []))), last.get("scale", ""),
+                 later.get("label", ""))
         lines.append("\t".join(" ".join(str(c).split()) for c in cells))
     return "\n".join(lines)
 
@@ -261,10 +288,11 @@ def param_table(atom: "Atom") -> Table:
 
 
 def verdict_table(results: list[AtomResult]) -> Table:
-    """atom + finding (one cell, so the finding gets the width), verdict, seeds, wall, cached."""
+    """atom + finding (one cell, so the finding gets the width), verdict, seeds, computed (the
+    training time, wherever it ran: after a prefetch the atom's own step only judges), cached."""
     table = Table(title="verdicts", title_justify="left", show_lines=len(results) > 1)
     table.add_column("atom · finding", ratio=1)
-    for col in ("verdict", "seeds", "wall", "cached"):
+    for col in ("verdict", "seeds", "computed", "cached"):
         table.add_column(col, no_wrap=True)
     for r in results:
         cell = Text()
@@ -282,8 +310,17 @@ def verdict_table(results: list[AtomResult]) -> Table:
             cell.append("\n" + o.verdict.seeds_note, style="dim")
         cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
         table.add_row(cell, status_text(o.verdict.label), fmt_seeds(o.seeds),
-                      fmt_seconds(o.wall_s), cached)
+                      outcome_cost(o), cached)
     return table
+
+
+def outcome_cost(outcome: "Outcome") -> str:
+    """'49 s', '49 s (2 workers)', or 'cached' for a run that computed nothing."""
+    if outcome.computed_s <= 0:
+        return "cached"
+    where = str(outcome.env.get("computed_on", ""))
+    workers = where.split(" worker")[0] if " worker" in where else ""
+    return fmt_seconds(outcome.computed_s) + (f" ({workers} workers)" if workers else "")
 
 
 def dry_run_table(rows: list[dict[str, Any]]) -> Table:

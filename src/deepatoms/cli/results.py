@@ -40,6 +40,11 @@ def export(
     store: StoreOpt = Path(DEFAULT_DIR),
     all_runs: Annotated[bool, typer.Option(
         "--all-runs", help="Every run, not only the latest of each atom.")] = False,
+    scale: Annotated[Optional[str], typer.Option(
+        "--scale", metavar="full|reduced|all", help="Which runs stand for an atom: its latest "
+        "full-scale run (full), its latest reduced-scale run (reduced: quick presets), or both "
+        "(all). Default: the latest full-scale run, a reduced one only for an atom without "
+        "one. With --all-runs: only the runs at that scale.", show_default=False)] = None,
     figure_data: Annotated[bool, typer.Option(
         "--figure-data", help="Also the rows only drawn in figures (grids, point clouds), "
         "with a `kind` column: measurement or figure.")] = False,
@@ -50,13 +55,16 @@ def export(
     experiment: Annotated[str, typer.Option(
         "--experiment", help="MLflow experiment name (with --mlflow).")] = "deepatoms",
 ) -> None:
-    """Export the latest run of every atom (or --all-runs): its measurements with run id,
+    """Export the verdict run of every atom (its latest full-scale run; --scale chooses, or
+    --all-runs): its measurements with run id,
     atom, preset, time, code version, device, dtype and parameters on every row, as CSV or
     Parquet; and/or to MLflow (parameters, metrics, verdict tags, figures as artifacts)."""
     if path is None and mlflow is None:
         raise StoreError("export needs an output file (.csv or .parquet) or --mlflow URI")
     if path is not None and path.suffix not in (".csv", ".parquet"):
         raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
+    if scale is not None and scale not in ("full", "reduced", "all"):
+        raise StoreError(f"unknown --scale '{scale}'; allowed: full, reduced, all")
     if path is not None and not path.parent.is_dir():
         raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
     if mlflow is not None:  # a missing extra, a bad URI or name: one line, nothing written
@@ -64,7 +72,7 @@ def export(
         load_mlflow()
         tracking_uri(mlflow)
         check_experiment(experiment)
-    from ..store.export import export_store
+    from ..store.export import export_runs, export_store
     st = open_store(store, create=False)
     target = None
     if mlflow is not None:  # reached (or refused, in seconds) before the CSV is written
@@ -72,13 +80,14 @@ def export(
         target = open_target(mlflow, experiment)
     if path is not None:
         try:
-            written = export_store(st, path, all_runs=all_runs, figure_data=figure_data)
+            written = export_store(st, path, all_runs=all_runs, figure_data=figure_data,
+                                   scale=scale)
         except OSError as exc:
             raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
         stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
     if target is not None:
         from ..store.mlflow import export_mlflow
-        runs = st.runs() if all_runs else list(st.latest_runs().values())
+        runs = export_runs(st, all_runs=all_runs, scale=scale)
         done = export_mlflow(st, target, runs)
         redone = f" ({done['redone']} redone after a failed export)" if done["redone"] else ""
         stdout().print(f"mlflow: {done['exported']} run(s) logged with {done['seed_runs']} seed "

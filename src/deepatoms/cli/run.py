@@ -163,7 +163,7 @@ def run(
     if dry_run:
         for note in notes:
             err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-        return _dry_run(plans, store, force, json_out, device)
+        return _dry_run(plans, store, force, json_out, device, ExecOptions(**execution))
     if backend == "ray":  # missing Ray, a refused connection, bad auth: one line, exit 2
         from ..execution.ray_backend import ray_executor
         ray_executor(ExecOptions(**execution))
@@ -196,10 +196,11 @@ def run(
 
 
 def _dry_run(plans: "list[Request]", store: Path, force: bool, json_out: bool,
-             device: str = "auto") -> None:
-    """What `run` would do: per atom its parameters, seeds, cached and to compute, estimate."""
+             device: str = "auto", options: Any = None) -> None:
+    """What `run` would do: per atom its parameters, seeds, cached and to compute, estimate
+    (the total: atoms side by side on the workers, planning.plan_total)."""
     from .render import dry_run_table, fmt_seconds
-    from ..execution.planning import plan_row
+    from ..execution.planning import plan_row, plan_total
     st = open_store(store, create=False) if (store / DB_NAME).is_file() else None
     rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force, device) for p in plans]
     if json_out:
@@ -207,9 +208,13 @@ def _dry_run(plans: "list[Request]", store: Path, force: bool, json_out: bool,
         return
     stdout().print(dry_run_table(rows))
     todo, total = sum(r["to_compute"] for r in rows), sum(len(r["seeds"]) for r in rows)
-    eta = fmt_seconds(sum(r["estimate_s"] for r in rows))
+    timing = plan_total(rows, [p.atom for p in plans], options)
+    eta = fmt_seconds(timing["total_s"])
+    side = (f" ({timing['workers']} workers side by side; "
+            f"{fmt_seconds(timing['serial_s'])} one after another)" if timing["workers"] > 1
+            else "")
     stdout().print(f"{len(rows)} atom(s), {todo} of {total} seed(s) to compute, "
-                    f"{total - todo} cached; about {eta} on a 2-core CPU. Nothing was run "
+                    f"{total - todo} cached; about {eta}{side} on a 2-core CPU. Nothing was run "
                     "(--dry-run).", soft_wrap=True, highlight=False)
 
 

@@ -102,7 +102,7 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
             if isinstance(result, TrialFailure):
                 failures.append(f"{result.trial.label()}: {result.error}")
             else:
-                _keep(result, store)
+                _keep(result, store, places(options, slots))
                 if note is not None:
                     note(f"  computed {result.trial.atom} (seeds "
                          f"{_seeds_text(result.trial.seeds)}) in {result.elapsed_s:.1f} s")
@@ -116,12 +116,19 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
     return failures
 
 
-def _keep(result: TrialResult, store: "Store | None") -> None:
+def places(options: "ExecOptions", slots: int) -> str:
+    """Where a prefetch's trials compute, as a run record names it."""
+    if options.backend == "ray":
+        return "Ray tasks (cross-atom prefetch)"
+    return f"{slots} worker processes (cross-atom prefetch)"
+
+
+def _keep(result: TrialResult, store: "Store | None", where: str = "") -> None:
     trial = result.trial
     per_seed = result.elapsed_s / len(trial.seeds)
     if store is not None:
         save_result(store, result, (trial.device, trial.dtype))
-    keep(trial, {s: (table, per_seed) for s, table in result.tables.items()})
+    keep(trial, {s: (table, per_seed) for s, table in result.tables.items()}, where)
 
 
 def _seeds_text(seeds: tuple[int, ...]) -> str:

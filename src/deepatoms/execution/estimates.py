@@ -1,10 +1,13 @@
 """Time estimates: how long an atom takes at given parameters and seeds, and the run clock.
 
-An atom declares `runtime_s`, its default preset's wall time with its default seeds on a 2-core
-CPU. A run of other parameters is estimated by scaling that by the seeds and by the scale
-parameters (steps, epochs, samples, ...: the same rule as `Atom.scale_reasons`) relative to the
-defaults; cached seeds cost nothing. Estimates are rough: the progress lines correct them by the
-speed measured so far.
+An atom's cost per seed is its measured cost when measured_costs.json has it (seconds per seed
+of its default run in a full `make run`), else its declared `runtime_s` (the default preset's
+wall time with its default seeds on a 2-core CPU) over its default seeds. A run of other
+parameters scales that by the seeds and by the scale parameters (steps, epochs, samples, ...:
+the same rule as `Atom.scale_reasons`) relative to the defaults; cached seeds cost nothing.
+Several atoms on worker processes run side by side, longest first (dispatch.py): `schedule_s`
+is the makespan of that longest-processing-time schedule. The progress lines correct estimates
+by the speed measured so far.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..atom import SCALE_NAME_RE
+from . import measured_costs
 
 # Per atom, whatever the scale: building the table, judging, storing (seconds on 2 cores).
 OVERHEAD_S = 1.0
@@ -33,12 +37,26 @@ def scale_ratio(atom: "Atom", params: "Params") -> float:
     return ratio
 
 
+def per_seed_s(atom: "Atom") -> float:
+    """Seconds per seed of the atom's default run: measured when known, else declared."""
+    measured = measured_costs.per_seed_s(atom.name)
+    return measured if measured is not None else atom.runtime_s / max(atom.default_seeds, 1)
+
+
 def estimate_s(atom: "Atom", params: "Params", n_seeds: int) -> float:
-    """Estimated wall time of computing `n_seeds` seeds of `atom` at `params` (2-core CPU)."""
+    """Estimated time of computing `n_seeds` seeds of `atom` at `params` (2-core CPU)."""
     if n_seeds <= 0:
         return 0.0
-    scaled = atom.runtime_s * n_seeds / max(atom.default_seeds, 1) * scale_ratio(atom, params)
-    return OVERHEAD_S + scaled
+    return OVERHEAD_S + per_seed_s(atom) * n_seeds * scale_ratio(atom, params)
+
+
+def schedule_s(costs: "list[float]", workers: int) -> float:
+    """Makespan of `costs` on `workers` processes, longest first, each to the least-loaded
+    worker (the order dispatch.py submits a cross-atom prefetch in)."""
+    loads = [0.0] * max(int(workers), 1)
+    for cost in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
 
 
 @dataclasses.dataclass

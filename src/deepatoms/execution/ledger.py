@@ -13,16 +13,26 @@ if TYPE_CHECKING:
 # (atom, canonical parameters, code version, device, dtype) -> {seed: (table, seconds)}
 Key = tuple[str, str, str, str, str]
 LEDGER: dict[Key, dict[int, tuple[pd.DataFrame, float]]] = {}
+PLACES: dict[Key, str] = {}  # where each key's trials computed, e.g. "2 worker processes"
 
 
 def clear() -> None:
     """Forget what an earlier prefetch left untaken."""
     LEDGER.clear()
+    PLACES.clear()
 
 
-def keep(trial: "Trial", tables: dict[int, tuple[pd.DataFrame, float]]) -> None:
-    """Keep a computed trial's (table, seconds) per seed until its atom's run takes them."""
+def keep(trial: "Trial", tables: dict[int, tuple[pd.DataFrame, float]], where: str = "") -> None:
+    """Keep a computed trial's (table, seconds) per seed until its atom's run takes them;
+    `where`: the processes that computed it (what the run record names)."""
     LEDGER.setdefault(key_of(trial), {}).update(tables)
+    if where:
+        PLACES[key_of(trial)] = where
+
+
+def place(key: Key) -> str:
+    """Where the prefetched trials under `key` computed ("" when not recorded)."""
+    return PLACES.get(key, "")
 
 
 def key_of(trial: "Trial") -> Key:

@@ -1,16 +1,18 @@
 """The dry-run plan: what `deepatoms run` would compute — parameters, seeds, which are cached —
-without training (estimates.py gives the time)."""
+without training (estimates.py gives the time; `plan_total` the whole run's, with the atoms that
+a cross-atom prefetch runs side by side on the workers)."""
 from __future__ import annotations
 
 import dataclasses
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .estimates import estimate_s
+from .estimates import estimate_s, schedule_s
 
 if TYPE_CHECKING:
     from ..atom import Atom
     from ..params import Params
     from ..store.database import Store
+    from .executors import ExecOptions
 
 
 def cached_seeds(atom: "Atom", params: "Params", seeds: Sequence[int],
@@ -44,3 +46,27 @@ def _changed(atom: "Atom", params: "Params") -> dict[str, Any]:
     defaults = atom.Params()
     return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
             if getattr(params, f.name) != getattr(defaults, f.name)}
+
+
+def plan_total(rows: Sequence[dict[str, Any]], atoms: Sequence["Atom"],
+               options: "ExecOptions | None" = None) -> dict[str, Any]:
+    """The whole run's estimate: with two or more atoms to compute and several workers, the
+    atoms a prefetch takes (dispatch.py: catalog atoms that do not time themselves) run side by
+    side, longest first (`schedule_s`), and the rest one after another in this process.
+    Returns total_s, serial_s (one after another) and workers. The load of other processes
+    is not foreseen (a busy machine computes in this process: serial_s)."""
+    from . import executors
+    from .executors import ExecOptions
+    options = options or ExecOptions()
+    costs = [(r["estimate_s"] if r["to_compute"] else 0.0) for r in rows]
+    serial = sum(costs)
+    parallel = [c for c, a in zip(costs, atoms) if c > 0 and executors.registered(a)
+                and not a.timing_metrics]
+    workers = options.workers or executors.default_workers()
+    if options.backend == "local" and options.workers is None and serial < executors.PARALLEL_MIN_S:
+        workers = 1
+    if len(parallel) < 2 or workers <= 1:
+        return {"total_s": round(serial, 1), "serial_s": round(serial, 1), "workers": 1}
+    alone = serial - sum(parallel)
+    total = schedule_s(parallel, workers) + alone
+    return {"total_s": round(total, 1), "serial_s": round(serial, 1), "workers": workers}

@@ -16,7 +16,7 @@ from ..lab import Lab, Progress, resolve_device  # noqa: F401  (Lab: tests patch
 from ..params import Params
 from ..store import Store
 from ..verdict import Verdict
-from .ledger import take
+from .ledger import place, take
 from .backend import trial_executor
 from .executors import ExecOptions
 from .precision import STORE_DTYPE, device_key, dtype_key
@@ -82,6 +82,11 @@ class _Trials:
     tables: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
     cached: set[int] = dataclasses.field(default_factory=set)
     computed_s: float = 0.0
+    places: list[str] = dataclasses.field(default_factory=list)  # where computing happened
+
+    def computed_in(self, where: str) -> None:
+        if where and where not in self.places:
+            self.places.append(where)
 
     def ensure(self, seeds: tuple[int, ...]) -> pd.DataFrame:
         """Load cached trials of `seeds`, compute the missing ones (setting groups × batches of
@@ -119,6 +124,8 @@ class _Trials:
                 for i, group in enumerate(groups)
                 for batch in seed_batches(tuple(s for s in missing if s not in done[i]), size)]
         per_seed_s = dict.fromkeys(missing, 0.0)
+        if plan:
+            self.computed_in(executor_place(self.options, slots, len(plan)))
         for result in trial_executor(atom, plan, self.options, slots, self.progress):
             trial = result.trial
             if self.store is not None:
@@ -145,10 +152,22 @@ class _Trials:
         """Seeds a cross-atom prefetch computed for this run (dispatch.py): computed, not
         cached (they are in the store already)."""
         atom = self.atom
-        found = take((atom.name, self.params.canonical(), atom.code_version, *self.key), seeds)
+        key = (atom.name, self.params.canonical(), atom.code_version, *self.key)
+        found = take(key, seeds)
+        if found:
+            self.computed_in(place(key) or "worker processes (cross-atom prefetch)")
         for seed, (table, seconds) in found.items():
             self.tables[seed] = table
             self.computed_s += seconds
+
+
+def executor_place(options: ExecOptions, slots: int, n_trials: int) -> str:
+    """Where `trial_executor` computes a plan of `n_trials` (backend.py's rule)."""
+    if options.backend == "ray":
+        return "Ray tasks"
+    if slots <= 1 or n_trials == 1:
+        return "this process"
+    return f"{slots} worker processes"
 
 
 def save_result(store: Store, result: TrialResult, key: tuple[str, str]) -> None:
@@ -176,6 +195,7 @@ def _finish(trials: _Trials, seeds: tuple[int, ...], table: pd.DataFrame, verdic
     wall = time.perf_counter() - start
     command = reproduce_command(atom, preset, seeds, overrides or {})
     env = environment(trials.device)
+    env["computed_on"] = " + ".join(trials.places) if trials.places else "nothing (all cached)"
     reused = tuple(s for s in seeds if s in trials.cached)
     run_id = None
     if store is not None:

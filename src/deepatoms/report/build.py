@@ -23,8 +23,10 @@ from .. import registry
 from ..atom import Atom
 from ..figures import save
 from ..store.database import Store
-from .context import (UNREADABLE, FigureFile, AtomPage, atom_page, environment_summary, index_groups, status_counts)
-from .format import duration, unique_slug
+from .captions import figure_caption
+from .context import (UNREADABLE, FigureFile, AtomPage, atom_page, environment_summary,
+                      index_groups, status_counts, trial_threads)
+from .format import duration, unique_slug, when
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURE_DPI = 100
@@ -38,9 +40,12 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     out = Path(out) if out is not None else store.root / "report"
     atoms_dir = out / "atoms"
     atoms_dir.mkdir(parents=True, exist_ok=True)
-    catalog, runs = registry.all_atoms(), store.latest_runs(tolerant=True)
+    catalog, runs = registry.all_atoms(), store.latest_runs(tolerant=True)  # full scale first
     probes, problems = _probes(store)
     runs = {str(name): run for name, run in runs.items()}
+    beside = _newer_reduced(store, runs, problems)
+    threads = {name: _guard(lambda: trial_threads(store.trial_records(run)), None, [])
+               for name, run in runs.items()}
     taken: set[str] = set()
     pages: dict[str, AtomPage] = {}
     env = _environment()
@@ -48,13 +53,14 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     for name in sorted(runs):
         slug = unique_slug(name, taken)
         pages[name] = _guarded_page(store, runs[name], catalog.get(name), slug, atoms_dir,
-                                    probes.get(name), env, common)
+                                    probes.get(name), env, common, threads[name],
+                                    _brief(beside[name]) if name in beside else None)
     index = out / "index.html"
     try:
         html = env.get_template("index.html").render(
             groups=index_groups(pages), counts=status_counts(pages), n_catalog=len(catalog),
             orphans=[p for n, p in pages.items() if n not in catalog],
-            environment=[*_guard(lambda: environment_summary(runs), [], problems),
+            environment=[*_guard(lambda: environment_summary(runs, threads), [], problems),
                          *(("store problem", p) for p in problems)], root="",
             **common)
     except Exception as exc:  # a damaged value reached the index: list the pages plainly
@@ -62,6 +68,22 @@ def build_report(store: Store, out: Path | None = None) -> Path:
                            f"{_one_line(exc)}"], {p.name: p.href for p in pages.values()})
     index.write_text(html, encoding="utf-8")
     return index
+
+
+def _newer_reduced(store: Store, runs: dict[str, dict[str, Any]], problems: list[str]
+                   ) -> dict[str, dict[str, Any]]:
+    """Per atom, its latest reduced-scale run when newer than the full-scale run shown."""
+    reduced = _guard(lambda: store.standing_runs("reduced", tolerant=True), [], problems)
+    return {str(r["atom"]): r for r in reduced
+            if str(r["atom"]) in runs and r["id"] > runs[str(r["atom"])]["id"]}
+
+
+def _brief(run: dict[str, Any]) -> dict[str, Any]:
+    """What the index and the page say of a later reduced-scale run."""
+    verdict = run.get("verdict") if isinstance(run.get("verdict"), dict) else {}
+    return {"id": run["id"], "label": str(verdict.get("label") or verdict.get("status", "?")),
+            "preset": str(run.get("preset", "")), "seeds": len(run.get("seeds") or []),
+            "when": when(run.get("created"))}
 
 
 def _probes(store: Store) -> tuple[dict[str, Any], list[str]]:
@@ -81,13 +103,15 @@ def _guard(make: Any, fallback: Any, problems: list[str]) -> Any:
 
 def _guarded_page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
                   atoms_dir: Path, probe: dict[str, Any] | None, env: jinja2.Environment,
-                  common: dict[str, Any]) -> AtomPage:
+                  common: dict[str, Any], threads: str | None = None,
+                  later: dict[str, Any] | None = None) -> AtomPage:
     """Build and write one atom's page; if that fails, a page that says why. `run` comes from
     the store's damage-tolerant reading (store/damage.py): what was wrong is under "damaged"."""
     problems = [f"The stored run is damaged: {p}." for p in run.get("damaged") or []]
     target = atoms_dir / f"{slug}.html"
     try:
-        page = _page(store, run, atom, slug, atoms_dir)
+        page = _page(store, run, atom, slug, atoms_dir, threads)
+        page.newer_reduced = later
         page.notes[:0] = problems
         if probe is not None:
             _add_probe(page, probe, atoms_dir)
@@ -129,9 +153,9 @@ def _plain_page(title: str, notes: list[str], links: dict[str, str]) -> str:
 
 
 def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
-          atoms_dir: Path) -> AtomPage:
+          atoms_dir: Path, threads: str | None = None) -> AtomPage:
     """One atom's page: stored verdict and metadata, plus its table and redrawn figures."""
-    page = atom_page(run, atom, slug)
+    page = atom_page(run, atom, slug, threads)
     folder = atoms_dir / slug
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.png"):  # figures of an earlier build that may no longer exist
@@ -153,7 +177,7 @@ def _page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
 def _add_probe(page: AtomPage, record: dict[str, Any], atoms_dir: Path) -> None:
     """The latest probe of the atom: its table, and its figure drawn from the stored record."""
     from .probe_figure import probe_figure
-    page.probe = dict(record, figure=None)
+    page.probe = dict(record, figure=None, when=when(record.get("created")))
     try:
         save(probe_figure(record), atoms_dir / page.slug / "probe.png", dpi=FIGURE_DPI)
         page.probe["figure"] = f"{page.slug}/probe.png"
@@ -170,8 +194,9 @@ def _draw(atom: Atom, table: pd.DataFrame, folder: Path, slug: str
         files = []
         for name, fig in figures.items():
             fname = f"{unique_slug(str(name), taken)}.png"
+            caption = figure_caption(str(name), fig, len(files) + 1)
             save(fig, folder / fname, dpi=FIGURE_DPI)
-            files.append(FigureFile(str(name), f"{slug}/{fname}"))
+            files.append(FigureFile(str(name), f"{slug}/{fname}", caption))
         return files, None
     except Exception as exc:  # an atom's plotting bug is reported on its page, not raised
         return [], f"The figures could not be drawn from the stored table: {_one_line(exc)}"

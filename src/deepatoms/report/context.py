@@ -1,7 +1,9 @@
 """What each report page shows, computed from a stored run and the catalog (no HTML here).
 
-A stored run is the dict of `Store.latest_runs()`: atom, preset, params, canonical, code_version,
-seeds, verdict, wall_s, computed_s, env, command, created.
+A stored run is the dict of `Store.latest_runs()` (the run that stands for the atom: its latest
+full-scale run; store/standing.py): atom, preset, params, canonical, code_version, seeds, verdict,
+wall_s, computed_s, env, command, created. A run's cost is its computed time and where it ran
+(store/cost.py), not the wall time of its own step.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from .. import registry
 from ..atom import Atom
+from ..store.cost import cost_text
 from ..verdict import STATUSES, Verdict
 from .format import duration, plain, value_text, when
 from .html import evidence_row
@@ -25,12 +28,15 @@ FAMILY_TITLES: dict[str, str] = {
     "architecture": "Initialisation, convolutions, derivatives, meta-learning (seeds 001, 004)",
 }
 ENV_ORDER = ("deepatoms", "python", "torch", "numpy", "platform", "device", "gpu", "threads")
+RUN_KEYS = ("computed_on",)  # in a run's env record, shown under Runtime, not Environment
+FINDING_CHARS = 160  # a one-line finding in tables; the page keeps the paragraph
 
 
 @dataclasses.dataclass
 class FigureFile:
     name: str
     src: str  # path relative to the atom page
+    caption: str = ""  # a sentence: what the figure shows (captions.py)
 
 
 @dataclasses.dataclass
@@ -52,6 +58,8 @@ class AtomPage:
     scale_reasons: tuple[str, ...] = ()   # non-empty: a reduced-scale run (an indication)
     seeds_note: str = ""                  # --seeds auto: when it decided
     probe: dict[str, Any] | None = None   # the latest `deepatoms probe` of this atom
+    newer_reduced: dict[str, Any] | None = None  # a later reduced-scale run, shown beside
+    undecided: list[str] = dataclasses.field(default_factory=list)  # evidence rows undecided
 
     @property
     def href(self) -> str:
@@ -60,6 +68,15 @@ class AtomPage:
     @property
     def wall(self) -> str:
         return duration(self.run.get("wall_s"))
+
+    @property
+    def cost(self) -> str:
+        """Computed time and where it ran ('49 s on 2 worker processes ...', 'cached')."""
+        return cost_text(self.run, duration)
+
+    @property
+    def short_finding(self) -> str:
+        return one_line(self.finding)
 
     @property
     def when(self) -> str:
@@ -98,13 +115,35 @@ def _default(f: dataclasses.Field) -> Any:
     return None
 
 
-def env_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
+def one_line(finding: str, limit: int = FINDING_CHARS) -> str:
+    """A finding's first sentence, capped at `limit` characters (tables show this; the atom's
+    page keeps the whole paragraph)."""
+    text = " ".join(str(finding).split())
+    for i, ch in enumerate(text):
+        if ch in ".;" and (i + 1 == len(text) or text[i + 1] == " ") and i > 20:
+            text = text[:i + 1] if ch == "." else text[:i]
+            break
+    return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def env_rows(env: dict[str, Any], trial_threads: str | None = None) -> list[tuple[str, str]]:
+    """The run's environment; `trial_threads` (the torch threads its stored trials recorded)
+    replaces the driver's own thread count, which is not what computed."""
+    env = {k: v for k, v in env.items() if k not in RUN_KEYS}
+    if trial_threads:
+        env["threads"] = trial_threads
     keys = [k for k in ENV_ORDER if k in env] + sorted(k for k in env if k not in ENV_ORDER)
     return [(k, value_text(env[k])) for k in keys]
 
 
+def trial_threads(records: list[dict[str, Any]]) -> str | None:
+    """'1' (or '1, 2') from the trial records of a run; None when none recorded threads."""
+    found = sorted({int(t["threads"]) for t in records if t.get("threads") is not None})
+    return ", ".join(map(str, found)) + " (per trial)" if found else None
+
+
 def runtime_rows(run: dict[str, Any], atom: Atom | None) -> list[tuple[str, str]]:
-    """Wall and computed time, which seeds came from the cache, and the catalog's estimate."""
+    """Computed time and where, wall time, which seeds came from the cache, the estimate."""
     seeds = run.get("seeds") or []
     cached = run.get("cached_seeds")
     if cached is not None:
@@ -113,12 +152,13 @@ def runtime_rows(run: dict[str, Any], atom: Atom | None) -> list[tuple[str, str]
         cached_text = f"all {len(seeds)} (nothing was computed)"
     else:
         cached_text = "not recorded in the run record"
-    rows = [("wall time", duration(run.get("wall_s"))),
-            ("computed (training) time", duration(run.get("computed_s"))),
+    rows = [("computed (training) time", cost_text(run, duration)),
+            ("wall time of its own step", duration(run.get("wall_s"))),
             ("seeds", value_text(seeds)), ("seeds loaded from the cache", cached_text),
             ("run at", when(run.get("created")))]
     if atom is not None:
-        rows.append(("catalog estimate (default preset, 5 seeds)", duration(atom.runtime_s)))
+        rows.append((f"catalog estimate (default preset, {atom.default_seeds} seeds)",
+                     duration(atom.runtime_s)))
     return rows
 
 
@@ -138,8 +178,18 @@ def page_notes(run: dict[str, Any], atom: Atom | None, verdict: Verdict | None) 
     return notes
 
 
-def atom_page(run: dict[str, Any], atom: Atom | None, slug: str) -> AtomPage:
-    """The page of one stored run (figures and table are added by the builder)."""
+def undecided_rows(verdict: Verdict | None) -> list[str]:
+    """'metric (setting)' of each evidence row that neither supports nor contradicts."""
+    if verdict is None:
+        return []
+    return [e.metric + (f" ({e.setting})" if e.setting else "")
+            for e in verdict.evidence if e.supports is None]
+
+
+def atom_page(run: dict[str, Any], atom: Atom | None, slug: str,
+              threads: str | None = None) -> AtomPage:
+    """The page of one stored run (figures and table are added by the builder); `threads`:
+    what its trials recorded (`trial_threads`)."""
     verdict = read_verdict(run)
     return AtomPage(
         name=run["atom"], slug=slug, run=run, atom=atom,
@@ -149,7 +199,9 @@ def atom_page(run: dict[str, Any], atom: Atom | None, slug: str) -> AtomPage:
         seeds_note=verdict.seeds_note if verdict else "",
         evidence=[evidence_row(e) for e in verdict.evidence] if verdict else [],
         params=param_rows(run.get("params") or {}, atom), runtime=runtime_rows(run, atom),
-        env=env_rows(run.get("env") or {}), notes=page_notes(run, atom, verdict))
+        env=env_rows(run.get("env") or {}, threads), notes=page_notes(run, atom, verdict),
+        undecided=undecided_rows(verdict) if verdict and verdict.status == "inconclusive"
+        and verdict.scale == "full" else [])
 
 
 def index_groups(pages: dict[str, AtomPage]) -> list[dict[str, Any]]:
@@ -172,11 +224,14 @@ def status_counts(pages: dict[str, AtomPage]) -> list[tuple[str, int]]:
     return [(s, counts[s]) for s in order if counts[s] or s in (*STATUSES, NOT_RUN)]
 
 
-def environment_summary(runs: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
-    """Each environment key with its distinct values across runs (and how many runs each)."""
+def environment_summary(runs: dict[str, dict[str, Any]],
+                        threads: dict[str, str | None] | None = None) -> list[tuple[str, str]]:
+    """Each environment key with its distinct values across runs (and how many runs each);
+    `threads`: per atom, the torch threads its trials recorded (`trial_threads`)."""
     values: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for run in runs.values():
-        for key, value in env_rows(run.get("env") or {}):
+    threads = threads or {}
+    for name, run in runs.items():
+        for key, value in env_rows(run.get("env") or {}, threads.get(name)):
             values[key][value] += 1
     keys = [k for k in ENV_ORDER if k in values] + sorted(k for k in values if k not in ENV_ORDER)
     out = []

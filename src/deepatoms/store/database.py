@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from . import damage, schema
+from . import damage, schema, standing
 from ..errors import StoreError
 
 if TYPE_CHECKING:  # imported where used: `deepatoms list` reads a store without pandas
@@ -355,11 +355,23 @@ class Store:
             out.append(run)
         return out
 
-    def latest_runs(self, *, tolerant: bool = False) -> dict[str, dict[str, Any]]:
-        """The newest run of every atom, decoded (`tolerant`: see `_runs`)."""
-        runs = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)",
-                          tolerant=tolerant)
+    def latest_runs(self, *, tolerant: bool = False, scale: str = "verdict"
+                    ) -> dict[str, dict[str, Any]]:
+        """The run that stands for each atom, decoded (`tolerant`: see `_runs`): by default its
+        latest full-scale run, a reduced one only when it has none (`scale`: standing.py)."""
+        if scale == "all":
+            raise ValueError("latest_runs gives one run per atom; use standing_runs for 'all'")
+        if scale == "any":
+            runs = self._runs("WHERE id IN (SELECT MAX(id) FROM runs GROUP BY atom)",
+                              tolerant=tolerant)
+        else:
+            runs = standing.pick(self._runs(tolerant=tolerant), scale)
         return {r["atom"]: r for r in runs}
+
+    def standing_runs(self, scale: str = "verdict", *, tolerant: bool = False
+                      ) -> list[dict[str, Any]]:
+        """The runs that stand for the atoms at `scale` (standing.py), oldest first."""
+        return standing.pick(self._runs(tolerant=tolerant), scale)
 
     def runs(self, atom: str | None = None, *, tolerant: bool = False) -> list[dict[str, Any]]:
         """Every run (of `atom`, when given), oldest first, decoded; each has its `id`

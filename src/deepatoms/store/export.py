@@ -1,6 +1,6 @@
 """Export stored runs as one tidy CSV or Parquet table, with run metadata on every row.
 
-Columns: run_id, atom, preset, created (the run's time, UTC), code_version, device, dtype,
+Columns: run_id, atom, preset, scale ("full", or "reduced": below the claim's scale), created (the run's time, UTC), code_version, device, dtype,
 params (the run's canonical parameters as JSON), then the atom's own columns (settings, seed,
 step, metric, value, ...), and `kind` ("measurement" or "figure") when figure data is included.
 Integer columns stay integers: a column that is whole-numbered in every run that has it (seed,
@@ -28,7 +28,7 @@ from .damage import DamagedRunWarning, warn_damaged
 if TYPE_CHECKING:
     from .database import Store
 
-META_COLUMNS = ("run_id", "atom", "preset", "created", "code_version", "device", "dtype", "params")
+META_COLUMNS = ("run_id", "atom", "preset", "scale", "created", "code_version", "device", "dtype", "params")
 FLOAT_COLUMNS = ("value",)
 
 
@@ -42,7 +42,9 @@ def run_frame(store: "Store", run: dict[str, Any], *, figure_data: bool) -> pd.D
         rows = rows.assign(kind=np.where(figure, "figure", "measurement"))
     else:
         rows = rows[~figure].reset_index(drop=True)
+    from .standing import run_scale
     meta = {"run_id": run["id"], "atom": run["atom"], "preset": run["preset"],
+            "scale": run_scale(run),
             "created": run["created"], "code_version": run["code_version"],
             "device": run.get("device", ""), "dtype": run.get("dtype", ""),
             "params": run["canonical"]}
@@ -125,11 +127,25 @@ def export(store: "Store", runs: list[dict[str, Any]], path: Path, *,
     return path
 
 
+def export_runs(store: "Store", *, all_runs: bool = False, scale: str | None = None
+                ) -> list[dict[str, Any]]:
+    """The runs an export writes. Without `all_runs`: the run that stands for each atom
+    (standing.py) — by default its latest full-scale run, a reduced one only for an atom
+    without one; `scale` "full", "reduced" or "all" (both of each atom) chooses. With
+    `all_runs`: every run, only those at `scale` when it is "full" or "reduced"."""
+    from .standing import run_scale
+    if scale not in (None, "full", "reduced", "all"):
+        raise StoreError(f"--scale must be full, reduced or all, got '{scale}'")
+    if all_runs:
+        runs = store.runs(tolerant=True)
+        return runs if scale in (None, "all") else [r for r in runs if run_scale(r) == scale]
+    return store.standing_runs(scale or "verdict", tolerant=True)
+
+
 def export_store(store: "Store", path: str | os.PathLike, *, all_runs: bool = False,
-                 figure_data: bool = False) -> Path:
-    """The latest run of every atom (every run with `all_runs`) as CSV or Parquet (by
-    suffix): the measurements (with `figure_data`, every row and a `kind` column) plus run
-    id, atom, preset, parameters, code version, device, dtype and time."""
-    runs = (store.runs(tolerant=True) if all_runs
-            else list(store.latest_runs(tolerant=True).values()))
+                 figure_data: bool = False, scale: str | None = None) -> Path:
+    """The runs of `export_runs` as CSV or Parquet (by suffix): the measurements (with
+    `figure_data`, every row and a `kind` column) plus run id, atom, preset, scale, parameters,
+    code version, device, dtype and time."""
+    runs = export_runs(store, all_runs=all_runs, scale=scale)
     return export(store, runs, Path(path), figure_data=figure_data)

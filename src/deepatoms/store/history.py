@@ -31,8 +31,11 @@ class DifferentAtomsWarning(UserWarning):
 
 
 def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
-    """id, created, preset, seeds, device, dtype, status, verdict label, wall time, code version
-    and what is damaged of every run of `atom` (oldest first); StoreError when there is none."""
+    """id, created, preset, seeds, device, dtype, status, verdict label, scale, computed time
+    and where it ran (cost.py), wall time, code version and what is damaged of every run of
+    `atom` (oldest first); StoreError when there is none."""
+    from .cost import run_cost
+    from .standing import run_scale
     from ..errors import StoreError
     runs = store.runs(atom, tolerant=True)
     if not runs:
@@ -42,18 +45,21 @@ def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
     warn_damaged(runs)
     return [{"id": r["id"], "created": r["created"], "preset": r["preset"], "seeds": r["seeds"],
              "device": r["device"] or str(r["env"].get("device", "")), "dtype": r["dtype"],
-             "status": status_of(r), "verdict": label_of(r), "wall_s": r["wall_s"],
+             "status": status_of(r), "verdict": label_of(r), "scale": run_scale(r),
+             "computed_s": run_cost(r)[0], "computed_on": run_cost(r)[1], "wall_s": r["wall_s"],
              "code_version": r["code_version"], "damaged": r["damaged"]} for r in runs]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
+    from .cost import run_cost
     trials = store.trial_records(run)
     torch_versions = sorted({str(t["torch"]) for t in trials if t["torch"]})
     threads = sorted({int(t["threads"]) for t in trials if isinstance(t["threads"], int)})
     verdict = run["verdict"] or {}
     return {**{k: run.get(k) for k in RUN_FIELDS}, "status": status_of(run),
             "verdict": label_of(run), "finding": str(verdict.get("finding", "")),
-            "wall_s": run["wall_s"], "computed_s": run["computed_s"],
+            "computed_s": run["computed_s"], "computed_on": run_cost(run)[1],
+            "wall_s": run["wall_s"],
             "torch": ", ".join(torch_versions) or str(run["env"].get("torch", "")),
             "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", "")),
             "damaged": run["damaged"]}
