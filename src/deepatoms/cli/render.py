@@ -326,3 +326,25 @@ def probe_table(record: Mapping[str, Any]) -> Table:
         table.add_row(p["value"], status_text(p["label"]), fmt(p["estimate"]),
                       f"[{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]", str(p["n"]))
     return table
+
+
+def grid_table(record: Mapping[str, Any]) -> Table:
+    """A two-parameter probe: rows the second parameter's values, columns the first's; each
+    cell the verdict label and the key estimate."""
+    (kx, xs), (ky, ys) = record["values"].items()
+    table = Table(title=f"probe of {record['atom']}: {ky} × {kx} ({record['preset']} preset)",
+                  title_justify="left", caption=f"cell: verdict · {record['metric']}",
+                  caption_justify="left", show_lines=True)
+    table.add_column(f"{ky} \\ {kx}", no_wrap=True)
+    for x in xs:
+        table.add_column(str(x))
+    at = {(c["x"], c["y"]): c for c in record["cells"]}
+    for y in ys:
+        cells = []
+        for x in xs:
+            c = at[(x, y)]
+            text = status_text(c["label"])
+            text.append("\n" + ("—" if c["estimate"] is None else f"{c['estimate']:.4g}"))
+            cells.append(text)
+        table.add_row(str(y), *cells)
+    return table

@@ -34,7 +34,8 @@ def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
     return [{"id": r["id"], "created": r["created"], "preset": r["preset"], "seeds": r["seeds"],
              "device": r["device"] or r["env"].get("device", ""), "dtype": r["dtype"],
              "status": r["verdict"].get("status", "?"), "verdict": _label(r["verdict"]),
-             "wall_s": r["wall_s"], "code_version": r["code_version"]} for r in runs]
+             "wall_s": r["wall_s"], "code_version": r["code_version"],
+             "config": r["env"].get("config")} for r in runs]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:

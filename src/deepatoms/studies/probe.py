@@ -9,6 +9,7 @@ the report can show the latest one on the atom's page.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 from typing import TYPE_CHECKING, Any, Sequence, get_origin
 
@@ -22,6 +23,7 @@ from ..report.probe_figure import probe_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from .grid import GridResult
     from ..lab import Progress
     from ..store.database import Store
 
@@ -38,6 +40,22 @@ class ProbeResult:
 
     def figure(self) -> "Figure":
         return probe_figure(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a row per value with its verdict, estimate and interval."""
+        rows = "".join(f"<tr><th>{html.escape(p['value'])}</th>{cell_html(p)}</tr>"
+                       for p in self.points)
+        return (f"<h4>probe of {html.escape(self.atom)}: {html.escape(self.key)} "
+                f"({html.escape(self.preset)} preset)</h4><table><tr><th>"
+                f"{html.escape(self.key)}</th><th>verdict · {html.escape(self.metric)} [95% CI]"
+                f"</th></tr>{rows}</table>")
+
+
+def cell_html(p: dict[str, Any]) -> str:
+    """One point as a table cell: verdict label, estimate [interval], seeds."""
+    fmt = lambda x: "—" if x is None else f"{x:.4g}"
+    return (f"<td>{html.escape(p['label'])}<br>{fmt(p['estimate'])} [{fmt(p['ci_low'])}, "
+            f"{fmt(p['ci_high'])}] · {p['n']} seeds</td>")
 
 
 def split_values(atom_name: str, key: str, text: str) -> list[str]:
@@ -75,7 +93,7 @@ def _key_row(outcome: "api.Outcome", metric: str | None) -> Any:
     return rows[0]
 
 
-def _point(value: str, outcome: "api.Outcome", metric: str | None) -> dict[str, Any]:
+def point(value: str, outcome: "api.Outcome", metric: str | None) -> dict[str, Any]:
     e = _key_row(outcome, metric)
     finite = lambda x: float(x) if x is not None and math.isfinite(x) else None
     return dict(value=value, status=outcome.verdict.status, label=outcome.verdict.label,
@@ -101,14 +119,17 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
 def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
                  seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
                  device: str = "auto", progress: "Progress | None" = None,
-                 **overrides: Any) -> ProbeResult:
-    """Run `name` once per value of parameter `key` (other parameters: preset + overrides)."""
+                 note: Any = None, **overrides: Any) -> ProbeResult:
+    """Run `name` once per value of parameter `key` (other parameters: preset + overrides);
+    `note(text)` hears when each value starts."""
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
+        if note is not None:
+            note(f"[{len(points) + 1}/{len(values)}] {name}: {key}={value}")
         out = api.run(name, preset, seeds, device=device, store=store, progress=progress,
                       **overrides, **{key: value})
-        points.append(_point(str(value), out, metric))
+        points.append(point(str(value), out, metric))
     result = ProbeResult(name, key, preset, points[0]["metric"] if metric is None else metric, points)
     if store is not None:
         store.save_probe(name, key, preset, result.to_dict())
@@ -118,13 +139,16 @@ def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "d
 def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
           seeds: int | Sequence[int] | str | None = None, *, metric: str | None = None,
           device: str = "auto", store: "Store | str | None" = None,
-          progress: "Progress | None" = None, **overrides: Any) -> ProbeResult:
+          progress: "Progress | None" = None, **overrides: Any) -> "ProbeResult | GridResult":
     """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
     per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
     value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
-    default the first row); `.figure()` draws it."""
-    if not isinstance(vary, dict) or len(vary) != 1:
-        raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
+    default the first row); `.figure()` draws it. Two parameters make a grid (`GridResult`, one
+    run per pair of values, `.figure()` a verdict map)."""
+    if not isinstance(vary, dict) or len(vary) not in (1, 2):
+        raise DeepatomsError("vary must name one or two parameters: {'key': [v1, v2, ...]}")
+    if len(vary) == 2:
+        return _grid(name, vary, preset, seeds, metric, device, store, progress, overrides)
     (key, values), = vary.items()
     check_text("the atom name", name)
     check_text("the varied parameter", key)
@@ -138,3 +162,18 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     store = open_store(store)
     return probe_values(name, key, list(values), preset=preset, seeds=seeds, metric=metric,
                         store=store, device=device, progress=progress, **overrides)
+
+
+def _grid(name: str, vary: dict[str, Any], preset: str, seeds: Any, metric: str | None,
+          device: str, store: Any, progress: Any, overrides: dict[str, Any]) -> "GridResult":
+    from .grid import check_grid, probe_grid
+    for key, values in vary.items():
+        check_text("a varied parameter", key)
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
+    vary = {k: list(v) for k, v in vary.items()}
+    check_device(device)
+    check_progress(progress)
+    check_grid(name, vary, preset, seeds, overrides)
+    return probe_grid(name, vary, preset, seeds, metric=metric, store=open_store(store),
+                      device=device, progress=progress, **overrides)
