@@ -13,7 +13,9 @@ from .. import api
 from ..catalog import registry
 from ..errors import ParamError
 from ..report.grid_figure import grid_figure
-from .probe import check_values, point
+from ..errors import DeepatomsError
+from ..execution.validate import check_device, check_progress, check_text, open_store
+from .probe import cell_html, check_probe, check_values, point, probe as probe_one
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,7 +38,6 @@ class GridResult:
         return grid_figure(self.to_dict())
 
     def _repr_html_(self) -> str:
-        from .probe import cell_html
         (kx, xs), (ky, ys) = self.values.items()
         at = {(c["x"], c["y"]): c for c in self.cells}
         head = "".join(f"<th>{html.escape(x)}</th>" for x in xs)
@@ -50,7 +51,6 @@ class GridResult:
 def check_grid(name: str, vary: dict[str, Sequence[Any]], preset: str, seeds: Any,
                overrides: dict[str, Any]) -> None:
     """Every cell validated before anything runs."""
-    from .probe import check_probe
     (kx, xs), (ky, ys) = vary.items()
     if kx == ky:
         raise ParamError(f"a grid varies two different parameters, got '{kx}' twice")
@@ -80,3 +80,26 @@ def probe_grid(name: str, vary: dict[str, Sequence[Any]], preset: str = "default
             cells.append({"x": cell.pop("value"), "y": str(y), **cell})
     return GridResult(name, preset, cells[0]["metric"] if metric is None else metric,
                       {kx: [str(x) for x in xs], ky: [str(y) for y in ys]}, cells)
+
+
+def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
+          seeds: Any = None, *, metric: str | None = None, device: str = "auto",
+          store: "Store | str | None" = None, progress: "Progress | None" = None,
+          **overrides: Any) -> Any:
+    """`deepatoms.probe`: one parameter → `ProbeResult` (studies/probe.py); two →
+    `GridResult`, one run per pair of values, `.figure()` a verdict map."""
+    if not isinstance(vary, dict) or len(vary) not in (1, 2):
+        raise DeepatomsError("vary must name one or two parameters: {'key': [v1, v2, ...]}")
+    common = dict(metric=metric, device=device, store=store, progress=progress)
+    if len(vary) == 1:
+        return probe_one(name, vary, preset, seeds, **common, **overrides)
+    for key, values in vary.items():
+        check_text("a varied parameter", key)
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
+    vary = {k: list(v) for k, v in vary.items()}
+    check_device(device)
+    check_progress(progress)
+    check_grid(name, vary, preset, seeds, overrides)
+    return probe_grid(name, vary, preset, seeds, metric=metric, store=open_store(store),
+                      device=device, progress=progress, **overrides)

@@ -23,7 +23,6 @@ from ..report.probe_figure import probe_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from .grid import GridResult
     from ..lab import Progress
     from ..store.database import Store
 
@@ -139,16 +138,14 @@ def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "d
 def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
           seeds: int | Sequence[int] | str | None = None, *, metric: str | None = None,
           device: str = "auto", store: "Store | str | None" = None,
-          progress: "Progress | None" = None, **overrides: Any) -> "ProbeResult | GridResult":
+          progress: "Progress | None" = None, **overrides: Any) -> ProbeResult:
     """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
     per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
     value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
-    default the first row); `.figure()` draws it. Two parameters make a grid (`GridResult`, one
-    run per pair of values, `.figure()` a verdict map)."""
-    if not isinstance(vary, dict) or len(vary) not in (1, 2):
-        raise DeepatomsError("vary must name one or two parameters: {'key': [v1, v2, ...]}")
-    if len(vary) == 2:
-        return _grid(name, vary, preset, seeds, metric, device, store, progress, overrides)
+    default the first row); `.figure()` draws it. (`deepatoms.probe` also takes two parameters:
+    studies/grid.py.)"""
+    if not isinstance(vary, dict) or len(vary) != 1:
+        raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
     (key, values), = vary.items()
     check_text("the atom name", name)
     check_text("the varied parameter", key)
@@ -163,17 +160,3 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     return probe_values(name, key, list(values), preset=preset, seeds=seeds, metric=metric,
                         store=store, device=device, progress=progress, **overrides)
 
-
-def _grid(name: str, vary: dict[str, Any], preset: str, seeds: Any, metric: str | None,
-          device: str, store: Any, progress: Any, overrides: dict[str, Any]) -> "GridResult":
-    from .grid import check_grid, probe_grid
-    for key, values in vary.items():
-        check_text("a varied parameter", key)
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            raise DeepatomsError(f"vary's values must be a list, got {values!r:.60}")
-    vary = {k: list(v) for k, v in vary.items()}
-    check_device(device)
-    check_progress(progress)
-    check_grid(name, vary, preset, seeds, overrides)
-    return probe_grid(name, vary, preset, seeds, metric=metric, store=open_store(store),
-                      device=device, progress=progress, **overrides)
