@@ -61,7 +61,8 @@ def test_command_line_wins_over_config(tmp_path):
     study = load(_write(tmp_path, "study.toml", STUDY))
     chosen = choose(study, None, None, False, "default", "2", None, {"steps": "40"})
     assert (chosen.names, chosen.preset, chosen.seeds) == (["layer-convergence"], "default", "2")
-    assert chosen.sets == {"steps": "40", "layer-convergence.lr": 0.01}
+    assert chosen.sets_for(["layer-convergence"]) == {"steps": "40", "layer-convergence.lr": 0.01}
+    assert chosen.sets_for(["parity"]) == {"steps": "40"}  # [params.ATOM] of atoms not run: left out
     kept = choose(study, None, None, False, None, None, None, {})
     assert (kept.preset, kept.seeds) == ("quick", "3,4")
 

@@ -123,7 +123,8 @@ def check(
     chosen = choose(load_config(config), list(expected), None, False, preset, seeds, None,
                     parse_sets(sets))
     plans, notes = plan_runs([registry.get(n) for n in expected], chosen.preset, chosen.seeds,
-                             chosen.sets, fallback=True, max_seeds=chosen.max_seeds)
+                             chosen.sets_for(list(expected)), fallback=True,
+                             max_seeds=chosen.max_seeds)
     resolve_device(device)
     check_resources(plans, device, None)
     if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):

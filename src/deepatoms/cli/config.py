@@ -129,9 +129,13 @@ def seeds_text(seeds: Any) -> str | None:
     return str(seeds)
 
 
-def merged_sets(config: StudyConfig | None, sets: dict[str, str]) -> dict[str, Any]:
-    """The config's parameters, then `--set` on top (the command line wins)."""
-    return {**(config.sets if config else {}), **sets}
+def merged_sets(config: StudyConfig | None, sets: dict[str, str], names: list[str],
+                skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The config's parameters for the atoms `names` (a `[params.ATOM]` of another atom of the
+    study is left out; so are the keys in `skip`), then `--set` on top (the command line wins)."""
+    given = {k: v for k, v in (config.sets if config else {}).items()
+             if k.rpartition(".")[0] in ("", *names) and k.rpartition(".")[2] not in skip}
+    return {**given, **sets}
 
 
 @dataclasses.dataclass
@@ -143,7 +147,12 @@ class RunChoice:
     preset: str
     seeds: str | None
     max_seeds: int | None
-    sets: dict[str, Any]
+    sets: dict[str, str]                 # --set, as given
+    config: StudyConfig | None = None
+
+    def sets_for(self, names: list[str]) -> dict[str, Any]:
+        """The overrides of a run of the atoms `names`: the config's, then --set."""
+        return merged_sets(self.config, self.sets, names)
 
 
 def choose(config: StudyConfig | None, names: list[str] | None, family: str | None, all_: bool,
@@ -155,8 +164,7 @@ def choose(config: StudyConfig | None, names: list[str] | None, family: str | No
         names, family, all_ = run.get("atoms"), run.get("family"), bool(run.get("all", False))
     return RunChoice(names, family, all_, preset or run.get("preset") or "default",
                      seeds if seeds is not None else seeds_text(run.get("seeds")),
-                     max_seeds if max_seeds is not None else run.get("max_seeds"),
-                     merged_sets(config, sets))
+                     max_seeds if max_seeds is not None else run.get("max_seeds"), sets, config)
 
 
 ConfigOpt = Annotated[Optional[Path], typer.Option(

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import DeepatomsError
 from .app import stdout
-from .config import StudyConfig, seeds_text
+from .config import StudyConfig, merged_sets, seeds_text
 
 
 @dataclasses.dataclass
@@ -57,9 +57,8 @@ def plan_probe(config: StudyConfig | None, name: str | None, vary: str | None,
         values = {k: list(v) for k, v in table["vary"].items()}
     else:
         raise DeepatomsError("give --vary key=v1,v2,... (or --config with a [probe] vary table)")
-    given = {k: v for k, v in (config.sets if config else {}).items()
-             if k.rpartition(".")[2] not in values}  # the grid's values win over [params]
-    mine, _ = per_atom([registry.get(name)], {**given, **sets})
+    # the varied values win over the config's [params]
+    mine, _ = per_atom([registry.get(name)], merged_sets(config, sets, [name], tuple(values)))
     return ProbePlan(name, values, preset or run.get("preset") or "default",
                      seeds if seeds is not None else seeds_text(run.get("seeds")),
                      mine[name], metric or table.get("metric"))

@@ -151,9 +151,10 @@ def run(
     from ..lab import resolve_device
     study = load_config(config)
     chosen = choose(study, names, family, all_, preset, seeds, max_seeds, parse_sets(sets))
-    plans, notes = plan_runs(select(chosen.names, chosen.family, chosen.all_), chosen.preset,
-                             chosen.seeds, chosen.sets, fallback=bool(chosen.all_ or chosen.family),
-                             max_seeds=chosen.max_seeds)
+    atoms = select(chosen.names, chosen.family, chosen.all_)
+    plans, notes = plan_runs(atoms, chosen.preset, chosen.seeds,
+                             chosen.sets_for([a.name for a in atoms]),
+                             fallback=bool(chosen.all_ or chosen.family), max_seeds=chosen.max_seeds)
     resolve_device(device)
     check_resources(plans, device, seeds_per_batch)
     if data_dir is not None:  # atoms read it through data.files (one line if missing)
