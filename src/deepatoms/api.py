@@ -146,17 +146,23 @@ def run_request(request: Request, **options: Any) -> Outcome:
 
 def history(name: str, store: "Store | str | None" = None) -> pd.DataFrame:
     """Every stored run of atom `name` (oldest first): id, created, preset, seeds, device,
-    dtype, status, verdict, wall_s, code_version. `store`: a Store or a results directory
+    dtype, status, verdict, wall_s, code_version, config (a DataFrame that draws itself in
+    Jupyter). `store`: a Store or a results directory
     (default: DEEPATOMS_STORE, else ./deepatoms-runs), opened read-only."""
+    from .report.notebook import History
     from .store.history import history_rows
-    return pd.DataFrame(history_rows(_read_store(store), name))
+    runs = History(history_rows(_read_store(store), name))
+    runs.atom = name
+    return runs
 
 
 def diff(run_a: int, run_b: int, store: "Store | str | None" = None) -> dict[str, Any]:
     """Two stored runs side by side (see `deepatoms diff`): runs, params (those that differ),
-    evidence (matched by setting and metric, with B − A) and numbers (metric means)."""
+    evidence (matched by setting and metric, with B − A) and numbers (metric means); a dict that
+    draws itself in Jupyter."""
+    from .report.notebook import Diff
     from .store.history import diff_runs
-    return diff_runs(_read_store(store), run_a, run_b)
+    return Diff(diff_runs(_read_store(store), run_a, run_b))
 
 
 def _read_store(store: "Store | str | None") -> "Store":

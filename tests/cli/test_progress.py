@@ -8,7 +8,7 @@ import time
 
 from rich.console import Console
 
-from deepatoms.cli.render import RichProgress
+from deepatoms.cli.render import RichProgress, fmt_seconds
 from deepatoms.cli.ticker import Watch, every_s, pages_status
 from deepatoms.execution.estimates import RunClock
 
@@ -55,7 +55,7 @@ def test_progress_interval_off_a_terminal(monkeypatch):
 
 
 def test_report_pages_status_counts_pages_and_estimates(tmp_path):
-    status = pages_status(tmp_path, 4)
+    status = pages_status(tmp_path, 4, fmt_seconds)
     assert status().endswith(" · 0/4 atom pages")
     (tmp_path / "a.html").write_text("x")
     time.sleep(0.05)

@@ -25,7 +25,9 @@ def report(
     st = open_store(store, create=False)
     build = import_optional("deepatoms.report.build", "the HTML report")
     try:
-        with Watch(stderr(), pages_status((out or st.root / "report") / "atoms", _atoms(st))):
+        from .render import fmt_seconds
+        pages = pages_status((out or st.root / "report") / "atoms", _atoms(st), fmt_seconds)
+        with Watch(stderr(), pages):
             index = build.build_report(st, out)
     except OSError as exc:
         raise StoreError(f"cannot write the report to '{out or st.root / 'report'}' "

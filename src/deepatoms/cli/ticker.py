@@ -85,8 +85,8 @@ class Watch:
             self._live.stop()
 
 
-def pages_status(folder: "Path", total: int | None, what: str = "atom pages"
-                 ) -> Callable[[], str]:
+def pages_status(folder: "Path", total: int | None, fmt: Callable[[float], str],
+                 what: str = "atom pages") -> Callable[[], str]:
     """`elapsed 40 s · 12/42 atom pages · about 1.9 min left`: counts the `*.html` files under
     `folder` written since it was made (the report writes one page per atom)."""
     import time
@@ -102,8 +102,3 @@ def pages_status(folder: "Path", total: int | None, what: str = "atom pages"
                 text += f" · about {fmt(elapsed * (total - done) / done)} left"
         return text
     return status
-
-
-def fmt(seconds: float) -> str:
-    from .render import fmt_seconds
-    return fmt_seconds(seconds)
