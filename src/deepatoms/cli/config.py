@@ -162,7 +162,8 @@ def choose(config: StudyConfig | None, names: list[str] | None, family: str | No
     run = config.run if config else {}
     if not (names or family is not None or all_):
         names, family, all_ = run.get("atoms"), run.get("family"), bool(run.get("all", False))
-    return RunChoice(names, family, all_, preset or run.get("preset") or "default",
+    preset = preset if preset is not None else run.get("preset", "default")
+    return RunChoice(names, family, all_, preset,
                      seeds if seeds is not None else seeds_text(run.get("seeds")),
                      max_seeds if max_seeds is not None else run.get("max_seeds"), sets, config)
 

@@ -59,7 +59,8 @@ def plan_probe(config: StudyConfig | None, name: str | None, vary: str | None,
         raise DeepatomsError("give --vary key=v1,v2,... (or --config with a [probe] vary table)")
     # the varied values win over the config's [params]
     mine, _ = per_atom([registry.get(name)], merged_sets(config, sets, [name], tuple(values)))
-    return ProbePlan(name, values, preset or run.get("preset") or "default",
+    preset = preset if preset is not None else run.get("preset", "default")
+    return ProbePlan(name, values, preset,
                      seeds if seeds is not None else seeds_text(run.get("seeds")),
                      mine[name], metric or table.get("metric"))
 
