@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow,ray]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,mlflow,ray,serve]'
 	touch $(STAMP)
 
 # The report is written even when the run fails or is interrupted (Ctrl-C, SIGTERM): it shows

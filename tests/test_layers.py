@@ -16,7 +16,7 @@ KIT = ("atom", "params", "lab", "figures", "stats", "verdict", "errors", "code_v
 # top to bottom: a module may import its own layer or any layer below it
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "__main__"),
-    ("cli", "bench"),
+    ("cli", "bench", "serve"),
     ("studies",),
     ("api",),
     ("execution", "report"),

@@ -6,7 +6,7 @@ derive independent, reproducible streams from the trial seed and a tag naming th
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -29,6 +29,31 @@ class NoProgress:
 
     def end(self) -> None:
         pass
+
+
+RecordListener = Callable[[int, int, Any, Any], None]
+_listeners: list[RecordListener] = []  # this process's listener of training steps (0 or 1)
+
+
+def set_record_listener(listener: RecordListener | None) -> None:
+    """Who sees the steps of the engine's training loop (`engine.train`): after each step,
+    `listener(step, steps, loss, recorded)` with the step's loss as the loop computed it (per
+    model, or per example; None when the loss sets the gradients itself) and, after a record
+    step, what `record` returned (else None). None: nobody (the default, and the CLI's). A
+    listener only reads: it must not change what it is given, so the tables stay bitwise the
+    same with or without one. `deepatoms serve` streams them as live training curves."""
+    _listeners[:] = [listener] if listener is not None else []
+
+
+def listening() -> bool:
+    """Whether a listener is set (the loop hands nothing over otherwise)."""
+    return bool(_listeners)
+
+
+def record_seen(step: int, steps: int, loss: Any, recorded: Any) -> None:
+    """Hand one training step to the listener, if any (called by `engine.train`)."""
+    for listener in _listeners:
+        listener(step, steps, loss, recorded)
 
 
 def derive_seed(seed: int, *tags: object) -> int:

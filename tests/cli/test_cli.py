@@ -28,7 +28,7 @@ from deepatoms.verdict import STATUSES
 
 ATOM = "universal-approximation"
 FAST = ["--preset", "quick", "--seeds", "1", "--set", "steps=50"]
-COMMANDS = ["list", "show", "run", "probe", "report", "bench", "export"]
+COMMANDS = ["list", "show", "run", "probe", "report", "bench", "export", "serve"]
 
 
 @pytest.fixture

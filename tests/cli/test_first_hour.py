@@ -73,7 +73,7 @@ MODULES_AFTER = textwrap.dedent("""
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"], ["list"],
                                   ["list", "--format", "tsv"], ["list", "--format", "json"],
-                                  ["run", "--help"], ["report", "--help"]])
+                                  ["run", "--help"], ["report", "--help"], ["serve", "--help"]])
 def test_light_commands_do_not_import_torch(args, tmp_path):
     done = _python(MODULES_AFTER, *args, cwd=tmp_path)
     found = json.loads(done.stderr.rsplit("MODULES ", 1)[1])

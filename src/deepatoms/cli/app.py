@@ -141,7 +141,7 @@ def store_flag(store: Path) -> str:
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """`["steps=50", "hidden_units=2,4"]` → `{"steps": "50", "hidden_units": "2,4"}` (text values;
+    """`["steps=50", "hidden=2,4"]` → `{"steps": "50", "hidden": "2,4"}` (text values;
     each atom parses them by its parameters' types)."""
     out: dict[str, str] = {}
     for item in items or []:

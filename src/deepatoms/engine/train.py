@@ -6,7 +6,8 @@ per model (M,) or per example (M, B) → zero the gradients → backward of the 
 independent, so each gets exactly its own gradient) → drop the gradients of frozen tensors →
 apply the gradient masks → optimiser step → undo the step of models that already met `until` →
 record. Records are taken after the steps in `record_at` (1-based step counts) and always after
-the last step.
+the last step. A listener of the lab (`lab.set_record_listener`, `deepatoms serve`'s live
+curves) sees each step's loss and record; it only reads them.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import dataclasses
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
+
+from ..lab import listening, record_seen
 
 LossFn = Callable[[Any, int], torch.Tensor]
 
@@ -82,10 +85,12 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
     records, ran = [], 0
     for step in iterate(steps):
         batch = sampler.next() if sampler is not None else None
+        value = None
         if sets_grads:
             loss(batch, step)
         else:
-            _backward(loss(batch, step), step, optimizer, per_example)
+            value = loss(batch, step)
+            _backward(value, step, optimizer, per_example)
         for p in params:
             if id(p) in frozen_ids:
                 p.grad = None
@@ -97,9 +102,12 @@ def train(params: Sequence[torch.Tensor], loss: LossFn, optimizer: Any, steps: i
         if before is not None:
             _apply_until(params, before, done)
         ran = step + 1
+        if ran in marks and record is not None:
+            records.append((ran, record(ran)))
+        if listening():  # a live view (deepatoms serve) reads the step; nothing changes
+            record_seen(ran, steps, value, records[-1][1] if ran in marks and record is not None
+                        else None)
         if ran in marks:
-            if record is not None:
-                records.append((ran, record(ran)))
             if until is not None:
                 met = until(ran).to(torch.bool).cpu()
                 done = met if done is None else done | met

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from typing import TYPE_CHECKING, Any, Sequence, get_origin
+from typing import TYPE_CHECKING, Any, Callable, Sequence, get_origin
 
 from .. import api
 from ..catalog import registry
@@ -118,9 +118,12 @@ def check_probe(name: str, key: str, values: Sequence[Any], *, preset: str = "de
 def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
                  seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
                  device: str = "auto", progress: "Progress | None" = None,
-                 note: Any = None, **overrides: Any) -> ProbeResult:
+                 note: "Callable[[str], None] | None" = None,
+                 on_point: "Callable[[dict[str, Any]], None] | None" = None,
+                 **overrides: Any) -> ProbeResult:
     """Run `name` once per value of parameter `key` (other parameters: preset + overrides);
-    `note(text)` hears when each value starts."""
+    `note(text)` hears when each value starts; `on_point(point)` sees each value's point as soon
+    as it is measured (`deepatoms serve`)."""
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
@@ -129,6 +132,8 @@ def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "d
         out = api.run(name, preset, seeds, device=device, store=store, progress=progress,
                       **overrides, **{key: value})
         points.append(point(str(value), out, metric))
+        if on_point is not None:
+            on_point(points[-1])
     result = ProbeResult(name, key, preset, points[0]["metric"] if metric is None else metric, points)
     if store is not None:
         store.save_probe(name, key, preset, result.to_dict())

@@ -1,0 +1,3 @@
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra (FastAPI, uvicorn) is not installed")

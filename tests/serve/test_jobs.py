@@ -1,0 +1,61 @@
+"""Cancel keeps the finished seed batches; the queue refuses beyond its limit (429)."""
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from .helpers import client, wait
+
+LONG = {"atom": "layer-convergence", "preset": "quick", "seeds": 6, "seeds_per_batch": 1,
+        "params": {"steps": 1500}}
+
+
+def _stored_trials(store) -> int:
+    """Trials stored so far (0 while the database is being created)."""
+    try:
+        conn = sqlite3.connect(f"file:{store / 'deepatoms.sqlite'}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_cancel_stops_within_seconds_and_keeps_finished_batches(tmp_path):
+    store = tmp_path / "store"
+    with client(store) as c:
+        job = c.post("/api/runs", json=LONG).json()["id"]
+        end = time.monotonic() + 120
+        while _stored_trials(store) < 1 and time.monotonic() < end:
+            time.sleep(0.1)
+        asked = time.monotonic()
+        assert c.delete(f"/api/runs/{job}").status_code == 200
+        view = wait(c, job, timeout=10)
+        took = time.monotonic() - asked
+        assert view["state"] == "cancelled" and took < 3.0, (view, took)
+        kept = _stored_trials(store)
+        assert 1 <= kept < 6
+        # the same run again computes only the rest: the kept batches come from the cache
+        again = wait(c, c.post("/api/runs", json={**LONG, "seeds": 2}).json()["id"])
+        assert again["state"] == "done" and again["result"]["cached_seeds"] == [0]
+
+
+def test_queue_limit_is_429_and_a_queued_run_cancels_at_once(tmp_path):
+    with client(tmp_path / "store", workers=1, queue_limit=1) as c:
+        first = c.post("/api/runs", json=LONG).json()["id"]       # running
+        second = c.post("/api/runs", json=LONG).json()["id"]      # waiting
+        third = c.post("/api/runs", json=LONG)
+        assert third.status_code == 429 and "queue" in third.json()["detail"]
+        assert c.get(f"/api/runs/{second}").json()["state"] == "queued"
+        assert c.delete(f"/api/runs/{second}").json()["state"] == "cancelled"
+        assert c.post("/api/runs", json=LONG).status_code == 200  # room again
+        c.delete(f"/api/runs/{first}")
+        assert wait(c, first, timeout=10)["state"] == "cancelled"
+
+
+def test_unknown_run_is_404(tmp_path):
+    with client(tmp_path / "store", warm=False) as c:
+        assert c.get("/api/runs/r99").status_code == 404
+        assert c.delete("/api/runs/r99").status_code == 404
+        assert c.get("/api/runs/r99/events").status_code == 404
