@@ -40,6 +40,10 @@ EXAMPLES = """Examples:
 
   deepatoms probe parity --vary steps=2000,5000,20000
 
+  deepatoms run --config study.toml
+
+  deepatoms check --expect claims.yaml --junit-xml claims.xml
+
   deepatoms report
 """
 
