@@ -30,6 +30,7 @@ from deepatoms.cli.entry import main as cli_main
 from deepatoms.errors import DeepatomsError, DeviceError, ParamError, StoreError, UnknownAtomError
 from deepatoms.params import field_types
 from deepatoms.store import DB_NAME, Store
+from tests.data.mnist_files import MALFORMED, write_malformed, write_mnist
 
 A = "parity"
 STORE = "{store}"  # replaced by the test's store directory
@@ -101,6 +102,14 @@ OTHER_CASES = [
     ["export", "--store", STORE], ["export", "out.txt", "--store", STORE],
     ["export", "/nonexistent-dir/out.csv", "--store", STORE],
     ["history", "--store", STORE], ["diff", "1", "--store", STORE],
+    # run ids: whole numbers from 1 to 2**63 - 1, in ASCII digits
+    ["diff", "²", "1", "--store", STORE], ["diff", "1", "²", "--store", STORE],
+    ["diff", "99999999999999999999", "1", "--store", STORE],
+    ["diff", "1", "9223372036854775808", "--store", STORE], ["diff", "0", "1", "--store", STORE],
+    ["diff", "-1", "1", "--store", STORE], ["diff", "1.5", "1", "--store", STORE],
+    ["diff", "١", "1", "--store", STORE], ["diff", "#", "1", "--store", STORE],
+    ["diff", "1e3", "1", "--store", STORE], ["diff", " ", "1", "--store", STORE],
+    ["history", "", "--store", STORE],
     ["bench", "--device", "tpu"], ["bench", "--family", "nosuch", "--quick"],
 ]
 
@@ -258,6 +267,26 @@ def test_api_probe_bad_arguments(tmp_path):
     assert not root.exists()
 
 
+@pytest.mark.parametrize("call", [
+    lambda root: deepatoms.diff("²", 1, store=root), lambda root: deepatoms.diff(1, 10**20, store=root),
+    lambda root: deepatoms.diff(True, 1, store=root), lambda root: deepatoms.diff(1, 1.0, store=root),
+    lambda root: deepatoms.diff(None, 1, store=root), lambda root: deepatoms.diff(-1, 1, store=root),
+    lambda root: deepatoms.history(5, store=root), lambda root: deepatoms.history("", store=root),
+    lambda root: deepatoms.history(None, store=root), lambda root: deepatoms.history("x", store=5),
+], ids=["superscript", "huge", "bool", "float", "none", "negative", "name-int", "name-empty",
+        "name-none", "store-int"])
+def test_api_history_and_diff_bad_arguments(call, tmp_path):
+    """Run ids are validated like seeds, names like run's: one DeepatomsError line, nothing
+    written (the store is only read)."""
+    root = tmp_path / "runs"
+    Store(root).close()
+    before = _files(root)
+    with pytest.raises(DeepatomsError) as info:
+        call(root)
+    assert str(info.value) and "\n" not in str(info.value)
+    assert _files(root) == before
+
+
 def test_numpy_integer_seeds_are_accepted():
     from deepatoms.execution.seeds import parse_seeds
     assert parse_seeds(np.int64(3), 5) == (0, 1, 2)
@@ -286,3 +315,40 @@ def test_the_maximum_seed_count_fits_one_store_query(tmp_path):
     assert st.load_trials(A, "{}", "v", parse_seeds(MAX_SEEDS, 5)) == {}
     with pytest.raises(DeepatomsError, match="10,000"):
         parse_seeds(MAX_SEEDS + 1, 5)
+
+
+# ---------------------------------------------------------------- local data files
+
+DATA_ATOM = "random-labels"  # its paper preset reads MNIST
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED) + ["absent dir", "empty dir", "no dir"])
+def test_bad_mnist_files_are_one_line_before_the_store(case, store, tmp_path_factory, capsys,
+                                                       monkeypatch):
+    """Every missing or malformed MNIST set: one line, exit 2, the store not opened (before
+    the fix: three lines and a verdict table, or a traceback, after the store was created)."""
+    folder = tmp_path_factory.mktemp("mnist")
+    expected = {"absent dir": "does not exist", "empty dir": "--data-dir needs a directory",
+                "no dir": "pass --data-dir DIR"}.get(case) or write_malformed(folder, case)
+    flag = {"absent dir": ["--data-dir", str(folder / "absent")], "empty dir": ["--data-dir", ""],
+            "no dir": []}.get(case, ["--data-dir", str(folder)])
+    monkeypatch.setenv("DEEPATOMS_DATA", "")
+    monkeypatch.delenv("DEEPATOMS_DATA")
+    line = _cli(["run", DATA_ATOM, "--preset", "paper", *flag, "--store", STORE], store, capsys,
+                monkeypatch)
+    assert expected in line, line
+
+
+def test_a_valid_mnist_set_passes_the_check_and_is_what_atoms_read(tmp_path, monkeypatch):
+    from deepatoms.data.images import image_data
+    from deepatoms.execution.validate import check_data_files
+    monkeypatch.setenv("DEEPATOMS_DATA", "")
+    check_data_files([_paper_plan()], str(write_mnist(tmp_path / "mnist")))
+    assert os.environ["DEEPATOMS_DATA"] == str(tmp_path / "mnist")
+    data = image_data("mnist")
+    assert data.x_train.shape == (3, 784) and data.x_test.shape == (2, 784)
+
+
+def _paper_plan():
+    from deepatoms.cli.run import plan_runs
+    return plan_runs([registry.get(DATA_ATOM)], "paper", "2", {}, fallback=False)[0][0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import numpy as np
@@ -119,8 +120,41 @@ def test_cli_data_dir_is_checked_before_anything_runs(tmp_path, monkeypatch):
                                        str(tmp_path / "absent"), "--store", str(store)])
     assert missing.exit_code == 2 and "does not exist" in missing.output
     assert len(missing.output.strip().splitlines()) == 1 and not store.exists()
+    empty = CliRunner().invoke(app, ["run", "random-labels", "--preset", "paper", "--data-dir",
+                                     str(tmp_path), "--store", str(store), "--dry-run"])
+    assert empty.exit_code == 2 and "missing data file" in empty.output  # checked, even dry
+    write_mnist(tmp_path)
     plan = CliRunner().invoke(app, ["run", "random-labels", "--preset", "paper", "--data-dir",
                                     str(tmp_path), "--store", str(store), "--dry-run"])
     assert plan.exit_code == 0, plan.output
     import os
     assert os.environ["DEEPATOMS_DATA"] == str(tmp_path)  # what the paper preset's loader reads
+
+
+# ---------------------------------------------------------------- malformed MNIST sets
+from tests.data.mnist_files import MALFORMED, write_malformed, write_mnist  # noqa: E402
+
+from deepatoms.data.files import check_mnist  # noqa: E402
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_every_malformed_mnist_set_is_one_data_file_error(tmp_path, case):
+    message = write_malformed(tmp_path, case)
+    with pytest.raises(DataFileError, match=re.escape(message)) as err:
+        check_mnist(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_valid_small_mnist_set_passes_the_check(tmp_path):
+    check_mnist(write_mnist(tmp_path))
+    x, y = load_mnist(tmp_path, "train")
+    assert x.shape == (3, 28, 28) and y.tolist() == [0, 1, 2]
+
+
+def test_an_empty_data_dir_is_not_the_current_directory(tmp_path, monkeypatch):
+    write_mnist(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEEPATOMS_DATA", raising=False)
+    for empty in ("", " "):
+        with pytest.raises(DataFileError, match="--data-dir needs a directory"):
+            data_dir(empty)

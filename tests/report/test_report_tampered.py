@@ -175,7 +175,8 @@ def test_not_a_database_is_one_line(tmp_path, capsys, content):
 
 
 def test_strict_readers_name_the_damaged_run(base, tmp_path):
-    """history/list/export read strictly: a damaged field is a StoreError naming the run."""
+    """The strict reading (Store.runs(), the default): a damaged field is a StoreError naming
+    the run (history, list and export read tolerantly: tests/store/test_damaged_store.py)."""
     root = _tampered(base, tmp_path, "UPDATE runs SET verdict='{'")
     with pytest.raises(deepatoms.errors.StoreError, match="run 1 .*verdict field"):
         Store(root, readonly=True).runs()

@@ -324,29 +324,29 @@ def test_export_with_figure_data_has_a_kind_column(two_runs, tmp_path):
 # ---------------------------------------------------------------- MLflow
 def test_mlflow_export_read_back_with_search_runs(two_runs, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-    from deepatoms.store.mlflow import export_mlflow, metric_name
+    from deepatoms.store.mlflow import export_mlflow
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     store = Store(two_runs, readonly=True)
     done = export_mlflow(store, str(tmp_path / "mlruns"), store.runs())
-    assert (done["exported"], done["skipped"]) == (3, 0)
+    assert (done["exported"], done["skipped"], done["seed_runs"]) == (3, 0, 6)
     again = _cli("export", "--mlflow", str(tmp_path / "mlruns"), "--all-runs",
                  "--store", str(two_runs))
-    assert again.exit_code == 0 and "0 run(s) logged, 3 already there" in again.stdout
+    assert again.exit_code == 0 and "0 run(s) logged with 0 seed run(s), 3 already there" in again.stdout
     client = mlflow.tracking.MlflowClient(tracking_uri=done["uri"])
     mlflow.set_tracking_uri(done["uri"])
     try:
         found = mlflow.search_runs(experiment_ids=[done["experiment_id"]])
     finally:
         mlflow.set_tracking_uri(None)
-    assert len(found) == 3
-    row = found[found["tags.deepatoms.run_id"] == "3"].iloc[0]
+    assert len(found) == 9  # 3 runs, each with a child run per seed (2)
+    row = found[(found["tags.deepatoms.run_id"] == "3")
+                & found["tags.mlflow.parentRunId"].isna()].iloc[0]
     run = store.run(3)
     assert row["tags.verdict.status"] == run["verdict"]["status"]
     assert row["params.steps"] == str(run["params"]["steps"]) and row["params.device"] == "cpu"
     assert row["metrics.wall_s"] == pytest.approx(run["wall_s"])
     evidence = run["verdict"]["evidence"][0]
-    name = metric_name(f"{evidence['setting']} {evidence['metric']}", set())
-    assert row[f"metrics.{name}"] == pytest.approx(evidence["estimate"])
+    assert row["metrics.ev00"] == pytest.approx(evidence["estimate"])
     artifacts = [a.path for a in client.list_artifacts(row["run_id"], "figures")]
     assert artifacts == ["figures/00-accuracy-vs-ratio.png", "figures/01-decision-boundaries.png"]
 

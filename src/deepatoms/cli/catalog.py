@@ -35,7 +35,11 @@ def list_atoms(
         raise DeepatomsError(f"unknown --format '{fmt}'{did_you_mean(fmt, formats)}; "
                              f"allowed: {', '.join(formats)}")
     atoms = summaries(family)  # read from the atoms' source: listing does not import torch
-    latest = open_store(store, create=False).latest_runs() if (store / DB_NAME).is_file() else {}
+    latest = {}
+    if (store / DB_NAME).is_file():
+        from ..store.damage import warn_damaged
+        latest = open_store(store, create=False).latest_runs(tolerant=True)
+        warn_damaged(latest.values())
     rows = catalog_rows(atoms, latest)
     if json_out or fmt == "json":
         print_json(rows)

@@ -220,11 +220,6 @@ def status_text(status: str | None) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-def verdict_label(verdict: Mapping[str, Any]) -> str:
-    """The label of a stored verdict dict (older records have no label: their status)."""
-    return verdict.get("label") or verdict["status"]
-
-
 def bounds(meta: Mapping[str, Any]) -> str:
     """The allowed values of a parameter, from its `param()` metadata."""
     parts = [f"{word} {meta[key]}" for key, word in BOUND_WORDS if meta.get(key) is not None]
@@ -238,15 +233,18 @@ def bounds(meta: Mapping[str, Any]) -> str:
 
 
 def catalog_rows(atoms: Iterable["Atom"], latest: Mapping[str, dict]) -> list[dict[str, Any]]:
-    """One plain dict per atom (the `list --json` payload and the table's content)."""
+    """One plain dict per atom (the `list --json` payload and the table's content); `latest`
+    as `Store.latest_runs(tolerant=True)` gives it."""
+    from ..store.damage import label_of, status_of
     rows = []
     for a in atoms:
         run = latest.get(a.name)
+        verdict = (run or {}).get("verdict") or {}  # None: damaged (store/damage.py)
         last = None if run is None else {
-            "status": run["verdict"]["status"], "label": verdict_label(run["verdict"]),
-            "scale": run["verdict"].get("scale", "full"), "finding": run["verdict"]["finding"],
+            "status": status_of(run), "label": label_of(run),
+            "scale": str(verdict.get("scale", "full")), "finding": str(verdict.get("finding", "")),
             "preset": run["preset"], "seeds": run["seeds"], "wall_s": run["wall_s"],
-            "created": run["created"]}
+            "created": run["created"], "damaged": run.get("damaged", [])}
         rows.append({"name": a.name, "family": a.family, "title": a.title,
                      "runtime_s": a.runtime_s, "presets": list(a.preset_names), "last_run": last})
     return rows

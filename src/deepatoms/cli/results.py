@@ -71,22 +71,28 @@ def export(
         raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
     if path is not None and not path.parent.is_dir():
         raise StoreError(f"cannot write '{path}': directory '{path.parent}' does not exist")
-    if mlflow is not None:
-        from ..store.mlflow import load_mlflow, tracking_uri
-        load_mlflow()  # a missing extra is one line before anything is written
+    if mlflow is not None:  # a missing extra, a bad URI or name: one line, nothing written
+        from ..store.mlflow_target import check_experiment, load_mlflow, tracking_uri
+        load_mlflow()
         tracking_uri(mlflow)
+        check_experiment(experiment)
     from ..store.export import export_store
     st = open_store(store, create=False)
+    target = None
+    if mlflow is not None:  # reached (or refused, in seconds) before the CSV is written
+        from ..store.mlflow_target import open_target
+        target = open_target(mlflow, experiment)
     if path is not None:
         try:
             written = export_store(st, path, all_runs=all_runs, figure_data=figure_data)
         except OSError as exc:
             raise StoreError(f"cannot write '{path}' ({exc.strerror or exc})") from None
         stdout().print(f"exported: {written.resolve()}", soft_wrap=True, highlight=False)
-    if mlflow is not None:
+    if target is not None:
         from ..store.mlflow import export_mlflow
         runs = st.runs() if all_runs else list(st.latest_runs().values())
-        done = export_mlflow(st, mlflow, runs, experiment)
-        stdout().print(f"mlflow: {done['exported']} run(s) logged, {done['skipped']} already "
-                        f"there, experiment '{experiment}' at {done['uri']}", soft_wrap=True,
-                        highlight=False)
+        done = export_mlflow(st, target, runs)
+        redone = f" ({done['redone']} redone after a failed export)" if done["redone"] else ""
+        stdout().print(f"mlflow: {done['exported']} run(s) logged with {done['seed_runs']} seed "
+                       f"run(s){redone}, {done['skipped']} already there, experiment "
+                       f"'{target.experiment}' at {done['uri']}", soft_wrap=True, highlight=False)

@@ -126,7 +126,7 @@ def run(
     address: Annotated[Optional[str], typer.Option(
         "--address", metavar="HOST:PORT", help="With --backend ray: the cluster to use (its "
         "token from RAY_AUTH_TOKEN or ~/.ray/auth_token).", show_default=False)] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(
+    data_dir: Annotated[Optional[str], typer.Option(
         "--data-dir", metavar="DIR", envvar="DEEPATOMS_DATA", help="Directory of local data "
         "files (MNIST IDX files, cifar-10-batches-bin/) that the paper presets read; nothing is "
         "downloaded.", show_default=False)] = None,
@@ -157,9 +157,8 @@ def run(
                              fallback=bool(chosen.all_ or chosen.family), max_seeds=chosen.max_seeds)
     resolve_device(device)
     check_resources(plans, device, seeds_per_batch)
-    if data_dir is not None:  # atoms read it through data.files (one line if missing)
-        from ..data.files import ENV, data_dir as checked_dir
-        os.environ[ENV] = str(checked_dir(data_dir))
+    from ..execution.validate import check_data_files
+    check_data_files(plans, data_dir)  # the directory, and MNIST's files where a plan reads them
     from ..execution.executors import ExecOptions
     execution = dict(backend=backend, workers=workers, threads=threads, address=address,
                      precision=precision)

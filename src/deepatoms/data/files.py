@@ -8,6 +8,7 @@ A missing or malformed file raises DataFileError, which the CLI prints as one li
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,8 @@ MNIST = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 CIFAR_DIR = "cifar-10-batches-bin"
 CIFAR = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 CIFAR_RECORD = 1 + 3 * 32 * 32
+MNIST_SIDE = 28
+MAX_IDX_DIMS = 4   # MNIST's files have 1 (labels) or 3 (images)
 
 
 class DataFileError(DeepatomsError):
@@ -31,8 +34,10 @@ class DataFileError(DeepatomsError):
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The directory to read data files from: `explicit`, else $DEEPATOMS_DATA (which the CLI's
     `run --data-dir DIR` sets)."""
-    chosen = explicit if explicit not in (None, "") else os.environ.get(ENV)
-    if not chosen:
+    if explicit is not None and not str(explicit).strip():
+        raise DataFileError("--data-dir needs a directory, got an empty value")
+    chosen = explicit if explicit is not None else os.environ.get(ENV)
+    if not chosen or not str(chosen).strip():
         raise DataFileError(f"this preset reads local data files: pass --data-dir DIR or set "
                             f"{ENV}=DIR, the directory that holds them")
     path = Path(chosen).expanduser()
@@ -63,11 +68,16 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataFileError(f"'{path}' is not an IDX file (bad magic number)")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
+    if ndim == 0 or ndim > MAX_IDX_DIMS:
+        raise DataFileError(f"'{path}' is not an IDX file ({ndim} dimensions; allowed 1 to "
+                            f"{MAX_IDX_DIMS})")
+    if len(raw) < header:
         raise DataFileError(f"'{path}' is not an IDX file (truncated header)")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", count=ndim, offset=4))
+    if any(d < 0 for d in dims) or any(d == 0 for d in dims[1:]):
+        raise DataFileError(f"'{path}': header has impossible dimensions {dims}")
     dtype = np.dtype(IDX_DTYPES[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataFileError(f"'{path}': header says {dims} ({expected} bytes of data), "
                             f"file has {len(raw) - header}")
@@ -76,15 +86,31 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def load_mnist(root: str | os.PathLike | None = None, split: str = "train"
                ) -> tuple[np.ndarray, np.ndarray]:
-    """x (N, 28, 28) uint8, y (N,) int64 from the four standard MNIST IDX files."""
+    """x (N, 28, 28) uint8, y (N,) int64 from the four standard MNIST IDX files: unsigned-byte
+    images of 28×28 pixels, at least one, and as many unsigned-byte labels in 0..9."""
     base = data_dir(root)
-    images, labels = (read_idx(_find(base, name)) for name in MNIST[split])
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataFileError(f"MNIST {split} files in '{base}' disagree: images {images.shape}, "
-                            f"labels {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataFileError(f"MNIST {split} labels in '{base}' are outside 0..9")
+    (images, image_path), (labels, label_path) = (
+        (read_idx(found), found) for found in (_find(base, name) for name in MNIST[split]))
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (MNIST_SIDE,) * 2:
+        raise DataFileError(f"'{image_path}' is not MNIST images: {images.dtype} "
+                            f"{images.shape}, expected uint8 (N, 28, 28)")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DataFileError(f"'{label_path}' is not MNIST labels: {labels.dtype} "
+                            f"{labels.shape}, expected uint8 (N,)")
+    if len(images) == 0:
+        raise DataFileError(f"MNIST {split} files in '{base}' hold no images")
+    if len(images) != len(labels):
+        raise DataFileError(f"MNIST {split} files in '{base}' disagree: {len(images)} images, "
+                            f"{len(labels)} labels")
+    if labels.max() > 9:
+        raise DataFileError(f"'{label_path}': labels outside 0..9 (largest {labels.max()})")
     return images, labels.astype(np.int64)
+
+
+def check_mnist(root: str | os.PathLike | None = None) -> None:
+    """Both MNIST splits in `root` (else $DEEPATOMS_DATA) load: a DataFileError otherwise."""
+    for split in MNIST:
+        load_mnist(root, split)
 
 
 def load_cifar10(root: str | os.PathLike | None = None, split: str = "train"

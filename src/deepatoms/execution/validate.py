@@ -106,3 +106,18 @@ def check_run_arguments(*, name: Any, preset: Any, max_seeds: Any, device: Any, 
     check_optional_count("seeds_per_batch", seeds_per_batch, 1, MAX_SEEDS)
     if store is not None and not isinstance(store, Store):
         check_store_location(store)
+
+
+DATA_FIELDS = ("dataset", "data")  # the parameter that picks "digits" or "mnist"
+
+
+def check_data_files(plans: "list[Any]", data_dir: "str | None") -> None:
+    """`--data-dir`/$DEEPATOMS_DATA names a directory, and when a plan reads MNIST its four files
+    are valid (magic, dimensions, sizes, label range): a DataFileError line before any store is
+    opened. Sets $DEEPATOMS_DATA to the checked directory, where the atoms read it."""
+    from ..data import files
+    folder = files.data_dir(data_dir) if data_dir is not None else None
+    if folder is not None:
+        os.environ[files.ENV] = str(folder)
+    if any(getattr(p.params, f, None) == "mnist" for p in plans for f in DATA_FIELDS):
+        files.check_mnist(folder)

@@ -34,7 +34,7 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     """Write the site to `out` (default `store.root / "report"`); return the path of index.html.
 
     Whatever a damaged store holds, the report is written: each page is built inside its own
-    guard, and a page that cannot be built says what is wrong instead (report/damage.py)."""
+    guard, and a page that cannot be built says what is wrong instead (store/damage.py)."""
     out = Path(out) if out is not None else store.root / "report"
     atoms_dir = out / "atoms"
     atoms_dir.mkdir(parents=True, exist_ok=True)
@@ -82,9 +82,9 @@ def _guard(make: Any, fallback: Any, problems: list[str]) -> Any:
 def _guarded_page(store: Store, run: dict[str, Any], atom: Atom | None, slug: str,
                   atoms_dir: Path, probe: dict[str, Any] | None, env: jinja2.Environment,
                   common: dict[str, Any]) -> AtomPage:
-    """Build and write one atom's page; if that fails, a page that says why."""
-    from .damage import repair
-    run, problems = repair(run)
+    """Build and write one atom's page; if that fails, a page that says why. `run` comes from
+    the store's damage-tolerant reading (store/damage.py): what was wrong is under "damaged"."""
+    problems = [f"The stored run is damaged: {p}." for p in run.get("damaged") or []]
     target = atoms_dir / f"{slug}.html"
     try:
         page = _page(store, run, atom, slug, atoms_dir)

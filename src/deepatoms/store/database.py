@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from . import schema
+from . import damage, schema
 from ..errors import StoreError
 
 if TYPE_CHECKING:  # imported where used: `deepatoms list` reads a store without pandas
@@ -32,6 +32,7 @@ LOCK_WAIT_S = 60.0  # how long opening or writing waits for another process's lo
 RUN_COLUMNS = ("id", "atom", "preset", "params", "code_version", "device", "dtype", "seeds",
                "verdict", "wall_s", "computed_s", "env", "command", "created", "cached_seeds")
 JSON_FIELDS = ("seeds", "verdict", "env", "cached_seeds")
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def params_key(canonical: str) -> str:
@@ -58,6 +59,25 @@ def _decode_rows(text: str) -> pd.DataFrame:
     return pd.DataFrame({c: payload["data"][c] for c in payload["columns"]})
 
 
+def check_run_id(value: object) -> int:
+    """A run id: a whole number from 1 (an int, or its decimal digits, optionally after '#');
+    StoreError otherwise, the same for the CLI and the API."""
+    import numbers
+    text = value.strip().lstrip("#") if isinstance(value, str) else None
+    if text is not None and text.isascii() and text.isdigit():
+        number = int(text)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
+            type(value).__name__ != "bool_":
+        number = int(value)
+    else:
+        number = None
+    if number is None or not 1 <= number <= MAX_RUN_ID:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise StoreError(f"a run id is a whole number from 1 to {MAX_RUN_ID} (`deepatoms "
+                         f"history NAME` lists them), got {shown}")
+    return number
+
+
 def _unwritable(where: Path, exc: BaseException) -> StoreError:
     reason = getattr(exc, "strerror", None) or str(exc)
     return StoreError(f"cannot write the store at '{where}' ({reason}); pass a writable "
@@ -79,7 +99,14 @@ class Store:
 
     # ------------------------------------------------------------ opening
 
+    def _not_a_file(self) -> StoreError:
+        return StoreError(f"the store file '{self.path}' is not a file (a directory, or a link to "
+                          "nothing, is in its place); it was left untouched — move it away or "
+                          "pass another --store")
+
     def _open_readonly(self) -> sqlite3.Connection:
+        if self.path.exists() and not self.path.is_file():
+            raise self._not_a_file()
         if not self.path.is_file():
             raise StoreError(f"no results in '{self.root}' (no {DB_NAME}); run `deepatoms run "
                              "...` first, or pass --store / DEEPATOMS_STORE")
@@ -104,8 +131,11 @@ class Store:
     def _connect_ro(self) -> sqlite3.Connection:
         uri = self.path.resolve().as_uri()
         for options in ("mode=ro", "mode=ro&immutable=1"):
-            # immutable: a WAL database in a directory nobody may write (no -shm can be made);
-            # nothing can change it meanwhile
+            # immutable: a WAL database in a directory this process may not write (no -shm can
+            # be made: "unable to open" or "attempt to write a readonly database"); nothing can
+            # change it meanwhile
+            if "immutable" in options:
+                self._check_no_pending_wal()
             try:
                 conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=LOCK_WAIT_S)
             except sqlite3.OperationalError:
@@ -115,7 +145,7 @@ class Store:
                 return conn
             except sqlite3.OperationalError as exc:
                 conn.close()
-                if "unable to open" not in str(exc):
+                if "unable to open" not in str(exc) and "readonly" not in str(exc):
                     raise StoreError(f"cannot read the store '{self.path}' ({exc})") from None
             except sqlite3.DatabaseError as exc:
                 conn.close()
@@ -124,6 +154,14 @@ class Store:
                                  "pass another --store") from None
         raise StoreError(f"cannot read the store '{self.path}' (unable to open it)")
 
+    def _check_no_pending_wal(self) -> None:
+        """An immutable open does not see changes still in the -wal file: refuse instead."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise StoreError(f"cannot read the store '{self.path}': changes are still in "
+                             f"'{wal.name}', which SQLite cannot open in a directory this "
+                             "process may not write; open it once where it is writable")
+
     def _open_writable(self) -> sqlite3.Connection:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -131,6 +169,8 @@ class Store:
                 pass  # a private probe: processes opening one store at once never collide
         except OSError as exc:
             raise _unwritable(self.root, exc) from None
+        if os.path.lexists(self.path) and not self.path.is_file():
+            raise self._not_a_file()
         if self.path.is_file() and self.path.stat().st_size > 0:
             probe = self._connect_ro()  # inspect before any write: a foreign file stays as it is
             try:
@@ -150,7 +190,10 @@ class Store:
         # a store another process is opening at the same moment is retried, not reported broken.
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
-            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+            try:
+                conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store '{self.path}' ({exc})") from None
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -233,7 +276,13 @@ class Store:
             f"SELECT seed, rows FROM trials WHERE atom=? AND params_key=? AND code_version=? "
             f"AND device=? AND dtype=? AND seed IN ({marks})",
             (atom, params_key(canonical), code_version, device, dtype, *wanted))
-        return {int(seed): _decode_rows(rows) for seed, rows in cur.fetchall()}
+        found = {}
+        for seed, rows in cur.fetchall():
+            try:
+                found[int(seed)] = _decode_rows(rows)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue  # an unreadable trial is as good as none: a run computes it again
+        return found
 
     def save_trials(self, atom: str, canonical: str, code_version: str,
                     tables: dict[int, pd.DataFrame], wall_s: float, device: str,
@@ -282,8 +331,9 @@ class Store:
 
     def _runs(self, where: str = "", args: tuple = (), *, tolerant: bool = False
               ) -> list[dict[str, Any]]:
-        """Decoded runs. A field that does not decode is a StoreError naming the run, or with
-        `tolerant` (the report) None, and the run lists what is wrong under "damaged"."""
+        """Decoded runs, each field of the type readers expect. A field that is not (bad JSON,
+        NULL, a wrong type) is a StoreError naming the run, or with `tolerant` replaced by an
+        empty value and named under the run's "damaged" list (store/damage.py)."""
         try:
             cur = self._conn.execute(
                 f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY id", args)
@@ -293,18 +343,20 @@ class Store:
                              "damaged") from None
         out = []
         for row in rows:
-            run = dict(zip(RUN_COLUMNS, row))
-            run["canonical"] = run["params"]
+            run, undecodable = dict(zip(RUN_COLUMNS, row)), {}
+            run["canonical"] = run["params"] if isinstance(run["params"], str) else ""
             for key in ("params", *JSON_FIELDS):
                 try:
                     run[key] = json.loads(run[key])
                 except (TypeError, ValueError) as exc:
-                    problem = f"its {key} field is not valid JSON ({exc})"
-                    if not tolerant:
-                        raise StoreError(f"run {run['id']} ({run['atom']}) in '{self.path}': "
-                                         f"{problem}; the store is damaged") from None
-                    run[key] = None
-                    run.setdefault("damaged", []).append(problem)
+                    why = "it is NULL" if run[key] is None else " ".join(str(exc).split())
+                    undecodable[key], run[key] = why, None
+            run, problems = damage.repair(run, undecodable)
+            if problems and not tolerant:
+                raise StoreError(f"run {run['id']} ({run['atom']}) in '{self.path}': "
+                                 f"{problems[0]}; the store is damaged") from None
+            if tolerant:
+                run["damaged"] = problems
             out.append(run)
         return out
 
@@ -314,14 +366,16 @@ class Store:
                           tolerant=tolerant)
         return {r["atom"]: r for r in runs}
 
-    def runs(self, atom: str | None = None) -> list[dict[str, Any]]:
-        """Every run (of `atom`, when given), oldest first, decoded; each has its `id`."""
-        return self._runs("WHERE atom=?", (atom,)) if atom is not None else self._runs()
+    def runs(self, atom: str | None = None, *, tolerant: bool = False) -> list[dict[str, Any]]:
+        """Every run (of `atom`, when given), oldest first, decoded; each has its `id`
+        (`tolerant`: see `_runs`)."""
+        if atom is not None:
+            return self._runs("WHERE atom=?", (atom,), tolerant=tolerant)
+        return self._runs(tolerant=tolerant)
 
-    def run(self, run_id: int | str) -> dict[str, Any]:
-        """The run with this id (StoreError when there is none)."""
-        text = str(run_id).strip().lstrip("#")
-        found = self._runs("WHERE id=?", (int(text),)) if text.isdigit() else []
+    def run(self, run_id: int | str, *, tolerant: bool = False) -> dict[str, Any]:
+        """The run with this id (StoreError when there is none, or the id is not one)."""
+        found = self._runs("WHERE id=?", (check_run_id(run_id),), tolerant=tolerant)
         if not found:
             raise StoreError(f"no run with id {run_id!r} in '{self.path}'; `deepatoms history "
                              "NAME` lists the runs of an atom")
@@ -350,7 +404,8 @@ class Store:
                                   run["seeds"], run.get("device", "cpu"),
                                   run.get("dtype", "float32"))
         missing = [s for s in run["seeds"] if s not in tables]
-        if missing:
-            raise StoreError(f"store lacks trials of {run['atom']} for seeds {missing}")
+        if missing or not run["seeds"]:
+            what = f"readable trials for seeds {missing}" if missing else "seeds"
+            raise StoreError(f"run {run.get('id')} ({run['atom']}): the store lacks {what}")
         import pandas as pd
         return pd.concat([tables[s] for s in run["seeds"]], ignore_index=True)

@@ -7,10 +7,15 @@ Integer columns stay integers: a column that is whole-numbered in every run that
 a ratio, a width, a step) is exported as an integer column — nullable (`Int64`) where some rows
 lack it (rows of atoms without that setting) — instead of turning into floats. `value` stays
 floating-point.
+
+Runs are read damage-tolerantly (store/damage.py): a run with damaged metadata is exported
+with what can be read, a run whose rows cannot be read is left out; each is named in a
+`DamagedRunWarning`. When no run's rows can be read, nothing is written (StoreError).
 """
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MissingDependencyError, StoreError
+from .damage import DamagedRunWarning, warn_damaged
 
 if TYPE_CHECKING:
     from .database import Store
@@ -79,12 +85,32 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
+def readable_frames(store: "Store", runs: list[dict[str, Any]], *, figure_data: bool
+                    ) -> list[pd.DataFrame]:
+    """`run_frame` of every run whose rows can be read; each damaged or left-out run is named
+    in a DamagedRunWarning; StoreError when there were runs and none could be read."""
+    frames, left_out = [], []
+    for run in runs:
+        warn_damaged([run], "; its readable fields are exported")
+        try:
+            frames.append(run_frame(store, run, figure_data=figure_data))
+        except Exception as exc:  # a damaged entry must not stop the other runs' export
+            reason = " ".join(str(exc).split())
+            left_out.append(reason)
+            warnings.warn(f"run {run.get('id')} ({run.get('atom')}) is left out of the export: "
+                          f"{reason}", DamagedRunWarning, stacklevel=3)
+    if left_out and not frames:
+        raise StoreError(f"nothing to export: no stored run can be read ({left_out[0]}"
+                         f"{f'; and {len(left_out) - 1} more' if len(left_out) > 1 else ''})")
+    return frames
+
+
 def export(store: "Store", runs: list[dict[str, Any]], path: Path, *,
            figure_data: bool = False) -> Path:
     """Write the runs' rows to `path` (.csv or .parquet)."""
     if path.suffix not in (".csv", ".parquet"):
         raise StoreError(f"export path must end in .csv or .parquet, got '{path.name}'")
-    table = combine([run_frame(store, r, figure_data=figure_data) for r in runs])
+    table = combine(readable_frames(store, runs, figure_data=figure_data))
     if path.suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -104,5 +130,6 @@ def export_store(store: "Store", path: str | os.PathLike, *, all_runs: bool = Fa
     """The latest run of every atom (every run with `all_runs`) as CSV or Parquet (by
     suffix): the measurements (with `figure_data`, every row and a `kind` column) plus run
     id, atom, preset, parameters, code version, device, dtype and time."""
-    runs = store.runs() if all_runs else list(store.latest_runs().values())
+    runs = (store.runs(tolerant=True) if all_runs
+            else list(store.latest_runs(tolerant=True).values()))
     return export(store, runs, Path(path), figure_data=figure_data)

@@ -2,13 +2,21 @@
 
 `history_rows(store, atom)`: one row per run of the atom, oldest first. `diff_runs(store, a, b)`:
 what differs between two runs — their metadata, the parameters that differ, the verdicts, the
-evidence rows matched by (setting, metric), and the mean of each measurement metric. Plain
-data only; the CLI draws it.
+evidence rows matched by (setting, metric) and then by order, and the mean of each measurement
+metric. Plain data only; the CLI draws it.
+
+Both read damage-tolerantly (store/damage.py): a run whose fields cannot be read is still a row
+(its verdict "unreadable"), its problems listed under "damaged" and raised as a
+`DamagedRunWarning`, which the CLI shows as one `warning:` line. Two runs of different atoms
+are compared with a `DifferentAtomsWarning`.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
+
+from .damage import label_of, status_of, warn_damaged
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,40 +26,49 @@ RUN_FIELDS = ("id", "atom", "created", "preset", "seeds", "device", "dtype", "co
 MAX_KEY_METRICS = 30
 
 
-def _label(verdict: dict[str, Any]) -> str:
-    return str(verdict.get("label") or verdict.get("status", "?"))
+class DifferentAtomsWarning(UserWarning):
+    """`diff` of two runs of different atoms: their evidence rarely lines up."""
 
 
 def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
     """id, created, preset, seeds, device, dtype, status, verdict label, wall time, code version
-    of every run of `atom` (oldest first); StoreError when the store holds none."""
+    and what is damaged of every run of `atom` (oldest first); StoreError when there is none."""
     from ..errors import StoreError
-    runs = store.runs(atom)
+    runs = store.runs(atom, tolerant=True)
     if not runs:
-        known = sorted({r["atom"] for r in store.runs()})
+        known = sorted({r["atom"] for r in store.runs(tolerant=True)})
         hint = f"; it holds runs of: {', '.join(known)}" if known else ""
         raise StoreError(f"the store '{store.root}' has no runs of '{atom}'{hint}")
+    warn_damaged(runs)
     return [{"id": r["id"], "created": r["created"], "preset": r["preset"], "seeds": r["seeds"],
-             "device": r["device"] or r["env"].get("device", ""), "dtype": r["dtype"],
-             "status": r["verdict"].get("status", "?"), "verdict": _label(r["verdict"]),
-             "wall_s": r["wall_s"], "code_version": r["code_version"],
-             "config": r["env"].get("config")} for r in runs]
+             "device": r["device"] or str(r["env"].get("device", "")), "dtype": r["dtype"],
+             "status": status_of(r), "verdict": label_of(r), "wall_s": r["wall_s"],
+             "code_version": r["code_version"], "damaged": r["damaged"],
+             "config": (r["env"] or {}).get("config")} for r in runs]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
     trials = store.trial_records(run)
     torch_versions = sorted({str(t["torch"]) for t in trials if t["torch"]})
-    threads = sorted({int(t["threads"]) for t in trials if t["threads"] is not None})
-    return {**{k: run.get(k) for k in RUN_FIELDS}, "status": run["verdict"].get("status"),
-            "verdict": _label(run["verdict"]), "finding": run["verdict"].get("finding", ""),
+    threads = sorted({int(t["threads"]) for t in trials if isinstance(t["threads"], int)})
+    verdict = run["verdict"] or {}
+    return {**{k: run.get(k) for k in RUN_FIELDS}, "status": status_of(run),
+            "verdict": label_of(run), "finding": str(verdict.get("finding", "")),
             "wall_s": run["wall_s"], "computed_s": run["computed_s"],
-            "torch": ", ".join(torch_versions) or run["env"].get("torch", ""),
-            "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", ""))}
+            "torch": ", ".join(torch_versions) or str(run["env"].get("torch", "")),
+            "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", "")),
+            "damaged": run["damaged"]}
 
 
-def _evidence(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(str(e.get("setting", "")), str(e.get("metric", ""))): e
-            for e in run["verdict"].get("evidence", [])}
+def _evidence(run: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Evidence rows by (setting, metric, n): n counts rows of the same name, so two rows
+    that share a setting and metric are both kept and matched in order."""
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for e in (run["verdict"] or {}).get("evidence", []):
+        name = (str(e.get("setting", "")), str(e.get("metric", "")))
+        n = sum(1 for key in out if key[:2] == name)
+        out[(*name, n)] = e
+    return out
 
 
 def _number(value: Any) -> float:
@@ -59,7 +76,7 @@ def _number(value: Any) -> float:
 
 
 def evidence_pairs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Evidence rows of both runs matched by (setting, metric), A's order first."""
+    """Evidence rows of both runs matched by (setting, metric) and then by order, A's first."""
     ea, eb = _evidence(a), _evidence(b)
     out = []
     for key in [*ea, *(k for k in eb if k not in ea)]:
@@ -93,7 +110,14 @@ def _measurements(store: "Store", run: dict[str, Any]) -> "pd.DataFrame":
 def diff_runs(store: "Store", run_a: int | str, run_b: int | str) -> dict[str, Any]:
     """Two runs side by side: runs (metadata), params (those that differ), evidence pairs, key
     numbers (empty with a note when a run's trials are no longer in the store)."""
-    a, b = store.run(run_a), store.run(run_b)
+    from .database import check_run_id
+    check_run_id(run_a), check_run_id(run_b)  # both ids before either is looked up
+    a, b = store.run(run_a, tolerant=True), store.run(run_b, tolerant=True)
+    warn_damaged([a] if a["id"] == b["id"] else [a, b])
+    if a["atom"] != b["atom"]:
+        warnings.warn(f"run {a['id']} is {a['atom']} and run {b['id']} is {b['atom']}: two "
+                      "different atoms, compared field by field", DifferentAtomsWarning,
+                      stacklevel=2)
     keys = list(dict.fromkeys([*a["params"], *b["params"]]))
     params = [{"name": k, "a": a["params"].get(k), "b": b["params"].get(k)} for k in keys
               if a["params"].get(k) != b["params"].get(k)]

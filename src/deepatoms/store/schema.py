@@ -80,6 +80,7 @@ def inspect(conn: sqlite3.Connection, where: str) -> int:
         raise StoreError(f"the store '{where}' has schema v{version}, newer than this deepatoms "
                          f"reads (v{CURRENT}); upgrade deepatoms or pass another --store")
     if app == APPLICATION_ID and version == CURRENT and set(V2_TABLES) <= set(found):
+        _check_columns(found, where)
         return CURRENT
     if app == 0 and version == 0 and _is_v1(found):
         return 1
@@ -87,6 +88,36 @@ def inspect(conn: sqlite3.Connection, where: str) -> int:
     raise StoreError(f"the store file '{where}' is not a deepatoms store of a known schema "
                      f"(application id {app}, user_version {version}, tables: {listed}); it was "
                      "left untouched — move it away or pass another --store")
+
+
+def _check_columns(found: dict[str, tuple[str, ...]], where: str) -> None:
+    """StoreError unless each of the store's own tables has exactly the current columns (checked
+    before any work: a run must not train and then fail to store its result)."""
+    for name, wanted in current_columns().items():
+        missing = [c for c in wanted if c not in found[name]]
+        extra = [c for c in found[name] if c not in wanted]
+        if missing or extra:
+            what = "; ".join(part for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(extra)}" if extra else "") if part)
+            raise StoreError(f"the store '{where}' is labelled schema v{CURRENT} but its "
+                             f"{name} table has other columns ({what}); it was left untouched "
+                             "— move it away or pass another --store")
+
+
+def current_columns() -> dict[str, tuple[str, ...]]:
+    """The columns of each table of a store created by this code (computed once)."""
+    if not _CURRENT_COLUMNS:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.execute("BEGIN")
+        create(conn, "x")
+        conn.execute("COMMIT")
+        _CURRENT_COLUMNS.update(tables(conn))
+        conn.close()
+    return _CURRENT_COLUMNS
+
+
+_CURRENT_COLUMNS: dict[str, tuple[str, ...]] = {}
 
 
 def _is_v1(found: dict[str, tuple[str, ...]]) -> bool:
