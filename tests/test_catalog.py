@@ -30,6 +30,46 @@ CATALOG = {
 }
 
 
+# One vocabulary for the same idea (docs/writing-an-atom.md, "Parameter names"): a synonym
+# on the left is never a parameter name; the name on the right has the type beside it.
+SYNONYMS = {"hidden_units": "hidden", "hidden_sizes": "hidden", "n_hidden": "hidden",
+            "batch": "batch_size", "minibatch": "batch_size", "bs": "batch_size",
+            "n_steps": "steps", "num_steps": "steps", "iterations": "steps",
+            "n_epochs": "epochs", "num_epochs": "epochs",
+            "learning_rate": "lr", "n_seeds": "seeds"}
+VOCABULARY = {"steps": (int,), "epochs": (int,), "batch_size": (int,), "lr": (float,),
+              "hidden": (tuple, int)}
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_parameter_names_follow_the_common_vocabulary(name):
+    import dataclasses
+    atom = registry.get(name)
+    fields = {f.name: f for f in dataclasses.fields(atom.Params)}
+    wrong = {k: SYNONYMS[k] for k in fields if k in SYNONYMS}
+    assert not wrong, f"{name}: rename {wrong} (the common vocabulary)"
+    default = atom.params()
+    for key, types in VOCABULARY.items():
+        if key in fields:
+            value = getattr(default, key)
+            assert isinstance(value, types) and not isinstance(value, bool), (name, key, value)
+            if isinstance(value, tuple):
+                assert all(isinstance(v, int) for v in value), (name, key, value)
+
+
+def test_the_cli_help_example_runs_a_family_with_steps():
+    """`deepatoms run --family failures --set steps=2000` (the --help example) plans: every
+    failures atom with `steps` gets 2000, the others are named in a note."""
+    from deepatoms.cli.run import plan_runs
+    atoms = registry.family("failures")
+    plans, notes = plan_runs(atoms, "default", "1", {"steps": "2000"}, fallback=True)
+    having = [p for p in plans if "steps" in p.params.to_dict()]
+    assert having and all(p.params.steps == 2000 for p in having)
+    lacking = sorted(p.atom.name for p in plans if p not in having)
+    assert (notes == []) == (lacking == [])
+    assert all(n in notes[0] for n in lacking)
+
+
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
     """Each atom's quick preset with seeds 0 and 1, stored; computed once per atom."""

@@ -10,7 +10,7 @@ def __getattr__(name: str):
     if name in ("catalog", "diff", "get_atom", "history", "run"):
         from . import api
         return getattr(api, name)
-    if name == "probe":  # a study: several runs of one atom (studies/probe.py)
-        from .studies.probe import probe
+    if name == "probe":  # a study: several runs of one atom (studies/probe.py, grid.py)
+        from .studies.grid import probe
         return probe
     raise AttributeError(f"module 'deepatoms' has no attribute {name!r}")

@@ -147,23 +147,27 @@ def run_request(request: Request, **options: Any) -> Outcome:
 def history(name: str, store: "Store | str | None" = None) -> pd.DataFrame:
     """Every stored run of atom `name` (oldest first): id, created, preset, seeds, device,
     dtype, status, verdict, wall_s, code_version, damaged (what of the run cannot be read, also
-    a DamagedRunWarning). `store`: a Store or a results directory (default: DEEPATOMS_STORE,
-    else ./deepatoms-runs), opened read-only."""
+    a DamagedRunWarning), config (a DataFrame that draws itself in Jupyter). `store`: a Store or
+    a results directory (default: DEEPATOMS_STORE, else ./deepatoms-runs), opened read-only."""
+    from .report.notebook import History
     from .store.history import history_rows
     from .execution.validate import check_text
     check_text("the atom name", name)
-    return pd.DataFrame(history_rows(_read_store(store), name))
+    runs = History(history_rows(_read_store(store), name))
+    runs.atom = name
+    return runs
 
 
 def diff(run_a: int, run_b: int, store: "Store | str | None" = None) -> dict[str, Any]:
     """Two stored runs side by side (see `deepatoms diff`): runs, params (those that differ),
     evidence (matched by setting and metric, then by order, with B − A) and numbers (metric
-    means). A run id is a whole number from 1 (StoreError otherwise); runs of two different
-    atoms are compared with a DifferentAtomsWarning."""
+    means); a dict that draws itself in Jupyter. A run id is a whole number from 1 (StoreError
+    otherwise); runs of two different atoms are compared with a DifferentAtomsWarning."""
+    from .report.notebook import Diff
     from .store.history import diff_runs
     from .store.database import check_run_id
     check_run_id(run_a), check_run_id(run_b)
-    return diff_runs(_read_store(store), run_a, run_b)
+    return Diff(diff_runs(_read_store(store), run_a, run_b))
 
 
 def _read_store(store: "Store | str | None") -> "Store":

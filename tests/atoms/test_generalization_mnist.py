@@ -36,9 +36,9 @@ def _write_mnist(folder, n_train=60, n_test=20):
 
 
 SMALL_PAPER = {"distillation": dict(teacher_hidden=(16, 16), student_hidden=(8, 8), teacher_steps=3,
-                                    student_steps=3, batch=10),
-               "optimizer-minima": dict(hidden=(8,), steps=10, batch=10, path_examples=30),
-               "pretraining": dict(width=8, pretrain_steps=3, steps=20, eval_every=10, batch=10)}
+                                    student_steps=3, batch_size=10),
+               "optimizer-minima": dict(hidden=(8,), steps=10, batch_size=10, path_examples=30),
+               "pretraining": dict(width=8, pretrain_steps=3, steps=20, eval_every=10, batch_size=10)}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_PAPER))

@@ -37,7 +37,7 @@ def test_table_shape_and_both_starts_share_batches():
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(dims=(40,)), "must exceed n"),
-    (dict(batch=60), "must not exceed n"),
+    (dict(batch_size=60), "must not exceed n"),
     (dict(dims=(100, 100)), "dims"),
 ])
 def test_bad_parameters_are_refused(overrides, message):

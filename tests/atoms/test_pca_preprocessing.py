@@ -102,7 +102,7 @@ def _pca_table(monkeypatch, flush: bool) -> pd.DataFrame:
     if not flush:
         monkeypatch.setattr(pca_preprocessing, "flushed", contextlib.nullcontext)
     atom = pca_preprocessing.ATOM
-    over = dict(dummy_dims=(1, 500), pca_dims=(0, 5, 1), hidden_units=(16, 16), steps=40)
+    over = dict(dummy_dims=(1, 500), pca_dims=(0, 5, 1), hidden=(16, 16), steps=40)
     return execute(atom, atom.params("quick", **over), (0,), preset="quick", overrides=over,
                    device="cpu").rows
 

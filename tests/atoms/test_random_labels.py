@@ -164,7 +164,7 @@ def test_dropout_masks_differ_between_seeds_and_match_alone_vs_batch():
 def test_a_regularised_condition_trains_the_same_alone_and_in_a_population():
     """A seed's dropout + shift noise comes from its own generators: training seeds (3, 4)
     together gives seed 4 exactly the weights it gets alone."""
-    p = rl.RandomLabelsParams(width=16, batch=32, max_steps=30, record_every=10)
+    p = rl.RandomLabelsParams(width=16, batch_size=32, max_steps=30, record_every=10)
     data, c = image_data("digits"), cond.Condition("reg", 1.0, decay=True, dropout=True,
                                                    augment=True)
     _, out_b, test_b = rl._train_group(p, Lab([3, 4]), data, [c], 1)

@@ -14,10 +14,10 @@ from deepatoms.errors import ParamError
 # --- universal-approximation ----------------------------------------------------------------------
 def test_universal_approximation_bad_inputs():
     atom = registry.get("universal-approximation")
-    with pytest.raises(ParamError, match="hidden_units"):
-        atom.params(hidden_units=(0, 4))
-    with pytest.raises(ParamError, match="hidden_units"):
-        atom.params(hidden_units=())
+    with pytest.raises(ParamError, match="hidden"):
+        atom.params(hidden=(0, 4))
+    with pytest.raises(ParamError, match="hidden"):
+        atom.params(hidden=())
     with pytest.raises(ParamError, match="functions"):
         atom.params(functions=("cos",))
 

@@ -38,17 +38,17 @@ def cli() -> CliRunner:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> tuple[Path, dict]:
-    """One real run (hidden_units given as a list) into a fresh store, shared by several tests."""
+    """One real run (hidden given as a list) into a fresh store, shared by several tests."""
     store = tmp_path_factory.mktemp("store")
     runner = CliRunner(env={"DEEPATOMS_STORE": None})
-    result = runner.invoke(app, ["run", ATOM, *FAST, "--set", "hidden_units=2,4",
+    result = runner.invoke(app, ["run", ATOM, *FAST, "--set", "hidden=2,4",
                                  "--store", str(store), "--json"])
     assert result.exit_code == 0, result.output
     return store, json.loads(result.stdout)[0]
 
 
 def _same_run(store: Path, *extra: str) -> list[str]:
-    return ["run", ATOM, *FAST, "--set", "hidden_units=2,4", "--store", str(store), *extra]
+    return ["run", ATOM, *FAST, "--set", "hidden=2,4", "--store", str(store), *extra]
 
 
 # ---------------------------------------------------------------- help, list, show
@@ -76,13 +76,13 @@ def test_list_table_and_json(cli, tmp_path):
 def test_show_lists_claim_parameters_and_presets(cli):
     text = cli.invoke(app, ["show", ATOM])
     assert text.exit_code == 0, text.output
-    for piece in ("Question", "Claim", "Method", "Cybenko", "hidden_units", "list of integers",
+    for piece in ("Question", "Claim", "Method", "Cybenko", "hidden", "list of integers",
                   "quick preset", ">= 1"):
         assert piece in text.stdout, piece
     data = json.loads(cli.invoke(app, ["show", ATOM, "--json"]).stdout)
     params = {p["name"]: p for p in data["parameters"]}
-    assert params["hidden_units"]["type"] == "a list of integers (a,b,c)"
-    assert params["hidden_units"]["default"] == "2,4,16"
+    assert params["hidden"]["type"] == "a list of integers (a,b,c)"
+    assert params["hidden"]["default"] == "2,4,16"
     assert params["steps"]["presets"] == {"quick": "800"}
     assert data["sources"] and data["claim"] == registry.get(ATOM).claim
 
@@ -95,7 +95,7 @@ def test_run_json_has_verdict_evidence_params(first_run):
     assert isinstance(out["finding"], str) and out["finding"]
     assert out["evidence"] and {"metric", "estimate", "ci_low", "ci_high", "n",
                                 "supports"} <= set(out["evidence"][0])
-    assert out["params"]["hidden_units"] == [2, 4]  # --set list parsing
+    assert out["params"]["hidden"] == [2, 4]  # --set list parsing
     assert out["params"]["steps"] == 50 and out["preset"] == "quick"
     assert out["seeds"] == [0] and out["cached_seeds"] == [] and out["wall_s"] >= 0
     stored = Store(store).latest_runs()[ATOM]
@@ -105,12 +105,12 @@ def test_run_json_has_verdict_evidence_params(first_run):
 def test_second_run_hits_cache_via_env_store(cli, first_run):
     store, first = first_run
     env = {"DEEPATOMS_STORE": str(store)}
-    again = cli.invoke(app, ["run", ATOM, *FAST, "--set", "hidden_units=2,4", "--json"], env=env)
+    again = cli.invoke(app, ["run", ATOM, *FAST, "--set", "hidden=2,4", "--json"], env=env)
     assert again.exit_code == 0, again.output
     out = json.loads(again.stdout)[0]
     assert out["cached_seeds"] == [0] and out["computed_s"] == 0.0
     assert out["finding"] == first["finding"]
-    table = cli.invoke(app, ["run", ATOM, *FAST, "--set", "hidden_units=2,4"], env=env)
+    table = cli.invoke(app, ["run", ATOM, *FAST, "--set", "hidden=2,4"], env=env)
     assert table.exit_code == 0, table.output
     assert "1/1" in table.stdout and "store:" in table.stdout and out["label"] in table.stdout
     assert f"running {ATOM}" in table.stderr
@@ -146,8 +146,8 @@ BAD_RUNS = [
     (["run", ATOM, "universal-approximatio", *FAST], "unknown atom"),  # 2nd name bad: none run
     (["run", ATOM, *FAST, "--set", "stepz=5"], "unknown parameter 'stepz'"),
     (["run", ATOM, *FAST, "--set", "lr=fast"], "parameter 'lr' must be a number"),
-    (["run", ATOM, *FAST, "--set", "hidden_units=-4"], "'hidden_units' must be >= 1"),
-    (["run", ATOM, *FAST, "--set", "hidden_units="], "'hidden_units' must not be empty"),
+    (["run", ATOM, *FAST, "--set", "hidden=-4"], "'hidden' must be >= 1"),
+    (["run", ATOM, *FAST, "--set", "hidden="], "'hidden' must not be empty"),
     (["run", ATOM, "--preset", "quick", "--seeds", "0"], "number of seeds must be between 1 and 10,000"),
     (["run", ATOM, "--preset", "quick", "--seeds", "a,b"], "--seeds must be a count"),
     (["run", ATOM, "--preset", "paper", "--seeds", "1"], "unknown preset 'paper'"),

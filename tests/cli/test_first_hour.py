@@ -178,7 +178,7 @@ def test_dry_run_table_fits_80_columns():
     rows = [dict(atom="universal-approximation", preset="default", changed={},
                  seeds=list(range(20)), auto=True, cached_seeds=[], to_compute=20, estimate_s=21.0),
             dict(atom="batch-size-learning-rate", preset="original-code",
-                 changed={"steps": 900, "hidden_units": (100, 100, 100)},
+                 changed={"steps": 900, "hidden": (100, 100, 100)},
                  seeds=[3, 17, 42, 99, 123, 456, 789, 1000, 12345, 99999], auto=False,
                  cached_seeds=[3], to_compute=9, estimate_s=3600.0)]
     buf = io.StringIO()

@@ -95,5 +95,5 @@ def test_probe_runs_each_value_stores_it_and_the_report_draws_it(cli, tmp_path):
 def test_probe_metric_selects_an_evidence_row_or_says_which_exist(tmp_path):
     with pytest.raises(ParamError, match="rows:"):
         deepatoms.probe(ATOM, {"steps": [40, 80]}, "quick", 2, metric="no such row", device="cpu")
-    with pytest.raises(DeepatomsError, match="exactly one"):
-        deepatoms.probe(ATOM, {"steps": [40, 80], "lr": [1, 2]})
+    with pytest.raises(DeepatomsError, match="one or two parameters"):  # two: a grid
+        deepatoms.probe(ATOM, {"steps": [40, 80], "lr": [1, 2], "d": [3, 4]})

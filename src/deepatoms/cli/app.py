@@ -40,6 +40,10 @@ EXAMPLES = """Examples:
 
   deepatoms probe parity --vary steps=2000,5000,20000
 
+  deepatoms run --config study.toml
+
+  deepatoms check --expect claims.yaml --junit-xml claims.xml
+
   deepatoms report
 """
 
@@ -155,7 +159,7 @@ def store_flag(store: Path) -> str:
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """`["steps=50", "hidden_units=2,4"]` → `{"steps": "50", "hidden_units": "2,4"}` (text values;
+    """`["steps=50", "hidden=2,4"]` → `{"steps": "50", "hidden": "2,4"}` (text values;
     each atom parses them by its parameters' types)."""
     out: dict[str, str] = {}
     for item in items or []:

@@ -103,6 +103,28 @@ def history(
         print_json(rows)
         return
     stdout().print(history_table(name, rows))
+    for line in config_lines(rows, name):
+        stdout().print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def config_lines(rows: list[dict[str, Any]], atom: str) -> list[str]:
+    """`run 3: --config study.toml → preset quick, seeds 0,1; steps=100` per run from a config."""
+    from .render import fmt_seeds, fmt_value
+    lines = []
+    for r in rows:
+        config = r.get("config")
+        if not config:
+            continue
+        used = config.get("used", {})
+        given = {k.rpartition(".")[2]: v for k, v in config.get("params", {}).items()
+                 if k.rpartition(".")[0] in ("", atom)}
+        params = used.get("params", {})
+        sets = "; ".join(f"{k}={fmt_value(params.get(k, v))}" for k, v in given.items()
+                         if k in params)
+        lines.append(f"run {r['id']}: --config {config.get('file')} → preset "
+                     f"{used.get('preset')}, seeds {fmt_seeds(used.get('seeds', []))}"
+                     + (f"; {sets}" if sets else ""))
+    return lines
 
 
 @app.command("diff", cls=Command)

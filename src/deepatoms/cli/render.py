@@ -54,7 +54,7 @@ class RichProgress:
     """
 
     def __init__(self, console: Console, clock: RunClock | None = None,
-                 heartbeat_s: float = 60.0):
+                 heartbeat_s: float = 60.0, tick_s: float | None = None):
         self.atom = ""
         self.console = console
         self.clock = clock or RunClock([])
@@ -64,14 +64,60 @@ class RichProgress:
                               transient=True, disable=not console.is_terminal)
         self._tasks: list[Any] = []
         self._loops: list[list[Any]] = []  # [label, done, total, start] per open loop
-        self._last_line = time.monotonic()
+        self._last_line = self._start = self._atom_start = time.monotonic()
+        from .ticker import Ticker, every_s
+        self._overall: Any = None  # the live "elapsed · left" line on a terminal
+        self._ticker = Ticker(self.status, self._show_status,
+                              every_s(console.is_terminal) if tick_s is None else tick_s)
 
     def __enter__(self) -> "RichProgress":
         self._bars.start()
+        self._start = time.monotonic()
+        if self.console.is_terminal:
+            self._overall = self._bars.add_task("elapsed 0 s", total=None)
+        self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._ticker.stop()
         self._bars.stop()
+
+    def status(self) -> str:
+        """`elapsed 3.5 min · about 12 min left · parity: 400/2000 steps` (what the ticker
+        shows): the estimate extrapolates the open loop, then adds the atoms still to come."""
+        elapsed = time.monotonic() - self._start
+        loops = list(self._loops)
+        left = self._left(loops)
+        text = f"elapsed {fmt_seconds(elapsed)}"
+        if left is not None:
+            text += f" · about {fmt_seconds(left)} left"
+        if loops:
+            label, done, total, _ = loops[-1]
+            text += f" · {label}: {done}/{total}"
+        return text
+
+    def _left(self, loops: list[list[Any]]) -> float | None:
+        clock, now = self.clock, time.monotonic()
+        later = sum(clock.estimates[clock.done + 1:]) * clock.speed
+        if loops and loops[0][1] > 0:  # the outermost open loop, extrapolated
+            _, done, total, start = loops[0]
+            current = (now - start) * (total - done) / done
+            if not self.atom:  # the workers' prefetch: every atom's trials in this loop
+                return current
+        elif clock.done < len(clock.estimates):
+            current = max(clock.estimates[clock.done] * clock.speed - self._since_atom(now), 0.0)
+        else:
+            return None
+        return current + later
+
+    def _since_atom(self, now: float) -> float:
+        return now - self._atom_start
+
+    def _show_status(self, text: str) -> None:
+        if self._overall is not None:
+            self._bars.update(self._overall, description=text)
+        else:
+            self._line(escape(f"  … {text}"))
 
     def begin(self, description: str, total: int) -> None:
         label = self.atom if description in ("", self.atom) else f"{self.atom} · {description}"
@@ -108,6 +154,7 @@ class RichProgress:
     def atom_started(self, name: str, detail: str) -> None:
         """`[i/N] running NAME (detail; estimate ...)`."""
         i = self.clock.done
+        self._atom_start = time.monotonic()
         estimate = self.clock.estimates[i] if i < len(self.clock.estimates) else None
         guess = f"; estimate {fmt_seconds(estimate)}" if estimate else ""
         self._line(f"{self._counter()}running {escape(name)} ({escape(detail)}{guess})")
@@ -360,4 +407,26 @@ def probe_table(record: Mapping[str, Any]) -> Table:
     for p in record["points"]:
         table.add_row(p["value"], status_text(p["label"]), fmt(p["estimate"]),
                       f"[{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]", str(p["n"]))
+    return table
+
+
+def grid_table(record: Mapping[str, Any]) -> Table:
+    """A two-parameter probe: rows the second parameter's values, columns the first's; each
+    cell the verdict label and the key estimate."""
+    (kx, xs), (ky, ys) = record["values"].items()
+    table = Table(title=f"probe of {record['atom']}: {ky} × {kx} ({record['preset']} preset)",
+                  title_justify="left", caption=f"cell: verdict · {record['metric']}",
+                  caption_justify="left", show_lines=True)
+    table.add_column(f"{ky} \\ {kx}", no_wrap=True)
+    for x in xs:
+        table.add_column(str(x))
+    at = {(c["x"], c["y"]): c for c in record["cells"]}
+    for y in ys:
+        cells = []
+        for x in xs:
+            c = at[(x, y)]
+            text = status_text(c["label"])
+            text.append("\n" + ("—" if c["estimate"] is None else f"{c['estimate']:.4g}"))
+            cells.append(text)
+        table.add_row(str(y), *cells)
     return table

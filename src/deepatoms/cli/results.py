@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import StoreError
-from ..store import DEFAULT_DIR
-from .app import Command, StoreOpt, app, import_optional, open_store, stdout
+from ..store import DEFAULT_DIR, Store
+from .app import Command, StoreOpt, app, import_optional, open_store, stderr, stdout
+from .ticker import Watch, pages_status
 
 
 
@@ -24,13 +25,24 @@ def report(
     st = open_store(store, create=False)
     build = import_optional("deepatoms.report.build", "the HTML report")
     try:
-        index = build.build_report(st, out)
+        from .render import fmt_seconds
+        pages = pages_status((out or st.root / "report") / "atoms", _atoms(st), fmt_seconds)
+        with Watch(stderr(), pages):
+            index = build.build_report(st, out)
     except OSError as exc:
         raise StoreError(f"cannot write the report to '{out or st.root / 'report'}' "
                          f"({exc.strerror or exc}); pass a writable --out") from None
     stdout().print(f"report: {Path(index).resolve()}", soft_wrap=True, highlight=False)
 
 
+
+
+def _atoms(st: "Store") -> int | None:
+    """How many atoms have a run (the report's atom pages), None when it cannot be told."""
+    try:
+        return len(st.latest_runs(tolerant=True))
+    except Exception:  # a damaged store: the report says what it could not read
+        return None
 
 
 @app.command(cls=Command)

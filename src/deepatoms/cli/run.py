@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the API imports torch: `deepatoms --help` must not
 
 from .app import (STANDARD_PRESETS, Command, JsonOpt, StoreOpt, app, disk_full, one_line,
                   open_store, parse_sets, print_json, select, stderr, stdout, store_flag)
+from .config import ConfigOpt, choose, load_config
 
 
 
@@ -35,14 +36,17 @@ def plan_runs(atoms: list[Atom], preset: str, seeds: str | None, overrides: dict
     if preset not in known:
         raise DeepatomsError(f"unknown preset '{preset}'{did_you_mean(preset, known)}; "
                              f"allowed: {', '.join(known)}")
-    plans, notes = [], []
+    from .overrides import per_atom
+    targeted, notes = per_atom(atoms, overrides)
+    plans = []
     for atom in atoms:
         used = preset
         if fallback and preset not in atom.preset_names:
             used = "default"
             notes.append(f"{atom.name} has no '{preset}' preset; running its default configuration")
-        params = atom.params(used, **overrides)
-        plans.append(Request(atom, used, params, *_seeds(atom, seeds, max_seeds), overrides))
+        mine = targeted[atom.name]
+        params = atom.params(used, **mine)
+        plans.append(Request(atom, used, params, *_seeds(atom, seeds, max_seeds), mine))
     return plans, notes
 
 
@@ -79,10 +83,12 @@ def run(
     family: Annotated[Optional[str], typer.Option(
         "--family", "-f", help="Run every atom of this family.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every atom in the catalog.")] = False,
-    preset: Annotated[str, typer.Option(
+    config: ConfigOpt = None,
+    preset: Annotated[Optional[str], typer.Option(
         "--preset", "-p", help="quick (seconds, for a first look), default (the source's "
         "configuration) or paper (the source's full scale, where larger). With --all/--family an "
-        "atom without the preset runs its default configuration.")] = "default",
+        "atom without the preset runs its default configuration. Default: the config's, else "
+        "default.", show_default=False)] = None,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", "-s", help="A count N (seeds 0..N-1), a list such as 7,8,9, or auto: start "
         "with the atom's default seeds and add as many again while the verdict is undecided, "
@@ -93,7 +99,8 @@ def run(
         "atom's default seeds).", show_default=False)] = None,
     sets: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="KEY=VALUE", help="Override a parameter (repeatable; lists as "
-        "key=a,b,c). Applies to every atom run; `deepatoms show NAME` lists them.")] = None,
+        "key=a,b,c). key=value applies to every atom run that has the parameter (a note names "
+        "those without it); ATOM.key=value to one atom. `deepatoms show NAME` lists them.")] = None,
     device: Annotated[str, typer.Option(
         "--device", help="auto (CUDA if available), cpu, or cuda[:N].")] = "auto",
     store: StoreOpt = Path(DEFAULT_DIR),
@@ -140,15 +147,17 @@ def run(
     input runs nothing and writes nothing. Finished trials are cached in the store and reused.
     Exit code 0 whatever the verdicts; 2 for bad input; 1 if an atom crashed.
     """
-    from .render import RichProgress, verdict_table
+    from .render import verdict_table
     from ..lab import resolve_device
-    from ..execution.estimates import RunClock
-    overrides = parse_sets(sets)
     from ..execution.seeds import MAX_SEEDS
     from ..execution.validate import check_optional_count
     check_optional_count("--seeds-per-batch", seeds_per_batch, 1, MAX_SEEDS)
-    plans, notes = plan_runs(select(names, family, all_), preset, seeds, overrides,
-                             fallback=bool(all_ or family), max_seeds=max_seeds)
+    study = load_config(config)
+    chosen = choose(study, names, family, all_, preset, seeds, max_seeds, parse_sets(sets))
+    atoms = select(chosen.names, chosen.family, chosen.all_)
+    plans, notes = plan_runs(atoms, chosen.preset, chosen.seeds,
+                             chosen.sets_for([a.name for a in atoms]),
+                             fallback=bool(chosen.all_ or chosen.family), max_seeds=chosen.max_seeds)
     resolve_device(device)
     check_resources(plans, device, seeds_per_batch)
     from ..execution.validate import check_data_files
@@ -170,19 +179,8 @@ def run(
     st = open_store(store, create=True)
     for note in notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    from . import interrupts
-    tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
-    try:
-        with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
-            _prefetch(plans, bar, device, st, force, seeds_per_batch, execution)
-            results = [_run_one(plan, bar, device, st, force, seeds_per_batch, execution)
-                       for plan in plans]
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
-        interrupts.quiet()
-        interrupts.stop_workers()
-        err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
-        interrupts.state.reported = True
-        raise typer.Exit(interrupts.exit_code(exc)) from None
+    results = run_plans(plans, st, device, force, seeds_per_batch, execution)
+    keep_config(st, results, study, chosen)
     if json_out:
         print_json([r.to_dict() for r in results])
     else:
@@ -193,6 +191,39 @@ def run(
         raise typer.Exit(1)
     if any(r.error for r in results):
         raise typer.Exit(2)
+
+
+def run_plans(plans: "list[Request]", st: Store, device: str, force: bool,
+              seeds_per_batch: int | None, execution: dict[str, Any]) -> list[Any]:
+    """Compute and judge the planned atoms with progress on stderr; Ctrl-C or SIGTERM ends the
+    command with what was kept (interrupts.py). Returns an AtomResult per plan."""
+    from .render import RichProgress
+    from ..execution.estimates import RunClock
+    from . import interrupts
+    err = stderr()
+    tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
+    try:
+        with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
+            _prefetch(plans, bar, device, st, force, seeds_per_batch, execution)
+            return [_run_one(plan, bar, device, st, force, seeds_per_batch, execution)
+                    for plan in plans]
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.py): say what was kept
+        interrupts.quiet()
+        interrupts.stop_workers()
+        err.print(tally.message(), soft_wrap=True, highlight=False, markup=False)
+        interrupts.state.reported = True
+        raise typer.Exit(interrupts.exit_code(exc)) from None
+
+
+def keep_config(st: Store, results: list[Any], study: Any, chosen: Any) -> None:
+    """With --config: the resolved config kept in each run's record (`history` shows it)."""
+    if study is None:
+        return
+    for r in results:
+        if r.outcome is not None and r.outcome.run_id is not None:
+            used = dict(preset=r.outcome.preset, seeds=list(r.outcome.seeds),
+                        params=r.outcome.params.to_dict())
+            st.attach_config(r.outcome.run_id, study.resolved(**used))
 
 
 def _dry_run(plans: "list[Request]", store: Path, force: bool, json_out: bool,
@@ -273,12 +304,17 @@ def plan_estimate(plan: "Request") -> float:
 
 @app.command(cls=Command)
 def probe(
-    name: Annotated[str, typer.Argument(help="Atom name, e.g. parity.")],
-    vary: Annotated[str, typer.Option(
+    name: Annotated[Optional[str], typer.Argument(
+        help="Atom name, e.g. parity (or the config's [probe] atom).", show_default=False)] = None,
+    vary: Annotated[Optional[str], typer.Option(
         "--vary", metavar="KEY=V1,V2,...", help="The parameter to vary and its values (for a "
-        "list-valued parameter separate the values by ';': dims=5,10;5,10,30).",
-        show_default=False)],
-    preset: Annotated[str, typer.Option("--preset", "-p", help="Preset of every point.")] = "default",
+        "list-valued parameter separate the values by ';': dims=5,10;5,10,30). A config's "
+        "[probe] vary may name two parameters: a grid, drawn as a verdict map.",
+        show_default=False)] = None,
+    config: ConfigOpt = None,
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", "-p", help="Preset of every point (default: the config's, else default).",
+        show_default=False)] = None,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", "-s", help="Seeds of every point: a count, a list, or auto.",
         show_default=False)] = None,
@@ -293,30 +329,20 @@ def probe(
 ) -> None:
     """Where does a claim hold? Run the atom once per value of one parameter and show the
     verdict and key estimate against the value (each point is a stored, cached run; the atom's
-    report page shows the latest probe)."""
-    from ..studies.probe import check_metric, probe_values
-    from .render import RichProgress, probe_table
+    report page shows the latest probe). With --config, a [probe] table over two parameters
+    runs every pair of values and draws a verdict map."""
+    from .probe_plan import plan_probe
     from ..lab import resolve_device
-    from ..studies.probe import split_values
-    key, sep, text = vary.partition("=")
-    if not sep or not key.strip():
-        raise DeepatomsError(f"--vary expects key=v1,v2,... got {vary!r}")
-    key = key.strip()
-    values = split_values(name, key, text)
-    overrides = parse_sets(sets)
+    plan = plan_probe(load_config(config), name, vary, preset, seeds, parse_sets(sets), metric)
     resolve_device(device)
-    from ..studies.probe import check_probe
-    check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
-    check_metric(name, key, values, metric, preset=preset, seeds=seeds, device=device,
-                 **overrides)  # before the store: an unknown metric writes nothing
+    plan.check(device)
     st = open_store(store, create=True)
+    from .render import RichProgress
     with RichProgress(stderr()) as bar:
-        bar.atom = name
-        result = probe_values(name, key, values, preset=preset, seeds=seeds, metric=metric,
-                              device=device, store=st, progress=bar, **overrides)
+        bar.atom = plan.atom
+        result = plan.execute(st, device, bar)
     if json_out:
         print_json(result.to_dict())
         return
-    stdout().print(probe_table(result.to_dict()))
-    stdout().print(f"store: {st.root.resolve()}  (`deepatoms report{store_flag(store)}` draws "
-                    "the probe on the atom's page)", soft_wrap=True, highlight=False)
+    from .probe_plan import show
+    show(result, st, store_flag(store))

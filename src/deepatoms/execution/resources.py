@@ -72,7 +72,7 @@ def _widths(p: "Params") -> tuple[int, ...]:
     """Input dimension, hidden widths (every hidden/encoder/decoder/width parameter), output."""
     d = _get(p, "d", "dim", "dims", default=2)
     hidden: list[int] = []
-    for name in ("hidden", "hidden_units", "encoder", "decoder", "width", "shallow_hidden",
+    for name in ("hidden", "encoder", "decoder", "width", "shallow_hidden",
                  "deep_hidden"):
         hidden.extend(_ints(getattr(p, name, ())))
     return (d, *hidden, 10)
@@ -109,7 +109,7 @@ def _memorization(p: "Params", seeds: int) -> tuple[float, str]:
 
 def _pca(p: "Params", seeds: int) -> tuple[float, str]:
     dims = p.d + max(p.dummy_dims)
-    widths = (dims, *_ints(p.hidden_units), 2)
+    widths = (dims, *_ints(p.hidden), 2)
     models = seeds * len(p.dummy_dims) * len(p.pca_dims) * len(p.mixings)
     return (mlp_bytes(widths, models) + _data(p.n, dims, seeds) + seeds * dims * dims * 8 * 3,
             f"{models} MLPs of up to {dims} inputs")

@@ -324,6 +324,11 @@ class Store:
             "seeds, status, verdict, wall_s, computed_s, env, command, created, cached_seeds) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [row]))
 
+    def attach_config(self, run_id: int, config: dict[str, Any]) -> None:
+        """Keep the study config a run came from in its record (`env["config"]`)."""
+        self._write("UPDATE runs SET env = json_set(env, '$.config', json(?)) WHERE id = ?",
+                    [(json.dumps(config), int(run_id))])
+
     def _runs(self, where: str = "", args: tuple = (), *, tolerant: bool = False
               ) -> list[dict[str, Any]]:
         """Decoded runs, each field of the type readers expect. A field that is not (bad JSON,

@@ -47,7 +47,8 @@ def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
              "device": r["device"] or str(r["env"].get("device", "")), "dtype": r["dtype"],
              "status": status_of(r), "verdict": label_of(r), "scale": run_scale(r),
              "computed_s": run_cost(r)[0], "computed_on": run_cost(r)[1], "wall_s": r["wall_s"],
-             "code_version": r["code_version"], "damaged": r["damaged"]} for r in runs]
+             "code_version": r["code_version"], "damaged": r["damaged"],
+             "config": (r["env"] or {}).get("config")} for r in runs]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:

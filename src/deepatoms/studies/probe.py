@@ -9,6 +9,7 @@ the report can show the latest one on the atom's page.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence, get_origin
 
@@ -42,6 +43,22 @@ class ProbeResult:
 
     def figure(self) -> "Figure":
         return probe_figure(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a row per value with its verdict, estimate and interval."""
+        rows = "".join(f"<tr><th>{html.escape(p['value'])}</th>{cell_html(p)}</tr>"
+                       for p in self.points)
+        return (f"<h4>probe of {html.escape(self.atom)}: {html.escape(self.key)} "
+                f"({html.escape(self.preset)} preset)</h4><table><tr><th>"
+                f"{html.escape(self.key)}</th><th>verdict · {html.escape(self.metric)} [95% CI]"
+                f"</th></tr>{rows}</table>")
+
+
+def cell_html(p: dict[str, Any]) -> str:
+    """One point as a table cell: verdict label, estimate [interval], seeds."""
+    fmt = lambda x: "—" if x is None else f"{x:.4g}"
+    return (f"<td>{html.escape(p['label'])}<br>{fmt(p['estimate'])} [{fmt(p['ci_low'])}, "
+            f"{fmt(p['ci_high'])}] · {p['n']} seeds</td>")
 
 
 def split_values(atom_name: str, key: str, text: str) -> list[str]:
@@ -79,7 +96,7 @@ def _key_row(outcome: "api.Outcome", metric: str | None) -> Any:
     return rows[0]
 
 
-def _point(value: str, outcome: "api.Outcome", metric: str | None) -> dict[str, Any]:
+def point(value: str, outcome: "api.Outcome", metric: str | None) -> dict[str, Any]:
     e = _key_row(outcome, metric)
     finite = lambda x: float(x) if x is not None and math.isfinite(x) else None
     return dict(value=value, status=outcome.verdict.status, label=outcome.verdict.label,
@@ -124,16 +141,20 @@ def check_metric(name: str, key: str, values: Sequence[Any], metric: str | None,
 def probe_values(name: str, key: str, values: Sequence[str], *, preset: str = "default",
                  seeds: Any = None, metric: str | None = None, store: "Store | None" = None,
                  device: str = "auto", progress: "Progress | None" = None,
+                 note: "Callable[[str], None] | None" = None,
                  on_point: "Callable[[dict[str, Any]], None] | None" = None,
                  **overrides: Any) -> ProbeResult:
     """Run `name` once per value of parameter `key` (other parameters: preset + overrides);
-    `on_point(point)` sees each value's point as soon as it is measured (`deepatoms serve`)."""
+    `note(text)` hears when each value starts; `on_point(point)` sees each value's point as soon
+    as it is measured (`deepatoms serve`)."""
     check_probe(name, key, values, preset=preset, seeds=seeds, overrides=overrides)
     points = []
     for value in values:
+        if note is not None:
+            note(f"[{len(points) + 1}/{len(values)}] {name}: {key}={value}")
         out = api.run(name, preset, seeds, device=device, store=store, progress=progress,
                       **overrides, **{key: value})
-        points.append(_point(str(value), out, metric))
+        points.append(point(str(value), out, metric))
         if on_point is not None:
             on_point(points[-1])
     result = ProbeResult(name, key, preset, points[0]["metric"] if metric is None else metric, points)
@@ -149,7 +170,8 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     """Where does the claim hold? `probe("parity", {"steps": [2000, 20000]})` runs the atom once
     per value (each run stored and cached like `run`) and returns a `ProbeResult` with each
     value's verdict and key estimate (`metric`: the evidence row to follow, by substring;
-    default the first row); `.figure()` draws it."""
+    default the first row); `.figure()` draws it. (`deepatoms.probe` also takes two parameters:
+    studies/grid.py.)"""
     if not isinstance(vary, dict) or len(vary) != 1:
         raise DeepatomsError("vary must name exactly one parameter: {'key': [v1, v2, ...]}")
     (key, values), = vary.items()
@@ -169,3 +191,4 @@ def probe(name: str, vary: dict[str, Sequence[Any]], preset: str = "default",
     store = open_store(store)
     return probe_values(name, key, values, preset=preset, seeds=seeds, metric=metric,
                         store=store, device=device, progress=progress, **overrides)
+

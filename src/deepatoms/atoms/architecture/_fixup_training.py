@@ -65,8 +65,8 @@ def train_one(pop: ResMLPPop, data, gens, p, iterate) -> tuple[np.ndarray, list[
     """SGD for `p.epochs` epochs; returns the per-step training losses (steps, M) and the test
     accuracy of each model (running BN statistics)."""
     x, y = data["x_train"], data["y_train"]
-    steps = p.epochs * (x.shape[0] // p.batch)
-    sampler = Sampler(gens, x.shape[0], p.batch, "epoch", device=x.device)
+    steps = p.epochs * (x.shape[0] // p.batch_size)
+    sampler = Sampler(gens, x.shape[0], p.batch_size, "epoch", device=x.device)
     weights, scalars = pop.groups()
     opts = [SGD(weights, lr=p.lr, momentum=p.momentum)]
     if scalars:

@@ -41,7 +41,7 @@ class ArchitectureSearchParams(Params):
     rounds: int = param(8, "controller updates (rounds of candidates)", ge=1)
     per_round: int = param(8, "candidates per round (the controller's batch)", ge=2)
     steps: int = param(150, "Adam steps each candidate is trained", ge=1)
-    batch: int = param(64, "minibatch size", ge=1, le=800)
+    batch_size: int = param(64, "minibatch size", ge=1, le=800)
     lr: float = param(3e-3, "Adam learning rate of the candidates", gt=0)
     controller_lr: float = param(0.1, "Adam learning rate of the controller's logits", gt=0)
     baseline_decay: float = param(0.9, "decay of the controller's reward baseline", ge=0, lt=1)
@@ -60,7 +60,7 @@ def _train_round(p, lab, data, jobs):
     """jobs: [(seed, method, candidate index, arch)] → (validation, test) accuracies."""
     gi = [lab.torch_generator(s, m, c, "init") for s, m, c, _ in jobs]
     gb = [lab.torch_generator(s, m, c, "batches") for s, m, c, _ in jobs]
-    return search.train_candidates([a for *_, a in jobs], gi, gb, data, p.steps, p.batch, p.lr)
+    return search.train_candidates([a for *_, a in jobs], gi, gb, data, p.steps, p.batch_size, p.lr)
 
 
 def _rows(jobs, val, test) -> list[dict]:

@@ -46,7 +46,7 @@ class FixupParams(Params):
                                      choices=SCHEMES, distinct=True, requires=("standard", "fixup"))
     width: int = param(16, "units per layer", ge=2, le=1024)
     epochs: int = param(1, "training epochs over the digits training set", ge=1)
-    batch: int = param(64, "SGD minibatch size", ge=2)
+    batch_size: int = param(64, "SGD minibatch size", ge=2)
     lr: float = param(0.05, "SGD learning rate, the same for every scheme (the paper's 0.1 at "
                       "batch 128, scaled linearly to the batch)", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)

@@ -56,7 +56,7 @@ class LightConvParams(Params):
     kernel: int = param(4, "convolution kernel size K (causal: the current and K − 1 past tokens)",
                         ge=1, le=64)
     lr: float = param(3e-3, "Adam learning rate (the same for every model)", gt=0)
-    batch: int = param(16, "sequences per minibatch", ge=1)
+    batch_size: int = param(16, "sequences per minibatch", ge=1)
     steps: int = param(500, "Adam steps", ge=1)
     record_every: int = param(100, "steps between recorded test losses", ge=1)
     lengths: tuple[int, ...] = param((128, 256, 512, 1024, 2048), "sequence lengths timed",
@@ -69,8 +69,8 @@ class LightConvParams(Params):
         if self.width % self.heads:
             raise ParamError(f"parameter 'width' ({self.width}) must be a multiple of 'heads' "
                              f"({self.heads})")
-        if self.batch > self.n_train:
-            raise ParamError(f"parameter 'batch' ({self.batch}) must not exceed n_train ({self.n_train})")
+        if self.batch_size > self.n_train:
+            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed n_train ({self.n_train})")
 
 
 def _loss(pop: MixerPop, tokens: torch.Tensor) -> torch.Tensor:
@@ -88,7 +88,7 @@ def _train(p: LightConvParams, lab: Lab, mixer: str, tasks: dict) -> list[dict]:
                    p.width, p.heads, p.kernel, device=lab.device)
     xs = lab.tensor(np.stack([tasks[s].train for s in seeds]))            # (M, N, L)
     test = lab.tensor(np.stack([tasks[s].test for s in seeds]))
-    sampler = Sampler([lab.torch_generator(s, "batches") for s in seeds], p.n_train, p.batch,
+    sampler = Sampler([lab.torch_generator(s, "batches") for s in seeds], p.n_train, p.batch_size,
                       device=lab.device)
 
     def record(step: int) -> list[float]:
@@ -260,7 +260,7 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"n_train": 64, "steps": 40, "batch": 8, "record_every": 20, "n_test": 16,
+    presets={"quick": {"n_train": 64, "steps": 40, "batch_size": 8, "record_every": 20, "n_test": 16,
                        "lengths": (64, 128, 256)},
              "paper": {"steps": 2000, "n_train": 2048, "lengths": (128, 256, 512, 1024, 2048, 4096)}},
     runtime_s=40.0,

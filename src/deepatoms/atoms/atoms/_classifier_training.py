@@ -36,7 +36,7 @@ class GaussianMLPParams(Params):
     d: int = param(12, "dimension of the Gaussian pair", ge=1)
     class_seps: str = param("1/i", "class mean μ_i", choices=("1/i", "1"))
     n: int = param(500, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
+    hidden: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
                                           distinct=False)
     batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
     steps: int = param(500, "Adam steps", ge=1)

@@ -45,7 +45,7 @@ class ActivationParams(Params):
                                          choices=tuple(ACTIVATIONS))
     n: int = param(500, "two-moons points, split 80% train / 20% test", ge=10)
     noise: float = param(0.1, "Gaussian noise on the moons", ge=0)
-    hidden_units: tuple[int, ...] = param((30, 30), "hidden-layer widths", ge=1, le=4096,
+    hidden: tuple[int, ...] = param((30, 30), "hidden-layer widths", ge=1, le=4096,
                                           distinct=False)
     batch_size: int = param(64, "minibatch size (random subsets)", ge=1)
     steps: int = param(800, "Adam steps", ge=1)
@@ -92,7 +92,7 @@ def run(p: ActivationParams, lab: Lab) -> pd.DataFrame:
     oracles = [oracle_accuracy(x_te, y_te, p.n, p.noise) for _, _, x_te, y_te in parts]
     combos = [(act, i, s) for act in p.activations for i, s in enumerate(lab.seeds)]
     data = to_splits(lab, parts, [i for _, i, _ in combos])
-    pop = MLPPop([(2, *p.hidden_units, 2)] * len(combos),
+    pop = MLPPop([(2, *p.hidden, 2)] * len(combos),
                  [lab.torch_generator(s, "init") for _, _, s in combos],
                  activation=[c[0] for c in combos], init="xavier_uniform", device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],

@@ -44,7 +44,7 @@ class BatchSizeParams(Params):
     d: int = param(12, "dimension of the Gaussian pair", ge=1)
     class_seps: str = param("1", "class mean μ_i", choices=("1", "1/i"))
     n: int = param(500, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
+    hidden: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
                                           distinct=False)
     lr: float = param(0.003, "Adam learning rate (the same for every batch size)", gt=0)
     target_accuracy: float = param(0.8, "accuracy whose first crossing is timed (training set, "
@@ -76,7 +76,7 @@ def _train_group(p: BatchSizeParams, lab: Lab, data, batch: int) -> list[dict]:
     """All seeds at one batch size: one population, one minibatch stream per seed."""
     n_train = data.x_train.shape[1]
     ends = epoch_ends(p.epochs, n_train if p.epoch_basis == "train" else p.n, batch)
-    pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(lab.seeds),
+    pop = MLPPop([(p.d, *p.hidden, 2)] * len(lab.seeds),
                  [lab.torch_generator(s, "init") for s in lab.seeds],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches", batch) for s in lab.seeds],
@@ -231,7 +231,7 @@ ATOM = Atom(
             "0.8 test accuracy are reported."),
     settings=("batch_size",), index_columns=("epoch",),
     Params=BatchSizeParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(batch_sizes=(8, 64, 400), epochs=20, hidden_units=(32, 32)),
+    presets={"quick": dict(batch_sizes=(8, 64, 400), epochs=20, hidden=(32, 32)),
              "original-code": dict(epoch_basis="all")},
     runtime_s=22,  # CPU time × 1.2 (18 s; 26 s with autograd), measured on a shared machine
 )

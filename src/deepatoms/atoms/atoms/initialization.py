@@ -115,7 +115,7 @@ def run(p: InitParams, lab: Lab) -> pd.DataFrame:
     combos = [(spec, i, s) for spec in p.initializers for i, s in enumerate(lab.seeds)]
     data = to_splits(lab, [parts for parts, _ in drawn], [i for _, i, _ in combos])
     specs = [c[0] for c in combos]
-    pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(combos),
+    pop = MLPPop([(p.d, *p.hidden, 2)] * len(combos),
                  [lab.torch_generator(s, "init", spec) for spec, _, s in combos],
                  activation="sigmoid", init=specs, bias_init=specs, device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
@@ -236,7 +236,7 @@ ATOM = Atom(
     settings=("initializer",), index_columns=("layer",),
     data_stream="loss-functions",  # CATALOG: "same data as loss-functions"
     Params=InitParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
+    presets={"quick": dict(steps=150, hidden=(32, 32), record_every=30)},
     runtime_s=4,  # 10 seeds: CPU time × 1.2, measured on a shared machine
     # cheap, and a seed's outcome is bimodal (some draws' ceilings are not reached in 500 steps)
     default_seeds=10,

@@ -60,7 +60,7 @@ def run(p: LossParams, lab: Lab) -> pd.DataFrame:
     combos = [(loss, i, s) for loss in p.losses for i, s in enumerate(lab.seeds)]
     data = to_splits(lab, [parts for parts, _ in drawn], [i for _, i, _ in combos])
     # same initial weights and minibatches for every loss of a seed: only the loss differs
-    pop = MLPPop([(p.d, *p.hidden_units, 2)] * len(combos),
+    pop = MLPPop([(p.d, *p.hidden, 2)] * len(combos),
                  [lab.torch_generator(s, "init") for _, _, s in combos],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
@@ -162,7 +162,7 @@ ATOM = Atom(
             "an interval below 1/2 contradicts), and the constant loss stays below 0.6."),
     settings=("loss",),
     Params=LossParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(steps=150, hidden_units=(32, 32), record_every=30)},
+    presets={"quick": dict(steps=150, hidden=(32, 32), record_every=30)},
     runtime_s=5.5,  # 10 seeds: CPU time × 1.2, measured on a shared machine
     # cheap, and a seed's outcome is bimodal (some draws' ceilings are not reached in 500 steps)
     default_seeds=10,

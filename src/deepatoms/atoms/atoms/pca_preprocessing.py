@@ -64,7 +64,7 @@ class PCAParams(Params):
                                        "(training mean and sd per input) of the U[0,1]-mixed "
                                        "inputs: does the collapse survive standardisation?")
     n: int = param(100, "points, split 80% train / 20% test", ge=10)
-    hidden_units: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
+    hidden: tuple[int, ...] = param((100, 100), "sigmoid hidden-layer widths", ge=1, le=4096,
                                           distinct=False)
     steps: int = param(500, "full-batch Adam steps", ge=1)
     lr: float = param(0.003, "Adam learning rate", gt=0)
@@ -174,7 +174,7 @@ def _train_group(p: PCAParams, lab: Lab, per_seed: list[Inputs], members: list[t
     data = to_splits(lab, parts, range(len(members)))
     seeds = [lab.seeds[m[0]] for m in members]
     # the initial weights depend on (seed, k, pca) only: paired across mixings and features
-    pop = MLPPop([(a[0].shape[1], *p.hidden_units, 2) for a in arrays],
+    pop = MLPPop([(a[0].shape[1], *p.hidden, 2) for a in arrays],
                  [lab.torch_generator(s, "init", m[3], m[4]) for s, m in zip(seeds, members)],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     with flushed():  # saturated sigmoids give denormals, ~90× slower (tables checked equal)
@@ -367,7 +367,7 @@ ATOM = Atom(
     settings=("mixing", "features", "dummy_dims", "pca_dims"),
     index_columns=("raw_dims", "n_points"),
     Params=PCAParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(dummy_dims=(1, 20, 200), pca_dims=(0, 5, 1), hidden_units=(32, 32),
+    presets={"quick": dict(dummy_dims=(1, 20, 200), pca_dims=(0, 5, 1), hidden=(32, 32),
                            steps=150),
              "original-code": dict(mixings=("uniform",), standardised_control=False)},
     runtime_s=70,  # CPU time × 1.2 (52–66 s with denormals flushed; 81–109 s before), shared machine

@@ -43,7 +43,7 @@ TARGETS = {
 class UAParams(Params):
     functions: tuple[str, ...] = param(("sin", "poly", "abs"), "target functions",
                                        choices=tuple(TARGETS))
-    hidden_units: tuple[int, ...] = param((2, 4, 16), "hidden-layer widths to sweep", ge=1, le=4096,
+    hidden: tuple[int, ...] = param((2, 4, 16), "hidden-layer widths to sweep", ge=1, le=4096,
                                           min_len=2)
     n_points: int = param(100, "points evenly spaced in [-1, 1]", ge=2)
     steps: int = param(10_000, "full-batch Adam steps", ge=1)
@@ -53,7 +53,7 @@ class UAParams(Params):
 
 def run(p: UAParams, lab: Lab) -> pd.DataFrame:
     x = np.linspace(-1, 1, p.n_points, dtype=np.float32)[:, None]  # (N, 1)
-    combos = [(s, f, h) for s in lab.seeds for f in p.functions for h in p.hidden_units]
+    combos = [(s, f, h) for s in lab.seeds for f in p.functions for h in p.hidden]
     gens = [lab.torch_generator(s, "init", f, h) for s, f, h in combos]
     pop = MLPPop([(1, h, 1) for _, _, h in combos], gens, activation="sigmoid",
                  init="xavier_uniform", device=lab.device)

@@ -59,7 +59,7 @@ class E2EImagesParams(Params):
     methods: tuple[str, ...] = param(METHODS, "training methods", choices=METHODS,
                                     requires=("end-to-end", "decomposition"))
     steps: int = param(1_000, "Adam steps, fresh tuples every step (paper 20,000 e2e / 2,500 dec)", ge=1)
-    batch: int = param(32, "tuples per step (paper 200)", ge=1)
+    batch_size: int = param(32, "tuples per step (paper 200)", ge=1)
     lr: float = param(1e-3, "Adam learning rate (β = 0.9, 0.99; ε = 1e-5 as in the code)", gt=0)
     channels: int = param(8, "filters per convolution (paper 16; 8 by default for the CPU budget)",
                           ge=1, le=64)
@@ -121,7 +121,7 @@ def _training_rows(p: E2EImagesParams, lab: Lab) -> list[dict]:
     rows = _test_rows(net, models, test, 0)
 
     def loss(_idx, _step):  # fresh tuples for every (seed, k) stream each step
-        x, y_img, y = (t.to(lab.device) for t in _batch(gens, models, p.batch))
+        x, y_img, y = (t.to(lab.device) for t in _batch(gens, models, p.batch_size))
         return _losses(net, x, y_img, y, dec_slot, dec_model)[0]  # (M,)
 
     done = train(net.params, loss, opt, p.steps, record=lambda s: _test_rows(net, models, test, s),
@@ -330,10 +330,10 @@ ATOM = Atom(
             "16 cost 3× more), SNR from 16,000 images per k, 3 seeds; `paper`: 16 filters, 200 "
             "tuples per step, 20,000 steps, 500,000 SNR images."),
     Params=E2EImagesParams, run=run, judge=judge, figures=figures,
-    presets={"quick": dict(ks=(1, 3), steps=60, batch=8, channels=4, eval_every=20,
+    presets={"quick": dict(ks=(1, 3), steps=60, batch_size=8, channels=4, eval_every=20,
                            n_test=100, snr_ks=(1, 3), snr_images=480, snr_blocks=4,
                            snr_permutations=5),
-             "paper": dict(steps=20_000, batch=200, channels=16, snr_images=500_000, snr_blocks=100,
+             "paper": dict(steps=20_000, batch_size=200, channels=16, snr_images=500_000, snr_blocks=100,
                            snr_permutations=100, eval_every=250)},
     settings=("k",), index_columns=("method",),
     runtime_s=235, default_seeds=3,

@@ -52,14 +52,14 @@ class PWLAEParams(Params):
                                      distinct=False)
     steps: int = param(2_000, "Adam steps (the code: 10,000; the caption: 50,000)", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0)
-    batch: int = param(100, "minibatch size", ge=1)
+    batch_size: int = param(100, "minibatch size", ge=1)
     conv_steps: int = param(500, "steps of the whitened convolution (pwl-conditioning)", ge=1)
     conv_lr: float = param(0.99, "Adam learning rate of the whitened convolution", gt=0)
     conv_batch: int = param(10, "minibatch size of the whitened convolution", ge=1)
     eval_points: int = param(20, "evaluations of the validation error during training", ge=2)
 
     def check(self) -> None:
-        for name in ("batch", "conv_batch"):
+        for name in ("batch_size", "conv_batch"):
             if getattr(self, name) > self.n_train:
                 raise ParamError(f"parameter '{name}' ({getattr(self, name)}) must not exceed "
                                  f"n_train ({self.n_train})")
@@ -104,7 +104,7 @@ def train_autoencoder(p: PWLAEParams, lab: Lab, data: dict[str, np.ndarray]
                  init="trunc_normal", bias_init="zeros", device=lab.device)
     opt = Adam(pop.params, lr=p.lr, **TF_ADAM)
     f_train, f_val = lab.tensor(data["f_train"]), lab.tensor(data["f_val"])
-    sampler = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds], p.n_train, p.batch,
+    sampler = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds], p.n_train, p.batch_size,
                       mode="replacement", device=lab.device)
     evals = set(np.linspace(0, p.steps, p.eval_points).round().astype(int).tolist())
     snaps = {max(1, round(f * p.steps)) for f in SNAPSHOT_FRACTIONS}

@@ -53,7 +53,7 @@ class PWLCondParams(Params):
     conv_lr: float = param(0.05, "Adam learning rate, plain convolution", gt=0)
     whitened_steps: int = param(500, "Adam steps of the whitened convolution", ge=1)
     whitened_lr: float = param(0.99, "Adam learning rate, whitened convolution", gt=0)
-    batch: int = param(100, "minibatch size (FC and plain convolution)", ge=1)
+    batch_size: int = param(100, "minibatch size (FC and plain convolution)", ge=1)
     whitened_batch: int = param(10, "minibatch size (whitened convolution)", ge=1)
     cond_ns: tuple[int, ...] = param((25, 50, 100, 200, 400), "curve lengths for the condition numbers",
                                      ge=MIN_N, le=MAX_COND_N, min_len=2)
@@ -62,7 +62,7 @@ class PWLCondParams(Params):
 
     def check(self) -> None:
         from ...errors import ParamError
-        for name in ("batch", "whitened_batch"):
+        for name in ("batch_size", "whitened_batch"):
             if getattr(self, name) > self.n_train:
                 raise ParamError(f"parameter '{name}' ({getattr(self, name)}) must not exceed "
                                  f"n_train ({self.n_train})")
@@ -92,7 +92,7 @@ def condition_rows(p: PWLCondParams, lab: Lab) -> list[dict]:
 
 
 def _settings(p: PWLCondParams) -> dict[str, tuple[int, float, int]]:
-    return {"fc": (p.fc_steps, p.fc_lr, p.batch), "conv": (p.conv_steps, p.conv_lr, p.batch),
+    return {"fc": (p.fc_steps, p.fc_lr, p.batch_size), "conv": (p.conv_steps, p.conv_lr, p.batch_size),
             "conv-whitened": (p.whitened_steps, p.whitened_lr, p.whitened_batch)}
 
 

@@ -48,7 +48,7 @@ class ForgettingParams(Params):
                                     "EWC strengths λ to search (orders of magnitude)", gt=0,
                                     min_len=3, distinct=True)
     steps: int = param(600, "SGD steps per task", ge=1)
-    batch: int = param(32, "minibatch size", ge=1, le=500)
+    batch_size: int = param(32, "minibatch size", ge=1, le=500)
     lr: float = param(0.05, "SGD learning rate", gt=0)
     drop_input: float = param(0.2, "dropout rate of the inputs (dropout method)", ge=0, lt=1)
     drop_hidden: float = param(0.5, "dropout rate of the hidden units (dropout method)", ge=0, lt=1)
@@ -84,10 +84,10 @@ def _fit(p, lab, params, data, members, gens, tag, opt=None, record=None):
     ws, bs = params[:n_layers], params[n_layers:]
     widths = [w.shape[1] for w in ws] + [ws[-1].shape[2]]
     bgens = [lab.torch_generator(m[0], "batches", tag, m[1]) for m in members]
-    sampler = Sampler(bgens, data.sizes, p.batch, "subset", device=lab.device)
+    sampler = Sampler(bgens, data.sizes, p.batch_size, "subset", device=lab.device)
 
     def loss(idx, step):
-        keep = _dropout_keep(p, lab, members, gens, p.batch, widths) if gens else None
+        keep = _dropout_keep(p, lab, members, gens, p.batch_size, widths) if gens else None
         logits = nets.forward(ws, bs, gather(data.x, idx), keep=keep)
         return nets.masked_nll(logits, gather(data.y, idx), gather(data.allowed, idx))
 

@@ -40,7 +40,7 @@ class BiasParams(Params):
                                       min_len=2)
     hidden: int = param(100, "hidden ReLU units of every classifier", ge=1, le=4096)
     steps: int = param(1500, "Adam steps per classifier", ge=1)
-    batch: int = param(64, "minibatch size", ge=1, le=1000)
+    batch_size: int = param(64, "minibatch size", ge=1, le=1000)
     lr: float = param(1e-3, "Adam learning rate", gt=0)
 
 
@@ -63,7 +63,7 @@ def _fit(p, lab, members, xs, ys, classes):
     pop = MLPPop([(64, p.hidden, classes)] * len(members),
                  [lab.torch_generator(*m, "init") for m in members], device=lab.device)
     x, y = lab.tensor(np.stack(xs)), lab.tensor(np.stack(ys))
-    sampler = Sampler([lab.torch_generator(*m, "batches") for m in members], x.shape[1], p.batch,
+    sampler = Sampler([lab.torch_generator(*m, "batches") for m in members], x.shape[1], p.batch_size,
                       "subset", device=lab.device)
     loss = lambda idx, step: nets.masked_nll(pop(gather(x, idx)), gather(y, idx), None)
     train(pop.params, loss, Adam(pop.params, lr=p.lr), p.steps, sampler=sampler,

@@ -54,7 +54,7 @@ class DistillParams(Params):
     omitted: int = param(3, "the digit left out of the 'omit' student's transfer set", ge=0, le=9)
     teacher_steps: int = param(3000, "teacher SGD steps", ge=1)
     student_steps: int = param(3000, "student SGD steps", ge=1)
-    batch: int = param(64, "minibatch size (epoch order)", ge=1)
+    batch_size: int = param(64, "minibatch size (epoch order)", ge=1)
     lr: float = param(0.05, "SGD learning rate (momentum 0.9), teacher and students", gt=0)
 
 
@@ -64,12 +64,12 @@ def _teacher(p: DistillParams, lab: Lab, d: data.Images):
                  device=lab.device)
     x, y = lab.tensor(d.x_train), lab.tensor(d.y_train)
     sampler = Sampler([lab.torch_generator(s, "teacher-batches") for s in lab.seeds], len(y),
-                      p.batch, "epoch", device=lab.device)
+                      p.batch_size, "epoch", device=lab.device)
     gens = [lab.torch_generator(s, "dropout") for s in lab.seeds]
     rates = [p.drop_input] + [p.drop_hidden] * len(p.teacher_hidden)
 
     def loss(idx, step):
-        keep = nets.dropout_masks(gens, p.batch, sizes[:-1], rates, lab.device)
+        keep = nets.dropout_masks(gens, p.batch_size, sizes[:-1], rates, lab.device)
         return nets.cross_entropy(nets.forward(pop.weights, pop.biases, x[idx], keep=keep), y[idx])
 
     opt = nets.MaxNorm(SGD(pop.params, lr=p.lr, momentum=0.9), pop.weights, p.max_norm)
@@ -105,7 +105,7 @@ def _students(p: DistillParams, lab: Lab, d: data.Images, teacher_logits):
     which = torch.tensor([lab.seeds.index(s) for s, _ in members], device=lab.device)
     v_all = teacher_logits[which]                                          # (M, N, 10)
     sampler = Sampler([lab.torch_generator(s, "student-batches") for s, _ in members], sizes,
-                      p.batch, "epoch", device=lab.device)
+                      p.batch_size, "epoch", device=lab.device)
     kinds = [k for _, k in members]
 
     def loss(idx, step):
@@ -265,7 +265,7 @@ ATOM = Atom(
                        "student_steps": 300}, 
              "paper": {"dataset": "mnist", "teacher_hidden": (1200, 1200),
                        "student_hidden": (800, 800), "teacher_steps": 30_000,
-                       "student_steps": 30_000, "batch": 100}},
+                       "student_steps": 30_000, "batch_size": 100}},
     runtime_s=30.0,
     settings=("model",),
     index_columns=("n_test",),

@@ -46,7 +46,7 @@ class EventsParams(Params):
     hidden: tuple[int, ...] = param((100,), "hidden ReLU layer widths", ge=1, le=4096,
                                     distinct=False)
     epochs: int = param(30, "training epochs (every example presented once per epoch)", ge=2)
-    batch: int = param(32, "minibatch size", ge=1, le=256)
+    batch_size: int = param(32, "minibatch size", ge=1, le=256)
     lr: float = param(0.05, "SGD learning rate", gt=0)
     fractions: tuple[float, ...] = param((0.1, 0.3, 0.5), "fractions of the digits training set "
                                          "removed before retraining", gt=0, lt=1)
@@ -76,7 +76,7 @@ def _train(p, lab, members, rows, labels, split, tracker=None):
     x = lab.tensor(split.x_train)
     pop = MLPPop([(64, *p.hidden, 10)] * len(members),
                  [lab.torch_generator(m[0], "init") for m in members], device=lab.device)
-    sampler = Sampler([lab.torch_generator(*m, "batches") for m in members], sizes, p.batch,
+    sampler = Sampler([lab.torch_generator(*m, "batches") for m in members], sizes, p.batch_size,
                       "epoch", device=lab.device)
 
     def loss(idx, step):
@@ -87,7 +87,7 @@ def _train(p, lab, members, rows, labels, split, tracker=None):
                 tracker.update(idx, logits.argmax(-1) == y, ev.margins(logits, y))
         return nets.masked_nll(logits, y, None)
 
-    steps = p.epochs * (split.n_train // p.batch)
+    steps = p.epochs * (split.n_train // p.batch_size)
     train(pop.params, loss, SGD(pop.params, lr=p.lr), steps, sampler=sampler,
           iterate=lambda k: lab.steps(k, f"forgetting-events ({len(members)} models)"))
     with torch.no_grad():

@@ -38,7 +38,7 @@ class ImplicitRegParams(Params):
     n: int = param(50, "training examples (rows of X)", ge=2)
     dims: tuple[int, ...] = param((100, 200, 400), "input dimensions d to sweep (each > n)",
                                   ge=2, le=100_000, min_len=1, distinct=True)
-    batch: int = param(5, "SGD minibatch size", ge=1)
+    batch_size: int = param(5, "SGD minibatch size", ge=1)
     lr: float = param(2.0, "SGD learning rate (rows of X have unit expected norm)", gt=0)
     steps: int = param(6000, "SGD steps", ge=1)
     record_every: int = param(200, "steps between recorded distances", ge=1)
@@ -48,8 +48,8 @@ class ImplicitRegParams(Params):
         if min(self.dims) <= self.n:
             raise ParamError(f"parameter 'dims' ({min(self.dims)}) must exceed n ({self.n}): "
                              "the claim is about under-determined problems")
-        if self.batch > self.n:
-            raise ParamError(f"parameter 'batch' ({self.batch}) must not exceed n ({self.n})")
+        if self.batch_size > self.n:
+            raise ParamError(f"parameter 'batch_size' ({self.batch_size}) must not exceed n ({self.n})")
 
 
 def _problem(p: ImplicitRegParams, lab: Lab, seed: int, d: int):
@@ -84,7 +84,7 @@ def _run_dim(p: ImplicitRegParams, lab: Lab, d: int) -> list[dict]:
     members, problems, w0, xs, ys = _population(p, lab, d)
     w = w0.clone().requires_grad_()
     gens = [lab.torch_generator(s, "batches", d) for s, _ in members]  # same batches for both starts
-    sampler = Sampler(gens, p.n, p.batch, "subset", device=lab.device)
+    sampler = Sampler(gens, p.n, p.batch_size, "subset", device=lab.device)
 
     def loss(idx: torch.Tensor, step: int) -> torch.Tensor:
         pred = torch.einsum("mbd,md->mb", gather(xs, idx), w)

@@ -51,7 +51,7 @@ class LossInterpolationParams(Params):
                                       distinct=False, min_len=2)
     lr: float = param(0.05, "SGD learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
-    batch: int = param(64, "minibatch size", ge=2)
+    batch_size: int = param(64, "minibatch size", ge=2)
     steps: int = param(1500, "SGD steps", ge=1)
     points: int = param(101, "points on each line, α ∈ [alpha_min, alpha_max]", ge=3)
     alpha_min: float = param(-0.5, "first α (beyond the initialisation)", le=0)
@@ -112,7 +112,7 @@ def _train(p: LossInterpolationParams, lab: Lab, arch: str, x, y, seeds):
     arm = _population(p, lab, arch, x.shape[1], members)
     starts = [arm.snapshot(i) for i in range(len(members))]
     sampler = Sampler([lab.torch_generator(s, "batches", k) for s, k in members], x.shape[0],
-                      p.batch, "epoch", device=lab.device)
+                      p.batch_size, "epoch", device=lab.device)
 
     def loss(idx, step):
         return F.cross_entropy(arm.logits(gather(x, idx, shared=True)).transpose(1, 2),
@@ -298,7 +298,7 @@ ATOM = Atom(
     judge=judge,
     figures=figures,
     presets={"quick": {"hidden": (32,), "steps": 300, "points": 21},
-             "paper": {"data": "mnist", "hidden": (240, 240), "steps": 10_000, "batch": 128}},
+             "paper": {"data": "mnist", "hidden": (240, 240), "steps": 10_000, "batch_size": 128}},
     runtime_s=50.0,
     settings=("arch", "path"),
     index_columns=("alpha",),

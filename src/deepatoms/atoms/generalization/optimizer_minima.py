@@ -53,7 +53,7 @@ class MinimaParams(Params):
                                       "the optimisers)", min_len=1)
     switch_at: float = param(0.75, "fraction of training after which a switch happens", gt=0, lt=1)
     steps: int = param(3000, "optimiser steps per run", ge=10)
-    batch: int = param(32, "minibatch size (epoch order, the same for every optimiser)", ge=1)
+    batch_size: int = param(32, "minibatch size (epoch order, the same for every optimiser)", ge=1)
     lr_sgd: float = param(DEFAULT_LR["sgd"], "SGD learning rate", gt=0)
     lr_momentum: float = param(DEFAULT_LR["momentum"], "momentum (0.9) learning rate", gt=0)
     lr_rmsprop: float = param(DEFAULT_LR["rmsprop"], "RMSprop learning rate", gt=0)
@@ -106,7 +106,7 @@ def _train(p: MinimaParams, lab: Lab, d: data.Images, members):
     init = [t.detach().clone() for t in pop.params]
     x, y = lab.tensor(d.x_train), lab.tensor(d.y_train)
     sampler = Sampler([lab.torch_generator(s, "batches", order) for s, *_, order in members],
-                      len(y), p.batch, "epoch", device=lab.device)
+                      len(y), p.batch_size, "epoch", device=lab.device)
     opt = RuleOptimizer(pop.params, [m[2] for m in members], p.lrs())
 
     def loss(idx, step):
@@ -348,7 +348,7 @@ ATOM = Atom(
     figures=figures,
     presets={"quick": {"optimizers": ("sgd", "adam"), "switches": ("sgd>adam",), "steps": 400,
                        "hidden": (32,), "path_examples": 200, "alphas": 5},
-             "paper": {"dataset": "mnist", "hidden": (500, 500), "steps": 20_000, "batch": 128,
+             "paper": {"dataset": "mnist", "hidden": (500, 500), "steps": 20_000, "batch_size": 128,
                        "path_examples": 10_000, "alphas": 21}},
     runtime_s=50.0,
     settings=("run",),

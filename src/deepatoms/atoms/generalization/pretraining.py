@@ -51,7 +51,7 @@ class PretrainParams(Params):
     lrs: tuple[float, ...] = param((0.1, 1.0), "fine-tuning SGD learning rates; each depth and "
                                    "arm uses the one with the lowest mean validation error",
                                    gt=0, min_len=1)
-    batch: int = param(32, "minibatch size (epoch order)", ge=1)
+    batch_size: int = param(32, "minibatch size (epoch order)", ge=1)
     val_fraction: float = param(0.2, "fixed part of the training split held out for early "
                                 "stopping", gt=0, lt=0.5)
     eval_every: int = param(100, "steps between validation checks", ge=1)
@@ -74,7 +74,7 @@ def _finetune(p, lab, d, sets, depth, stack):
             pop.weights[l][pre] = stack[l][0][src]
             pop.biases[l][pre] = stack[l][1][src]
     x, y = sets["train"]
-    sampler = Sampler([lab.torch_generator(s, "batches") for s, *_ in members], len(y), p.batch,
+    sampler = Sampler([lab.torch_generator(s, "batches") for s, *_ in members], len(y), p.batch_size,
                       "epoch", device=lab.device)
 
     def loss(idx, step):
@@ -114,7 +114,7 @@ def run(p: PretrainParams, lab: Lab) -> pd.DataFrame:
             "val": (lab.tensor(x_val), lab.tensor(y_val)),
             "test": (lab.tensor(d.x_test), lab.tensor(d.y_test))}
     stack = dae.pretrain_stack(lab, lab.seeds, sets["train"][0], [p.width] * max(p.depths),
-                               p.corruption, p.pretrain_lr, p.pretrain_steps, p.batch)
+                               p.corruption, p.pretrain_lr, p.pretrain_steps, p.batch_size)
     rows = []
     for depth in p.depths:
         members, records = _finetune(p, lab, d, sets, depth, stack)

@@ -61,7 +61,7 @@ class RandomLabelsParams(Params):
                                      "that is on at once")
     lr: float = param(0.05, "SGD learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
-    batch: int = param(128, "minibatch size (epochs of shuffled batches)", ge=1)
+    batch_size: int = param(128, "minibatch size (epochs of shuffled batches)", ge=1)
     max_steps: int = param(4000, "step cap: a model not at 100 % train accuracy by then is "
                            "censored", ge=1)
     record_every: int = param(25, "steps between train-accuracy checks (the resolution of "
@@ -112,7 +112,7 @@ def _train_group(p: RandomLabelsParams, lab: Lab, data, conds, depth: int):
     pop = MLPPop([size] * len(members), [lab.torch_generator(s, "init", depth) for s, _ in members],
                  init="xavier_uniform", bias_init="zeros", device=lab.device, dtype=lab.dtype)
     sampler = Sampler([lab.torch_generator(s, "batches", depth) for s, _ in members],
-                      data.x_train.shape[0], p.batch, "epoch", device=lab.device)
+                      data.x_train.shape[0], p.batch_size, "epoch", device=lab.device)
     decay = [p.weight_decay if c.decay else 0.0 for _, c in members]
     opt = SGD(pop.params, lr=p.lr, momentum=p.momentum, weight_decay=decay)
     last = {}

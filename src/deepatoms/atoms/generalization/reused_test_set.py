@@ -47,7 +47,7 @@ class ReuseParams(Params):
     n_train: int = param(1000, "training examples (each model trains on a subset of them)", ge=100)
     n_test: int = param(2000, "examples per test set (old, fresh, shifted)", ge=100)
     steps: int = param(800, "Adam steps per model", ge=1)
-    batch: int = param(32, "minibatch size", ge=1, le=100)
+    batch_size: int = param(32, "minibatch size", ge=1, le=100)
 
 
 def _search(p, lab, seed) -> list[dict]:
@@ -77,7 +77,7 @@ def run(p: ReuseParams, lab: Lab) -> pd.DataFrame:
     x = lab.tensor(np.stack([data[s]["train"][0] for s, _, _ in members]))
     y = lab.tensor(np.stack([data[s]["train"][1] for s, _, _ in members]))
     sampler = Sampler([lab.torch_generator(s, "batches", c) for s, c, _ in members],
-                      [cfg["n_train"] for *_, cfg in members], p.batch, "subset", device=lab.device)
+                      [cfg["n_train"] for *_, cfg in members], p.batch_size, "subset", device=lab.device)
     opt = Adam(pop.params, lr=[cfg["lr"] for *_, cfg in members],
                weight_decay=[cfg["weight_decay"] for *_, cfg in members])
 

@@ -42,7 +42,7 @@ class Models:
 
 
 def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
-    sizes = (x.shape[1], 10) if name == "softmax" else (x.shape[1], *p.hidden_units, 10)
+    sizes = (x.shape[1], 10) if name == "softmax" else (x.shape[1], *p.hidden, 10)
     pop = MLPPop([sizes] * len(lab.seeds), [lab.torch_generator(s, "init", name) for s in lab.seeds],
                  activation="relu", init="torch_default", device=lab.device)
 

@@ -33,7 +33,7 @@ class Search:
 
 
 def train_classifiers(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
-    pop = MLPPop([(x.shape[1], *p.hidden_units, 10)] * len(lab.seeds),
+    pop = MLPPop([(x.shape[1], *p.hidden, 10)] * len(lab.seeds),
                  [lab.torch_generator(s, "init") for s in lab.seeds], activation="relu",
                  init="torch_default", device=lab.device)
     fit(pop.params, lambda xb, yb: cross_entropy(logits(pop, xb), yb), x, y,

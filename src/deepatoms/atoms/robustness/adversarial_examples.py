@@ -45,7 +45,7 @@ class AdversarialParams(Params):
                          "DEEPATOMS_DATA (28×28); pixels scaled to [0, 1]", choices=DATASETS)
     max_train: int = param(0, "keep the first that many training images (0 = all)", ge=0)
     max_test: int = param(0, "keep the first that many test images (0 = all)", ge=0)
-    hidden_units: tuple[int, ...] = param((100, 100), "ReLU hidden widths of the network "
+    hidden: tuple[int, ...] = param((100, 100), "ReLU hidden widths of the network "
                                           "(Goodfellow's maxout net on MNIST: 2 × 240)", ge=1, le=4096,
                                           distinct=False)
     steps: int = param(600, "Adam steps for every model (~60 epochs of digits)", ge=1)
@@ -248,10 +248,10 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"steps": 100, "hidden_units": (32, 32), "eps": (0.1, 0.25),
+    presets={"quick": {"steps": 100, "hidden": (32, 32), "eps": (0.1, 0.25),
                        "lbfgs_images": 4, "lbfgs_rounds": 3},
              "paper": {"dataset": "mnist", "steps": 20000, "lbfgs_images": 100,
-                       "hidden_units": (240, 240)}},
+                       "hidden": (240, 240)}},
     runtime_s=15.0,
     settings=("model", "eps"),
     index_columns=("attack",),

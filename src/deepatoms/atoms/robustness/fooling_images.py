@@ -39,7 +39,7 @@ FAR_MARGIN = 0.3     # fooling images correlate with their class mean ≥ 0.3 le
 class FoolingParams(Params):
     dataset: str = param("digits", "images: scikit-learn digits (8×8) or MNIST from "
                          "DEEPATOMS_DATA; pixels scaled to [0, 1]", choices=DATASETS)
-    hidden_units: tuple[int, ...] = param((100, 100), "ReLU hidden widths of the classifier",
+    hidden: tuple[int, ...] = param((100, 100), "ReLU hidden widths of the classifier",
                                           ge=1, le=4096, distinct=False)
     steps: int = param(600, "Adam steps training the classifier", ge=1)
     batch_size: int = param(128, "classifier minibatch size", ge=1)
@@ -227,9 +227,9 @@ ATOM = Atom(
     run=run,
     judge=judge,
     figures=figures,
-    presets={"quick": {"steps": 150, "hidden_units": (32,), "ascent_steps": 60,
+    presets={"quick": {"steps": 150, "hidden": (32,), "ascent_steps": 60,
                        "generations": 60, "offspring": 8},
-             "paper": {"dataset": "mnist", "steps": 5000, "hidden_units": (240, 240),
+             "paper": {"dataset": "mnist", "steps": 5000, "hidden": (240, 240),
                        "generations": 2000}},
     runtime_s=10.0,
     settings=("method",),
