@@ -69,7 +69,10 @@ def test_list_table_and_json(cli, tmp_path):
     parsed = cli.invoke(app, ["list", "--family", "atoms", "--json", "--store", str(store)])
     rows = {r["name"]: r for r in json.loads(parsed.stdout)}
     assert rows[ATOM]["family"] == "atoms" and rows[ATOM]["last_run"] is None
-    assert rows[ATOM]["runtime_s"] == registry.get(ATOM).runtime_s
+    from deepatoms.execution.measured_costs import per_seed_s
+    atom, measured = registry.get(ATOM), per_seed_s(ATOM)  # measured cost first, else declared
+    expected = atom.runtime_s if measured is None else round(measured * atom.default_seeds, 1)
+    assert rows[ATOM]["runtime_s"] == expected
     assert not store.exists()  # listing never creates a store
 
 

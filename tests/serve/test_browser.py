@@ -67,8 +67,8 @@ def _atom_run(page, shots: Path) -> None:
     page.wait_for_function("!document.querySelector('.field.bad')")
     page.click("#run")
     page.wait_for_function("Number(document.getElementById('charts').dataset.points || 0) >= 3")
-    width = page.eval_on_selector("#bar", "e => parseFloat(e.style.width)")
-    assert width > 0
+    # the bar moves with the progress events (they may trail the first chart points)
+    page.wait_for_function("parseFloat(document.getElementById('bar').style.width || 0) > 0")
     page.screenshot(path=str(shots / "lab-atom-running.png"), full_page=True)
     page.wait_for_selector("#outcome .badge", timeout=120_000)
     assert page.get_attribute("#outcome", "data-state") == "done"
