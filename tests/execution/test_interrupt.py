@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,20 +16,11 @@ import pytest
 import deepatoms
 from deepatoms.cli.interrupts import BatchTally, Terminated, batches, catch_signals, exit_code
 
+from ..common import stored_trials
+
 ATOM = "parity"
 RUN = ["run", ATOM, "--preset", "quick", "--seeds", "4", "--seeds-per-batch", "1",
        "--set", "steps=4000", "--json"]
-
-
-def _trials(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def _start(store: Path) -> subprocess.Popen:
@@ -44,7 +34,7 @@ def _start(store: Path) -> subprocess.Popen:
 def _interrupt_after_first_batch(store: Path, sig: int) -> tuple[int, str, float]:
     proc = _start(store)
     db, deadline = store / "deepatoms.sqlite", time.monotonic() + 240
-    while _trials(db) < 1:
+    while stored_trials(db) < 1:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no batch was stored in time"
         time.sleep(0.05)
@@ -65,7 +55,7 @@ def test_interrupted_run_says_what_was_stored_and_resumes(tmp_path, sig, code):
     stored, planned = map(int, found.groups())
     assert planned == 4 and 1 <= stored < 4
     assert took < 10  # a second or two on an idle machine; generous for a busy one
-    assert _trials(store / "deepatoms.sqlite") == stored  # whole batches only
+    assert stored_trials(store / "deepatoms.sqlite") == stored  # whole batches only
     rerun = _start(store)
     out, err2 = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err2

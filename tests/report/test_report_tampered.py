@@ -3,9 +3,6 @@ own guard and says what is wrong; what cannot be read at all is refused with one
 The report never changes the store file."""
 from __future__ import annotations
 
-import hashlib
-import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,8 @@ import pytest
 import deepatoms
 from deepatoms.cli.entry import main as cli_main
 from deepatoms.store import DB_NAME, Store
+
+from ..store.tampering import digest, loose_runs, tampered
 
 ATOM = "layer-convergence"
 FAST = dict(preset="quick", seeds=1, steps=24, record_every=2)
@@ -30,29 +29,6 @@ def base(tmp_path_factory) -> Path:
                                                metric="m", points=[point]))
     st.close()
     return root
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _tampered(base: Path, tmp_path: Path, sql: str) -> Path:
-    root = tmp_path / "store"
-    shutil.copytree(base, root)
-    conn = sqlite3.connect(root / DB_NAME, isolation_level=None)
-    conn.executescript(sql)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return root
-
-
-def _rebuilt_runs(change: str) -> str:
-    """Rebuild `runs` without its NOT NULL constraints, then apply `change`."""
-    return ("CREATE TABLE r2 AS SELECT * FROM runs; DROP TABLE runs; "
-            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, atom, preset, params, "
-            "params_key, code_version, seeds, status, verdict, wall_s, computed_s, env, command, "
-            "created, cached_seeds, device, dtype); INSERT INTO runs SELECT * FROM r2; "
-            "DROP TABLE r2; CREATE INDEX runs_by_atom ON runs (atom, id); " + change)
 
 
 # (id, SQL, text the atom's page must show)
@@ -74,7 +50,7 @@ PAGE_DAMAGE = [
     ("wall-negative", "UPDATE runs SET wall_s=-5", "wall_s is not a duration"),
     ("cached-not-json", "UPDATE runs SET cached_seeds='x'", "cached_seeds field is not valid JSON"),
     ("cached-a-dict", """UPDATE runs SET cached_seeds='{"a": 1}'""", "cached_seeds is not a list"),
-    ("created-a-number", _rebuilt_runs("UPDATE runs SET created=12345"), "created is not text"),
+    ("created-a-number", loose_runs("UPDATE runs SET created=12345"), "created is not text"),
     ("created-not-a-date", "UPDATE runs SET created='yesterday'", "yesterday"),
     ("trial-rows-not-json", "UPDATE trials SET rows='garbage'", "could not be loaded"),
     ("trial-rows-no-columns", """UPDATE trials SET rows='{"columns": ["x"], "data": {}}'""",
@@ -87,12 +63,12 @@ PAGE_DAMAGE = [
     ("probe-wrong-shape", """UPDATE probes SET record='{"values": 3}'""", "probe could not be"),
     ("probe-point-wrong", """UPDATE probes SET record='{"points": [{"value": 1, "estimate": "x"}]}'""",
      "probe could not be"),
-    ("null-verdict", _rebuilt_runs("UPDATE runs SET verdict=NULL"), "verdict field is not valid JSON"),
-    ("null-seeds", _rebuilt_runs("UPDATE runs SET seeds=NULL"), "seeds field is not valid JSON"),
-    ("null-preset", _rebuilt_runs("UPDATE runs SET preset=NULL, command=NULL"), "preset"),
-    ("null-wall", _rebuilt_runs("UPDATE runs SET wall_s=NULL, computed_s=NULL"), "layer-convergence"),
-    ("int-code-version", _rebuilt_runs("UPDATE runs SET code_version=7"), "code_version is not text"),
-    ("blob-params", _rebuilt_runs("UPDATE runs SET params=x'00ff'"), "params field is not valid JSON"),
+    ("null-verdict", loose_runs("UPDATE runs SET verdict=NULL"), "verdict field is not valid JSON"),
+    ("null-seeds", loose_runs("UPDATE runs SET seeds=NULL"), "seeds field is not valid JSON"),
+    ("null-preset", loose_runs("UPDATE runs SET preset=NULL, command=NULL"), "preset"),
+    ("null-wall", loose_runs("UPDATE runs SET wall_s=NULL, computed_s=NULL"), "layer-convergence"),
+    ("int-code-version", loose_runs("UPDATE runs SET code_version=7"), "code_version is not text"),
+    ("blob-params", loose_runs("UPDATE runs SET params=x'00ff'"), "params field is not valid JSON"),
 ]
 
 
@@ -104,8 +80,8 @@ def _report(root: Path, tmp_path: Path, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("sql, shown", [c[1:] for c in PAGE_DAMAGE], ids=[c[0] for c in PAGE_DAMAGE])
 def test_damaged_run_is_reported_on_its_page(base, tmp_path, capsys, sql, shown):
-    root = _tampered(base, tmp_path, sql)
-    before = _digest(root / DB_NAME)
+    root = tampered(base, tmp_path, sql)
+    before = digest(root / DB_NAME)
     code, out, err = _report(root, tmp_path, capsys)
     assert code == 0, err
     assert "Traceback" not in out + err
@@ -114,11 +90,11 @@ def test_damaged_run_is_reported_on_its_page(base, tmp_path, capsys, sql, shown)
     assert len(pages) == 1
     text = pages[0].read_text() + index
     assert shown in text.replace("&#39;", "'")
-    assert _digest(root / DB_NAME) == before
+    assert digest(root / DB_NAME) == before
 
 
 def test_unnamed_run_gets_a_page(base, tmp_path, capsys):
-    root = _tampered(base, tmp_path, _rebuilt_runs("UPDATE runs SET atom=NULL"))
+    root = tampered(base, tmp_path, loose_runs("UPDATE runs SET atom=NULL"))
     code, _, err = _report(root, tmp_path, capsys)
     assert code == 0, err
     page = next((tmp_path / "site" / "atoms").glob("*.html")).read_text()
@@ -127,7 +103,7 @@ def test_unnamed_run_gets_a_page(base, tmp_path, capsys):
 
 def test_two_runs_one_damaged_the_other_intact(base, tmp_path, capsys):
     """A second atom's good run is unaffected by the first one's damage."""
-    root = _tampered(base, tmp_path, "INSERT INTO runs (atom, preset, params, params_key, "
+    root = tampered(base, tmp_path, "INSERT INTO runs (atom, preset, params, params_key, "
                      "code_version, seeds, status, verdict, wall_s, computed_s, env, command, "
                      "created, cached_seeds, device, dtype) SELECT 'parity', preset, params, "
                      "params_key, code_version, seeds, status, verdict, wall_s, computed_s, env, "
@@ -154,14 +130,14 @@ LAYOUT_DAMAGE = [
 
 @pytest.mark.parametrize("sql", [c[1] for c in LAYOUT_DAMAGE], ids=[c[0] for c in LAYOUT_DAMAGE])
 def test_damaged_layout_is_one_line(base, tmp_path, capsys, sql):
-    root = _tampered(base, tmp_path, sql)
-    before = _digest(root / DB_NAME)
+    root = tampered(base, tmp_path, sql)
+    before = digest(root / DB_NAME)
     code, _, err = _report(root, tmp_path, capsys)
     assert code in (0, 2), err
     assert "Traceback" not in err
     if code == 2:
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
-    assert _digest(root / DB_NAME) == before
+    assert digest(root / DB_NAME) == before
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all", b"SQLite format 3\x00" + b"\x00" * 90])
@@ -177,6 +153,6 @@ def test_not_a_database_is_one_line(tmp_path, capsys, content):
 def test_strict_readers_name_the_damaged_run(base, tmp_path):
     """The strict reading (Store.runs(), the default): a damaged field is a StoreError naming
     the run (history, list and export read tolerantly: tests/store/test_damaged_store.py)."""
-    root = _tampered(base, tmp_path, "UPDATE runs SET verdict='{'")
+    root = tampered(base, tmp_path, "UPDATE runs SET verdict='{'")
     with pytest.raises(deepatoms.errors.StoreError, match="run 1 .*verdict field"):
         Store(root, readonly=True).runs()

@@ -1,25 +1,14 @@
 """Cancel keeps the finished seed batches; the queue refuses beyond its limit (429)."""
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from .helpers import client, wait
 
+from ..common import stored_trials
+
 LONG = {"atom": "layer-convergence", "preset": "quick", "seeds": 6, "seeds_per_batch": 1,
         "params": {"steps": 1500}}
-
-
-def _stored_trials(store) -> int:
-    """Trials stored so far (0 while the database is being created)."""
-    try:
-        conn = sqlite3.connect(f"file:{store / 'deepatoms.sqlite'}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_cancel_stops_within_seconds_and_keeps_finished_batches(tmp_path):
@@ -27,14 +16,14 @@ def test_cancel_stops_within_seconds_and_keeps_finished_batches(tmp_path):
     with client(store) as c:
         job = c.post("/api/runs", json=LONG).json()["id"]
         end = time.monotonic() + 120
-        while _stored_trials(store) < 1 and time.monotonic() < end:
+        while stored_trials(store / 'deepatoms.sqlite') < 1 and time.monotonic() < end:
             time.sleep(0.1)
         asked = time.monotonic()
         assert c.delete(f"/api/runs/{job}").status_code == 200
         view = wait(c, job, timeout=10)
         took = time.monotonic() - asked
         assert view["state"] == "cancelled" and took < 3.0, (view, took)
-        kept = _stored_trials(store)
+        kept = stored_trials(store / 'deepatoms.sqlite')
         assert 1 <= kept < 6
         # the same run again computes only the rest: the kept batches come from the cache
         again = wait(c, c.post("/api/runs", json={**LONG, "seeds": 2}).json()["id"])

@@ -5,8 +5,6 @@ Also: `diff` keeps evidence rows that share a name, and warns when the two runs 
 different atoms."""
 from __future__ import annotations
 
-import hashlib
-import shutil
 import sqlite3
 import warnings
 from pathlib import Path
@@ -19,6 +17,8 @@ from deepatoms.errors import StoreError
 from deepatoms.store import DB_NAME, Store
 from deepatoms.store.damage import DamagedRunWarning, repair
 from deepatoms.store.history import DifferentAtomsWarning, evidence_pairs
+
+from .tampering import digest, loose_runs, tampered
 
 ATOM = "layer-convergence"
 FAST = dict(preset="quick", seeds=1, steps=24, record_every=2)
@@ -38,27 +38,9 @@ def base(tmp_path_factory) -> Path:
     return root
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _tampered(base: Path, tmp_path: Path, sql: str) -> Path:
-    root = tmp_path / "store"
-    shutil.copytree(base, root)
-    conn = sqlite3.connect(root / DB_NAME, isolation_level=None)
-    conn.executescript(sql)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return root
-
-
 def _loose(change: str) -> str:
     """Rebuild `runs` without its NOT NULL constraints and types, then apply `change` to run 2."""
-    return ("CREATE TABLE r2 AS SELECT * FROM runs; DROP TABLE runs; "
-            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, atom, preset, params, "
-            "params_key, code_version, seeds, status, verdict, wall_s, computed_s, env, command, "
-            "created, cached_seeds, device, dtype); INSERT INTO runs SELECT * FROM r2; "
-            f"DROP TABLE r2; CREATE INDEX runs_by_atom ON runs (atom, id); {change} WHERE id=2")
+    return loose_runs(f"{change} WHERE id=2")
 
 
 # (id, SQL damaging run 2, what the warning names)
@@ -83,8 +65,8 @@ CASES = [(d, c) for d in DAMAGE for c in COMMANDS]
 @pytest.mark.parametrize("damage, command", CASES, ids=[f"{d[0]}-{c}" for d, c in CASES])
 def test_a_damaged_run_is_named_never_a_traceback(base, tmp_path, capsys, damage, command):
     _, sql, named = damage
-    root = _tampered(base, tmp_path, sql)
-    before, out = _digest(root / DB_NAME), tmp_path / "out.csv"
+    root = tampered(base, tmp_path, sql)
+    before, out = digest(root / DB_NAME), tmp_path / "out.csv"
     args = [a.replace("{out}", str(out)) for a in COMMANDS[command]]
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # each test sees its warning, however often it repeats
@@ -103,12 +85,12 @@ def test_a_damaged_run_is_named_never_a_traceback(base, tmp_path, capsys, damage
                        for line in lines), lines
     if damage[0] == "trial-rows-garbage" and command == "export":
         assert code == 2 and "lacks readable trials" in lines[-1]
-    assert _digest(root / DB_NAME) == before
+    assert digest(root / DB_NAME) == before
 
 
 def test_export_leaves_out_only_the_unreadable_run(base, tmp_path, capsys):
     """Run 2's trials are its own (another seed): only they are damaged, run 1 is exported."""
-    root = _tampered(base, tmp_path, "INSERT INTO trials SELECT atom, params_key, code_version, "
+    root = tampered(base, tmp_path, "INSERT INTO trials SELECT atom, params_key, code_version, "
                      "device, dtype, 7, params, 'garbage', wall_s, torch, threads, created FROM "
                      "trials; UPDATE runs SET seeds='[7]' WHERE id=2")
     with warnings.catch_warnings():
@@ -121,7 +103,7 @@ def test_export_leaves_out_only_the_unreadable_run(base, tmp_path, capsys):
 
 
 def test_the_api_reads_damaged_runs_with_a_warning(base, tmp_path):
-    root = _tampered(base, tmp_path, "UPDATE runs SET seeds='5', verdict='[1]' WHERE id=2")
+    root = tampered(base, tmp_path, "UPDATE runs SET seeds='5', verdict='[1]' WHERE id=2")
     with pytest.warns(DamagedRunWarning, match="run 2 .*seeds is not a list"):
         table = deepatoms.history(ATOM, store=root)
     assert list(table.id) == [1, 2] and list(table.verdict)[1] == "unreadable"
@@ -133,7 +115,7 @@ def test_the_api_reads_damaged_runs_with_a_warning(base, tmp_path):
 
 
 def test_the_strict_reading_names_the_run(base, tmp_path):
-    root = _tampered(base, tmp_path, "UPDATE runs SET env='[1]' WHERE id=2")
+    root = tampered(base, tmp_path, "UPDATE runs SET env='[1]' WHERE id=2")
     with pytest.raises(StoreError, match="run 2 .*env is not an environment record"):
         Store(root, readonly=True).runs()
     runs = Store(root, readonly=True).runs(tolerant=True)
@@ -165,7 +147,7 @@ def test_evidence_rows_that_share_a_name_are_all_kept():
 
 
 def test_diff_of_two_atoms_says_so(base, tmp_path, capsys):
-    root = _tampered(base, tmp_path, "UPDATE runs SET atom='parity' WHERE id=2")
+    root = tampered(base, tmp_path, "UPDATE runs SET atom='parity' WHERE id=2")
     with pytest.warns(DifferentAtomsWarning, match="run 1 is layer-convergence and run 2 is parity"):
         deepatoms.diff(1, 2, store=root)
     with warnings.catch_warnings():
@@ -199,7 +181,7 @@ def test_an_unreadable_trial_is_computed_again(base, tmp_path):
     """A trial whose stored rows cannot be decoded counts as not stored: the run recomputes
     it (instead of crashing on the cache) and the store holds a readable one afterwards."""
     from deepatoms.execution import ledger
-    root = _tampered(base, tmp_path, "UPDATE trials SET rows='garbage'")
+    root = tampered(base, tmp_path, "UPDATE trials SET rows='garbage'")
     ledger.clear()  # nothing kept in this process from the fixture's run
     outcome = deepatoms.run(ATOM, store=root, **FAST)
     assert outcome.cached_seeds == () and len(outcome.rows) > 0

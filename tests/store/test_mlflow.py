@@ -12,27 +12,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import deepatoms
-from deepatoms.cli import app
 from deepatoms.errors import StoreError
 from deepatoms.store import Store
+
+from ..common import cli, one_error_line
 
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
 
 UA, LC = "universal-approximation", "layer-convergence"
-
-
-def _cli(*args: str):
-    return CliRunner(env={"DEEPATOMS_STORE": None, "COLUMNS": "120"}).invoke(app, list(args))
-
-
-def _one_error_line(result, expected: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
-    assert "Traceback" not in result.output and result.stdout == ""
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +84,11 @@ def test_sqlite_store_export_compares_side_by_side(three_runs, tmp_path, monkeyp
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")  # artifacts go beside the database, not to ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = _cli("export", "--mlflow", uri, "--all-runs", "--store", str(three_runs))
+    first = cli("export", "--mlflow", uri, "--all-runs", "--store", str(three_runs))
     assert first.exit_code == 0, first.output
     assert "3 run(s) logged with 6 seed run(s), 0 already there" in first.stdout
     assert first.stderr.strip() == ""
-    again = _cli("export", "--mlflow", uri, "--all-runs", "--store", str(three_runs))
+    again = cli("export", "--mlflow", uri, "--all-runs", "--store", str(three_runs))
     assert again.exit_code == 0 and "0 run(s) logged with 0 seed run(s), 3 already there" in \
         again.stdout, again.output
     _check_side_by_side(uri, three_runs)
@@ -175,7 +164,7 @@ def tracking_server(tmp_path):
 
 def test_tracking_server_export_compares_side_by_side(three_runs, tracking_server, tmp_path):
     csv = tmp_path / "out.csv"
-    done = _cli("export", str(csv), "--mlflow", tracking_server, "--all-runs",
+    done = cli("export", str(csv), "--mlflow", tracking_server, "--all-runs",
                 "--store", str(three_runs))
     assert done.exit_code == 0, done.output
     assert "3 run(s) logged with 6 seed run(s)" in done.stdout and "View run" not in done.output
@@ -208,13 +197,13 @@ def test_bad_targets_are_one_line_before_anything_is_written(three_runs, tmp_pat
     uri = target.format(tmp=tmp_path, store=three_runs)
     csv = tmp_path / "out.csv"
     started = time.monotonic()
-    _one_error_line(_cli("export", str(csv), "--mlflow", uri, "--store", str(three_runs)), message)
+    one_error_line(cli("export", str(csv), "--mlflow", uri, "--store", str(three_runs)), message, quiet_stdout=True)
     assert time.monotonic() - started < 30 and not csv.exists()
     assert not (tmp_path / "no").exists()
 
 
 def test_an_empty_experiment_name_is_one_line(three_runs, tmp_path):
-    _one_error_line(_cli("export", "--mlflow", f"sqlite:///{tmp_path / 'm.db'}",
-                         "--experiment", " ", "--store", str(three_runs)),
-                    "--experiment needs a name")
+    one_error_line(cli("export", "--mlflow", f"sqlite:///{tmp_path / 'm.db'}",
+                       "--experiment", " ", "--store", str(three_runs)),
+                   "--experiment needs a name", quiet_stdout=True)
     assert not (tmp_path / "m.db").exists()

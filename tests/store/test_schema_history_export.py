@@ -11,17 +11,17 @@ import subprocess
 from pathlib import Path
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import deepatoms
 from deepatoms import code_version
 from deepatoms import registry
 from deepatoms.execution import runner
 from deepatoms.store import schema
-from deepatoms.cli import app
 from deepatoms.errors import StoreError
 from deepatoms.store.database import DB_NAME, Store, _encode_rows, params_key
 from deepatoms.store.export import export_store
+
+from ..common import cli, one_error_line
 
 
 ATOM = "universal-approximation"
@@ -31,17 +31,6 @@ FAST = dict(preset="quick", device="cpu", steps=60)
 
 
 IMBALANCE = "class-imbalance"
-
-
-def _cli(*args: str):
-    return CliRunner(env={"DEEPATOMS_STORE": None, "COLUMNS": "120"}).invoke(app, list(args))
-
-
-def _one_error_line(result, expected: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
-    assert "Traceback" not in result.output
 
 
 def _digest(path: Path) -> str:
@@ -141,7 +130,7 @@ def test_a_foreign_file_is_refused_untouched(tmp_path, kind, message):
             Store(tmp_path, readonly=readonly)
     for args in (["run", ATOM, "--preset", "quick", "--seeds", "1", "--set", "steps=5"],
                  ["list"], ["history", ATOM], ["export", str(tmp_path / "x.csv")]):
-        _one_error_line(_cli(*args, "--store", str(tmp_path)), message)
+        one_error_line(cli(*args, "--store", str(tmp_path)), message)
     assert _digest(db) == before and db.read_bytes()[18:20] == header  # not switched to WAL
     assert not (tmp_path / "x.csv").exists()
 
@@ -188,7 +177,7 @@ def test_a_read_only_file_is_found_before_training(tmp_path, make_readonly, monk
     monkeypatch.setattr(runner, "Lab", lambda *a, **k: trained.append(1) or pytest.fail("trained"))
     with pytest.raises(StoreError, match="cannot write the store"):
         deepatoms.run(ATOM, seeds=3, store=tmp_path, **FAST)
-    _one_error_line(_cli("run", ATOM, "--preset", "quick", "--seeds", "3", "--set", "steps=60",
+    one_error_line(cli("run", ATOM, "--preset", "quick", "--seeds", "3", "--set", "steps=60",
                          "--device", "cpu", "--store", str(tmp_path)), "cannot write the store")
     assert trained == [] and _digest(tmp_path / DB_NAME) == before
 
@@ -217,7 +206,7 @@ def test_list_export_report_history_work_on_a_read_only_store(two_runs, tmp_path
     out.mkdir()
     for args in (["list"], ["history", ATOM], ["diff", "1", "2"],
                  ["export", str(out / "all.csv")], ["report", "--out", str(out / "site")]):
-        result = _cli(*args, "--store", str(root))
+        result = cli(*args, "--store", str(root))
         assert result.exit_code == 0, (args, result.output)
     assert (out / "site" / "index.html").is_file() and (out / "all.csv").is_file()
     assert _digest(root / DB_NAME) == before
@@ -272,9 +261,9 @@ def test_every_run_is_in_the_history(two_runs):
     assert history.id.tolist() == [1, 2]
     assert [list(s) for s in history.seeds] == [[0, 1], [100, 101]]
     assert set(history.device) == {"cpu"} and set(history.preset) == {"quick"}
-    result = _cli("history", ATOM, "--store", str(two_runs))
+    result = cli("history", ATOM, "--store", str(two_runs))
     assert result.exit_code == 0 and "100,101" in result.stdout, result.output
-    _one_error_line(_cli("history", "parity", "--store", str(two_runs)), "no runs of 'parity'")
+    one_error_line(cli("history", "parity", "--store", str(two_runs)), "no runs of 'parity'")
 
 
 def test_diff_shows_two_runs_side_by_side(two_runs):
@@ -287,9 +276,9 @@ def test_diff_shows_two_runs_side_by_side(two_runs):
     first = diff["evidence"][0]
     assert first["delta"] == pytest.approx(stored[1][0]["estimate"] - stored[0][0]["estimate"])
     assert {n["metric"] for n in diff["numbers"]} == {"train_mse", "prediction"}  # no curves
-    result = _cli("diff", "1", "2", "--store", str(two_runs))
+    result = cli("diff", "1", "2", "--store", str(two_runs))
     assert result.exit_code == 0 and "run 1 vs run 2" in result.stdout, result.output
-    _one_error_line(_cli("diff", "1", "99", "--store", str(two_runs)), "no run with id '99'")
+    one_error_line(cli("diff", "1", "99", "--store", str(two_runs)), "no run with id '99'")
 
 
 # ---------------------------------------------------------------- export
@@ -329,7 +318,7 @@ def test_mlflow_export_read_back_with_search_runs(two_runs, tmp_path, monkeypatc
     store = Store(two_runs, readonly=True)
     done = export_mlflow(store, str(tmp_path / "mlruns"), store.runs())
     assert (done["exported"], done["skipped"], done["seed_runs"]) == (3, 0, 6)
-    again = _cli("export", "--mlflow", str(tmp_path / "mlruns"), "--all-runs",
+    again = cli("export", "--mlflow", str(tmp_path / "mlruns"), "--all-runs",
                  "--store", str(two_runs))
     assert again.exit_code == 0 and "0 run(s) logged with 0 seed run(s), 3 already there" in again.stdout
     client = mlflow.tracking.MlflowClient(tracking_uri=done["uri"])
@@ -354,17 +343,17 @@ def test_mlflow_export_read_back_with_search_runs(two_runs, tmp_path, monkeypatc
 def test_mlflow_missing_is_one_line(two_runs, tmp_path, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
-    result = _cli("export", "--mlflow", str(tmp_path / "mlruns"), "--store", str(two_runs))
-    _one_error_line(result, "MLflow export needs mlflow")
+    result = cli("export", "--mlflow", str(tmp_path / "mlruns"), "--store", str(two_runs))
+    one_error_line(result, "MLflow export needs mlflow")
     assert not (tmp_path / "mlruns").exists()
 
 
 @pytest.mark.parametrize("command", ["history", "diff", "export"])
 def test_store_commands_have_help(command):
-    result = _cli(command, "--help")
+    result = cli(command, "--help")
     assert result.exit_code == 0 and "Usage" in result.stdout, result.output
     assert "--store" in result.stdout and len(result.stdout.split()) > 25
 
 
 def test_export_needs_a_file_or_mlflow(two_runs):
-    _one_error_line(_cli("export", "--store", str(two_runs)), "an output file")
+    one_error_line(cli("export", "--store", str(two_runs)), "an output file")
