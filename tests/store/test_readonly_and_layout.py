@@ -200,6 +200,7 @@ def test_something_else_in_the_database_files_place_is_one_line(tmp_path, capsys
     else:
         (root / DB_NAME).symlink_to(tmp_path / "nowhere")
     for args in (["run", ATOM, "--preset", "quick", "--seeds", "2"], ["history", ATOM],
+                 ["run", ATOM, "--preset", "quick", "--seeds", "2", "--dry-run"],
                  ["probe", ATOM, "--vary", "steps=200,220", "--preset", "quick", "--seeds", "2"]):
         code = cli_main([*args, "--store", str(root)])
         err = capsys.readouterr().err

@@ -232,7 +232,11 @@ def _dry_run(plans: "list[Request]", store: Path, force: bool, json_out: bool,
     (the total: atoms side by side on the workers, planning.plan_total)."""
     from .render import dry_run_table, fmt_seconds
     from ..execution.planning import plan_row, plan_total
-    st = open_store(store, create=False) if (store / DB_NAME).is_file() else None
+    db = store / DB_NAME
+    if db.exists() or db.is_symlink():  # a directory or a dangling link there: one line
+        st = open_store(store, create=False) if db.is_file() else Store(store, readonly=True)
+    else:
+        st = None
     rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force, device) for p in plans]
     if json_out:
         print_json(rows)
