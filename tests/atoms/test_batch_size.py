@@ -41,8 +41,11 @@ def test_claim_batch_size():
 @pytest.mark.claim
 def test_claim_batch_size_original_code():
     out = _run("batch-size", "original-code")
-    assert out.verdict.status == "not reproduced"
+    # as at default: the training curve falls (ρ −.88), test accuracy rises with batch size;
+    # Page's test contradicts the worded claim, but the ρ interval [−.10, 1] allows it: undecided
+    assert out.verdict.status == "inconclusive"
     assert _evidence(out, "final training accuracy vs batch size").supports is True
     _near(out, "final training accuracy vs batch size", -0.844, (-0.937, -0.750))
     assert int(out.table[out.table.metric == "updates"].value.max()) == 75_000  # 150 · 500 / 1
-    assert _evidence(out, "final test accuracy vs batch size").supports is False
+    test_trend = _evidence(out, "final test accuracy vs batch size")
+    assert test_trend.supports is None and test_trend.ci_low < 0 < test_trend.estimate
