@@ -120,7 +120,8 @@ class RichProgress:
             self._line(escape(f"  … {text}"))
 
     def begin(self, description: str, total: int) -> None:
-        label = self.atom if description in ("", self.atom) else f"{self.atom} · {description}"
+        label = self.atom if description in ("", self.atom) else \
+            f"{self.atom} · {description}" if self.atom else description
         self._tasks.append(self._bars.add_task(label or description, total=max(int(total), 1)))
         self._loops.append([label or description, 0, max(int(total), 1), time.monotonic()])
 
