@@ -2,8 +2,12 @@
 trials a store holds so far."""
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from typer.testing import CliRunner
 
@@ -35,3 +39,14 @@ def stored_trials(db: Path) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+CHROMIUM = (os.environ.get("DEEPATOMS_CHROMIUM") or shutil.which("chromium")
+            or shutil.which("chromium-browser"))
+
+
+def needs_chromium(what: str):
+    """Skip a browser test, saying which, where Chromium is not installed."""
+    return pytest.mark.skipif(
+        CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
+                                 f"`make test` installs it when it can): {what} did not run")

@@ -10,9 +10,7 @@ another binary.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,12 +23,9 @@ from deepatoms import registry
 from deepatoms.report.build import build_report
 from deepatoms.store import Store
 
-CHROMIUM = (os.environ.get("DEEPATOMS_CHROMIUM") or shutil.which("chromium")
-            or shutil.which("chromium-browser"))
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
-                             "`make test` installs it when it can): the report's browser test "
-                             "did not run")
+from ..common import CHROMIUM, needs_chromium
+
+pytestmark = needs_chromium("the report's browser test")
 
 ATOM = "universal-approximation"
 WINDOW = (1200, 1600)

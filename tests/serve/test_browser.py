@@ -6,17 +6,13 @@ e.g. docs/images). Skipped, saying so, where Chromium or Playwright is absent.""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = (os.environ.get("DEEPATOMS_CHROMIUM") or shutil.which("chromium")
-            or shutil.which("chromium-browser"))
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
-                             "`make test` installs it when it can): the lab's browser test "
-                             "did not run")
+from ..common import CHROMIUM, needs_chromium
+
+pytestmark = needs_chromium("the lab's browser test")
 ATOM = "layer-convergence"
 
 
