@@ -32,6 +32,8 @@ def test_slots_follow_the_single_atom_rule(monkeypatch):
     monkeypatch.setenv("DEEPATOMS_WORKERS", "2")
     assert dispatch.slots_for(jobs, ExecOptions()) == 1  # quick runs: under PARALLEL_MIN_S
     big = [_job(A, range(20), "default"), _job(B, range(40), "default")]
+    # the measured costs move with each regeneration; fix them so that 60 seeds take 120 s
+    monkeypatch.setattr(dispatch, "estimate_s", lambda atom, params, n: 2.0 * n)
     monkeypatch.setattr("deepatoms.execution.executors.busy", lambda: False)
     assert dispatch.slots_for(big, ExecOptions()) == 2
     monkeypatch.setattr("deepatoms.execution.executors.busy", lambda: True)
