@@ -61,8 +61,15 @@ class Evidence:
     # One-sided p of the contradiction (the data against the claim); None where the row's
     # decision is no test (an exact count of what was observed, an exact computation).
     p_against: float | None = None
-    # p_against after Holm's correction over the verdict's tested rows (set by `decide`).
+    # p_against after Holm's correction over the tested rows of its claim part (set by `decide`).
     p_adjusted: float | None = None
+    # The claim part the row bears on: "" is the source's central claim; other parts are
+    # secondary (an extension, a catalog add-on), each with its own status.
+    part: str = ""
+    # A positive control: a row that must hold for the experiment to be able to show the
+    # effect at this scale. `supports` True means the control holds. A control guards its
+    # `part` ("*": every part); a control that does not hold makes the part inconclusive.
+    control: bool = False
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -75,6 +82,29 @@ class Evidence:
         vals = {k: (math.nan if d[k] is None and k in ("estimate", "ci_low", "ci_high") else d[k])
                 for k in (f.name for f in dataclasses.fields(cls)) if k in d}
         return cls(**vals)
+
+
+CENTRAL = ""  # the part name of the source's central claim
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """The status of one part of the claim: the central one (name "") decides the headline."""
+    name: str
+    status: Status
+    reason: str = ""  # why the rows' own status was not kept ("control failed: ...")
+
+    @property
+    def title(self) -> str:
+        return self.name or "central claim"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "status": self.status,
+                "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Part":
+        return cls(d["name"], d["status"], d.get("reason", ""))
 
 
 SCALES = ("full", "reduced")
@@ -92,6 +122,7 @@ class Verdict:
     scale_reasons: tuple[str, ...] = ()
     indicative: str = ""           # for a reduced run: what the evidence alone would say
     seeds_note: str = ""           # --seeds auto: "decided after 15 seeds (...)"
+    parts: tuple[Part, ...] = ()   # each claim part's status (`decide`); the central one first
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -121,13 +152,19 @@ class Verdict:
         return {"status": self.status, "label": self.label, "finding": self.finding,
                 "scale": self.scale, "scale_reasons": list(self.scale_reasons),
                 "indicative": self.indicative or None, "seeds_note": self.seeds_note,
-                "evidence": [e.to_dict() for e in self.evidence]}
+                "evidence": [e.to_dict() for e in self.evidence],
+                "parts": [p.to_dict() for p in self.parts]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
         return cls(d["status"], d["finding"], tuple(Evidence.from_dict(e) for e in d["evidence"]),
                    d.get("scale", "full"), tuple(d.get("scale_reasons", ())),
-                   d.get("indicative") or "", d.get("seeds_note", ""))
+                   d.get("indicative") or "", d.get("seeds_note", ""),
+                   tuple(Part.from_dict(p) for p in d.get("parts", ())))
+
+    @property
+    def controls(self) -> tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.control)
 
 
 def combine(evidence: list[Evidence] | tuple[Evidence, ...]) -> Status:
@@ -172,11 +209,47 @@ def holm(evidence: list[Evidence] | tuple[Evidence, ...], alpha: float | None = 
     return out
 
 
+def control_text(e: Evidence) -> str:
+    """A control row as a reason: "control failed: teacher − student errors (T=4) = 3.5
+    [−0.2, 7.1], needs > 5; at 20 seeds it would pass"."""
+    where = f" ({e.setting})" if e.setting else ""
+    text = (f"control failed: {e.metric}{where} = {e.estimate:.4g} "
+            f"[{e.ci_low:.4g}, {e.ci_high:.4g}], needs {e.threshold}")
+    return f"{text}; {e.note}" if e.note else text
+
+
+def judge_parts(rows: list[Evidence]) -> tuple[Part, ...]:
+    """Each part's status: its claim rows' combined status, made inconclusive by any control
+    guarding it (its own or a "*" control) that does not hold. The central part comes first."""
+    names = [CENTRAL] + [n for n in dict.fromkeys(e.part for e in rows)
+                         if n not in (CENTRAL, "*")]
+    parts = []
+    for name in names:
+        claim = [e for e in rows if e.part == name and not e.control]
+        if not claim:
+            raise ValueError(f"claim part {name or 'central'!r} has no claim row (controls only)")
+        failed = [e for e in rows if e.control and e.part in (name, "*") and e.supports is not True]
+        status = combine(claim)
+        if failed:
+            parts.append(Part(name, "inconclusive", "; ".join(control_text(e) for e in failed)))
+        else:
+            parts.append(Part(name, status))
+    return tuple(parts)
+
+
 def decide(evidence: list[Evidence], finding: str) -> Verdict:
-    """The verdict whose status follows from the evidence rows alone (contradictions corrected
-    for multiplicity by `holm`)."""
-    rows = holm(evidence)
-    return Verdict(combine(rows), finding, tuple(rows))
+    """The verdict of the evidence rows alone. Contradictions are corrected for multiplicity by
+    `holm` within each claim part (controls are not corrected: each must hold by itself); each
+    part gets its status (`judge_parts`), and the central part's status is the headline."""
+    rows: list[Evidence] = list(evidence)
+    for name in dict.fromkeys(e.part for e in evidence if not e.control):
+        idx = [i for i, e in enumerate(evidence) if e.part == name and not e.control]
+        for i, fixed in zip(idx, holm([evidence[i] for i in idx])):
+            rows[i] = fixed
+    parts = judge_parts(rows)
+    if parts[0].reason:  # the finding reads the rows; say why they decide nothing
+        finding = f"{finding} Undecided: {parts[0].reason}."
+    return Verdict(parts[0].status, finding, tuple(rows), parts=parts)
 
 
 def setting_value(value: object) -> str:
