@@ -59,7 +59,20 @@ def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return true - other
 
 
-def removal_order(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices from least to most forgotten (never-learned last), ties in random order."""
+def summed_counts(counts: np.ndarray, presentations: int) -> np.ndarray:
+    """(N,) forgetting counts summed over runs (rows of `counts`, (R, N)), as the authors'
+    `sort_examples_by_forgetting` does: a run that never learned an example adds `presentations`
+    (its number of epochs) instead of inf; never-presented examples (nan) add nothing."""
+    c = np.where(np.isinf(counts), float(presentations), counts)
+    return np.nansum(c, axis=0)
+
+
+def removal_order(counts: np.ndarray, margin: np.ndarray | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """Indices from least to most forgotten (never-learned or nan last); ties broken by the
+    larger mean margin first (the more confidently learned example goes first), then at random
+    (`rng`) or by index."""
     keyed = np.where(np.isnan(counts), np.inf, counts)
-    return np.lexsort((rng.random(len(keyed)), keyed))
+    by_margin = np.zeros(len(keyed)) if margin is None else -np.nan_to_num(margin, nan=-np.inf)
+    last = rng.random(len(keyed)) if rng is not None else np.arange(len(keyed))
+    return np.lexsort((last, by_margin, keyed))
