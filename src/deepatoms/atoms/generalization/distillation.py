@@ -8,10 +8,12 @@ soft term × T²) 74 — the distilled student recovers most (91 %) of the teach
 student distilled on a transfer set with no 3 at all still gets 98.6 % of the test 3s right once
 the bias of its 3 output is raised. Judged here: teacher < hard student; distilled and
 logit-regression students < hard student; distillation recovers > half the gap; after the bias
-correction > 90 % of the test 3s are right. Budget: ~30 s default (30 s CPU measured), ~3 s quick.
+correction > 90 % of the test 3s are right. Control: the teacher beats the student it distils
+into by a margin. Budget: ~90 s default (20 seeds; estimated from 30 s at 5), ~3 s quick.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +28,8 @@ from ...engine import SGD, MLPPop, Sampler, gather, train
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Verdict, decide, setting_label
+from ...verdict import Evidence, Verdict, decide, setting_label
+from . import _random_labels_regularisers as aug
 from . import _stacked_mlp as nets
 
 if TYPE_CHECKING:
@@ -48,6 +51,8 @@ class DistillParams(Params):
     drop_hidden: float = param(0.5, "teacher's dropout rate on the hidden units", ge=0, lt=1)
     max_norm: float = param(3.0, "teacher's weight constraint: largest norm of a unit's incoming "
                             "weights", gt=0)
+    jitter: int = param(0, "teacher's input jitter: each training image shifted by a random "
+                        "whole number of pixels in [−jitter, jitter] per axis (0: none)", ge=0, le=4)
     temperature: float = param(20.0, "distillation temperature T", gt=0)
     hard_weight: float = param(0.1, "weight of the hard-label term in the distilled loss "
                                "(soft term: 1 − this, × T²)", ge=0, lt=1)
@@ -66,11 +71,16 @@ def _teacher(p: DistillParams, lab: Lab, d: data.Images):
     sampler = Sampler([lab.torch_generator(s, "teacher-batches") for s in lab.seeds], len(y),
                       p.batch_size, "epoch", device=lab.device)
     gens = [lab.torch_generator(s, "dropout") for s in lab.seeds]
+    jitter = {i: lab.torch_generator(s, "jitter") for i, s in enumerate(lab.seeds)}
     rates = [p.drop_input] + [p.drop_hidden] * len(p.teacher_hidden)
 
     def loss(idx, step):
         keep = nets.dropout_masks(gens, p.batch_size, sizes[:-1], rates, lab.device)
-        return nets.cross_entropy(nets.forward(pop.weights, pop.biases, x[idx], keep=keep), y[idx])
+        xb = x[idx]
+        if p.jitter:
+            shifts = aug.draw_shifts(jitter, len(lab.seeds), idx.shape[1], p.jitter, lab.device)
+            xb = aug.shift_images(xb, shifts)
+        return nets.cross_entropy(nets.forward(pop.weights, pop.biases, xb, keep=keep), y[idx])
 
     opt = nets.MaxNorm(SGD(pop.params, lr=p.lr, momentum=0.9), pop.weights, p.max_norm)
     train(pop.params, loss, opt, p.teacher_steps, sampler=sampler,
@@ -171,21 +181,37 @@ def values(table, model, metric="test_errors") -> pd.Series:
     return sel.set_index("seed").value.sort_index()
 
 
+LOGITS_PART = "logit regression (Ba & Caruana 2014) beats the hard-label student"
+OMIT_PART = "a digit absent from the transfer set is recognised after a bias shift"
+TEACHER_RATIO = 0.8      # control: the teacher makes < 80 % of the student's errors (paper: 46 %)
+
+
+def teacher_control(t: pd.Series, h: pd.Series) -> Evidence:
+    """The teacher must beat the student it distils into by a margin, or there is little for
+    distillation to transfer."""
+    row = stats.below("teacher's test errors / hard-label student's (per seed)", t / h.clip(lower=1),
+                      TEACHER_RATIO, claim=f"< {TEACHER_RATIO:g} (the teacher has something "
+                      "to transfer)", setting=setting_label(model="teacher"))
+    return dataclasses.replace(row, control=True, part="*",
+                               note="a stronger teacher (more jitter, a wider net) would pass")
+
+
 def judge(table: pd.DataFrame) -> Verdict:
     t, h = values(table, "teacher"), values(table, "hard")
     s, lg = values(table, "soft"), values(table, "logits")
     lab = lambda m: setting_label(model=m)
-    ev = [stats.difference("test errors: hard-label student − teacher", h, t, setting=lab("teacher")),
+    ev = [teacher_control(t, h),
           stats.difference("test errors: hard-label student − distilled (T² soft)", h, s,
                            setting=lab("soft")),
-          stats.difference("test errors: hard-label student − logit regression", h, lg,
-                           setting=lab("logits")),
           stats.difference(f"errors removed by distillation − {RECOVERED:g} × (hard − teacher)",
                            h - s, RECOVERED * (h - t),
                            claim=f"> 0 (recovers > {RECOVERED:.0%} of the gap)", setting=lab("hard")),
-          stats.above("omitted digit: share of its test images right after the bias shift",
-                      values(table, "omit", "omitted_correct_corrected"), OMITTED_CORRECT,
-                      setting=lab("omit"))]
+          dataclasses.replace(stats.difference("test errors: hard-label student − logit regression",
+                                               h, lg, setting=lab("logits")), part=LOGITS_PART),
+          dataclasses.replace(stats.above("omitted digit: share of its test images right after "
+                                          "the bias shift",
+                                          values(table, "omit", "omitted_correct_corrected"),
+                                          OMITTED_CORRECT, setting=lab("omit")), part=OMIT_PART)]
     return decide(ev, _finding(table))
 
 
@@ -255,8 +281,17 @@ ATOM = Atom(
            "training set), 'logits' (½·mean squared error to the teacher's logits, Ba & Caruana) "
            "and 'omit' (as 'soft' on the training set without any 3). The omit student's 3 "
            "logit is raised by the δ ∈ [0, 15] that maximises its accuracy on the full training "
-           "split (the paper chose 3.5 on the test set). Hinton's teacher also saw inputs "
-           "jittered by up to 2 pixels; not here (8×8 images).",
+           "split (the paper chose 3.5 on the test set). Changed (issue 16): 20 seeds by "
+           "default (at 5 the distilled − hard gap of ≈ 0.5 errors of 539 is far below the "
+           "test's resolution). Hinton's teacher saw inputs jittered by up to ±2 pixels of 28; "
+           "the parameter jitter shifts the teacher's training images by up to ±jitter pixels "
+           "(blank pixels shifted in), but it is off by default: at ±1 pixel of 8 the teacher "
+           "(3,000 steps with dropout) made 33.3 test errors against the hard-label student's "
+           "13.6 (20 seeds) — a one-pixel shift of an 8×8 digit is too large a distortion. "
+           "Positive control, guarding every part: the teacher makes < 80 % of the hard-label "
+           "student's errors (per-seed ratio; paper: 67 / 146 = 46 %) — without that there is "
+           "little "
+           "to distil. The logit-regression student and the omitted digit are secondary parts.",
     Params=DistillParams,
     run=run,
     judge=judge,
@@ -266,7 +301,8 @@ ATOM = Atom(
              "paper": {"dataset": "mnist", "teacher_hidden": (1200, 1200),
                        "student_hidden": (800, 800), "teacher_steps": 30_000,
                        "student_steps": 30_000, "batch_size": 100}},
-    runtime_s=30.0,
+    runtime_s=90.0,
+    default_seeds=20,
     settings=("model",),
     index_columns=("n_test",),
 )

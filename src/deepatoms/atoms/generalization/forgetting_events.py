@@ -6,7 +6,8 @@ Claim: a large fraction of examples is never forgotten (paper: MNIST 91.7 %, per
 75.3 %, CIFAR-10 31.3 %), fewer on a harder set; the counts are stable across seeds (Spearman
 ≫ 0); examples with noisy labels are forgotten most; removing the least-forgotten examples first
 keeps test accuracy (paper: 30 % of CIFAR-10 removed at no loss) and costs less than removing as
-many at random. Budget: ~8 s default (5.4 s CPU measured), ~2 s quick.
+many at random (a secondary part, on the noisy set; control: enough examples are ever forgotten
+for a removal order to matter). Budget: ~8 s default (5.4 s CPU measured), ~2 s quick.
 """
 from __future__ import annotations
 
@@ -331,7 +332,8 @@ ATOM = Atom(
            "Changed (issue 16): the removal used to be on clean digits, 97.7 % of which are "
            "never forgotten, so 'least forgotten first' was a random draw of unforgettable "
            "examples; now a positive control requires ≥ 20 % of the removal set to be "
-           "forgotten at least once (per seed). The "
+           "forgotten at least once (per seed). (Permuted digits, the paper's other set, "
+           "would change nothing here: an MLP is invariant to a fixed pixel permutation.) The "
            "authors' margin code returned only the last example's margins; here every "
            "example's running mean is kept (tested).",
     Params=EventsParams,
