@@ -120,7 +120,6 @@ def run(p: ImbalanceParams, lab: Lab) -> pd.DataFrame:
             return mlp_grads.cross_entropy_grads(pop, x_tr, y_tr, w, chunked=True)
         return weighted_cross_entropy(pop(x_tr), y_tr, w)
 
-    lab.name_models([f"ratio {r:g}, {v}" for _, r, v in combos], [s for s, _, _ in combos])
     train(pop.params, loss, Adam(pop.params, lr=p.lr), p.steps,
           iterate=lambda n: lab.steps(n, "class-imbalance"), sets_grads=by_hand)
     with torch.no_grad():
