@@ -39,7 +39,8 @@ def test_depth_separation_judge_covers_every_depth_run():
             for s in range(10) for L in (1, 2, 5)]
     verdict = ds.judge(pd.DataFrame(rows))
     assert verdict.status == "reproduced"
-    assert [e.setting for e in verdict.evidence] == ["depth=*"]
+    assert [e.setting for e in verdict.evidence] == ["depth=*", "depth=5"]  # trend, control
+    assert verdict.evidence[1].control and verdict.evidence[1].supports
 
 
 def test_depth_separation_minibatch_mode_runs():

@@ -28,7 +28,7 @@ def learns(metric: str, accuracies: Sequence[float], chance: float, margin: floa
     any accuracy row (`stats.above`; `n_points` test points per seed)."""
     bar = chance + margin
     row = stats.above(metric, accuracies, bar, claim=f"{what}: > {bar:.3g} (chance {chance:.3g})",
-                      setting=setting, n_points=n_points)
+                      setting=setting, n_points=n_points, bounds=(0.0, 1.0))
     return as_control(row, part, if_failed)
 
 
