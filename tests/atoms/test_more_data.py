@@ -87,6 +87,7 @@ def test_claim_more_data():
     assert len(margins) == 18 and all(e.estimate > 0 for e in margins)
     assert sum(e.supports is True for e in margins) == 11
     assert not any(e.supports is False for e in ev)
+    assert all(c.supports for c in out.verdict.controls)  # n = 10,000: shallow .93, deep .93
     assert all(e.supports for e in ev if "vs n" in e.metric or "deep − shallow" in e.metric)
     ceiling = out.table[out.table.metric == "bayes_accuracy"].value
     assert abs(ceiling.mean() - 0.947) < 0.005
