@@ -91,7 +91,9 @@ def test_class_imbalance_judge_covers_ratios_and_variants():
         rows.append(dict(seed=s, metric="bayes_accuracy", value=0.92))
     verdict = ci.judge(pd.DataFrame(rows))
     assert verdict.status == "reproduced"
-    assert {e.setting for e in verdict.evidence} == {"ratio=*; variant=none", "ratio=100; variant=*"}
+    assert {e.setting for e in verdict.evidence if not e.control} == {"ratio=*; variant=none",
+                                                                      "ratio=100; variant=*"}
+    assert [e.setting for e in verdict.controls] == ["ratio=1; variant=none"]
     assert "ceilings" in verdict.finding
 
 
