@@ -108,6 +108,7 @@ def test_the_report_shows_parts_reasons_and_controls(tmp_path):
     assert "control failed: " + DEEP in parts and "at 390 steps it would pass" in parts
     assert "<th>part</th>" in page and page.count('<tr class="control">') == 1
     assert '<span class="control-mark">control</span>' in page
+    assert ">control fails</span>" in page  # a failed control does not "contradict" the claim
     index = (tmp_path / "site" / "index.html").read_text()
     assert f"{BN}: inconclusive — control failed: {DEEP}" in index
 

@@ -8,6 +8,9 @@ from ..verdict import Evidence, Verdict
 from .parts import evidence_part, part_lines, part_title
 
 BEARS: dict[bool | None, str] = {True: "supports", False: "contradicts", None: "undecided"}
+# A control neither supports nor contradicts the claim: it holds, or the experiment cannot tell.
+CONTROL_BEARS: dict[bool | None, str] = {True: "control holds", False: "control fails",
+                                         None: "control undecided"}
 
 
 def fmt_num(x: float | None) -> str:
@@ -21,7 +24,8 @@ def evidence_row(e: Evidence) -> dict[str, str]:
     """One evidence row as display strings (not escaped: templates autoescape)."""
     return {"metric": e.metric, "estimate": fmt_num(e.estimate),
             "ci": f"[{fmt_num(e.ci_low)}, {fmt_num(e.ci_high)}]", "n": str(e.n), "test": e.test,
-            "threshold": e.threshold, "bears": BEARS[e.supports], "note": e.note,
+            "threshold": e.threshold, "note": e.note, "bears_class": BEARS[e.supports],
+            "bears": (CONTROL_BEARS if e.control else BEARS)[e.supports],
             "setting": e.setting, "part": evidence_part(e), "control": e.control,
             "part_title": part_title(e.part)}
 
@@ -33,7 +37,7 @@ def evidence_html(verdict: Verdict) -> str:
                          ("part", "metric", "estimate", "ci", "n"))
         + f"<td>{html.escape(r['test'])}<br><small>{html.escape(r['note'])}</small></td>"
         + f"<td>{html.escape(r['threshold'])}</td>"
-        + f"<td class='bears-{r['bears']}'>{r['bears']}</td></tr>"
+        + f"<td class='bears-{r['bears_class']}'>{r['bears']}</td></tr>"
         for r in map(evidence_row, verdict.evidence))
     parts = "".join(f"<li>{html.escape(line)}</li>" for line in part_lines(verdict))
     return ((f"<ul class='parts'>{parts}</ul>" if parts else "")

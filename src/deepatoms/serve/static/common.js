@@ -88,7 +88,7 @@ const Lab = (() => {
     const cols = (withParts ? ["part"] : []).concat(["setting", "metric", "estimate", "95% CI", "n", "threshold", "supports"]);
     const head = el("tr", {}, cols.map((h) => el("th", { text: h })));
     const body = (rows || []).map((e) => el("tr", e.control ? { class: "control" } : {},
-      withParts ? el("td", { class: "part-cell", text: partLabel(e) }) : null,
+      withParts ? el("td", { class: "part-cell", text: partLabel(e) || "central claim" }) : null,
       el("td", { text: e.setting || "" }), el("td", { text: e.metric }), el("td", { text: fmt(e.estimate) }),
       el("td", { text: "[" + fmt(e.ci_low) + ", " + fmt(e.ci_high) + "]" }), el("td", { text: e.n }),
       el("td", { text: e.threshold }),
