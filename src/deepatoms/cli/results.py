@@ -26,8 +26,8 @@ def report(
         "claim parts that are not the headline, the finding, the source's figures).")] = False,
     update: Annotated[Optional[Path], typer.Option(
         "--update", metavar="FILE", help="With --markdown: write the tables into FILE (e.g. "
-        "README.md) between its '<!-- verdicts:begin -->' and '<!-- verdicts:end -->' lines; "
-        "the rest of FILE is kept.", show_default=False)] = None,
+        "README.md) between its marker lines, the HTML comments 'verdicts:begin' and "
+        "'verdicts:end' (each alone on its line); the rest of FILE is kept.", show_default=False)] = None,
     before: Annotated[Optional[Path], typer.Option(
         "--before", metavar="STORE", help="With --markdown: add a 'before' column with each "
         "atom's verdict in this other store (e.g. the previous full run).",
