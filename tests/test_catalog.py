@@ -123,6 +123,33 @@ def test_quick_run_table_verdict_and_figures(name, quick_runs):
         assert any(ax.lines or ax.collections or ax.images or ax.patches for ax in fig.axes)
 
 
+def _curves(ax):
+    """The axes' data lines: reference lines (constant x or constant y: axhline, axvline,
+    a target level) left out."""
+    import numpy as np
+    out = []
+    for line in ax.get_lines():
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        if len(x) > 1 and np.ptp(x) > 0 and np.ptp(y) > 0:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_figures_say_what_their_colours_are(name, quick_runs):
+    """A panel whose data lines have two or more colours has them named in a legend of its
+    figure (each labelled line's label, or at least one legend when none is labelled)."""
+    for key, fig in quick_runs(name)[0].figures().items():
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+        texts = {t.get_text() for lg in legends for t in lg.get_texts()}
+        for i, ax in enumerate(fig.axes):
+            curves = _curves(ax)
+            if len({str(c.get_color()) for c in curves}) < 2:
+                continue
+            labels = {c.get_label() for c in curves if not c.get_label().startswith("_")}
+            assert labels <= texts and (labels or texts), (key, i, ax.get_title(), labels - texts)
+
+
 def _artists(fig):
     return sum(len(ax.lines) + len(ax.collections) + len(ax.images) + len(ax.patches)
                for ax in fig.axes)

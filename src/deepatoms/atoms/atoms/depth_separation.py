@@ -134,13 +134,15 @@ def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     first = acc.index.min()
     for ax, L in zip(panels[0], depths):
         for s, g in sc[sc.depth == L].groupby("seed"):
-            style = dict(color="k", ls="--", lw=1.4) if s == first else dict(color="0.6", lw=0.6, alpha=0.5)
+            style = dict(color="k", ls="--", lw=1.4, label=f"seed {first}") if s == first else \
+                dict(color="0.6", lw=0.6, alpha=0.5, label="other seeds" if s == first + 1 else "_")
             ax.plot(g.x, g.value, **style)
         ax.axhline(0, color="k", lw=0.8)
         _points(ax, table)
         ax.set(title=f"L = {L}: seed {first} acc {acc.loc[first, L]:.2f} (mean {acc[L].mean():.2f})",
                xlabel="x", ylabel="score (logit₁ − logit₀)")
         ax.title.set_fontsize(9)
+    panels[0][0].legend(fontsize=7)
     fig2, ax2 = new_figure(name="accuracy-vs-depth", axes=axes)
     mean_sd_line(ax2, list(acc.columns), acc.to_numpy())
     ax2.set(xlabel="depth L (shared-layer applications)", ylabel="training accuracy",

@@ -209,9 +209,10 @@ def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
                              name="weights", axes=axes)
     for ax, l in zip(panels[0], layers):
         sub = w[(w.seed == seed) & (w.layer == l)]
-        for _, g in sub.groupby("weight_index"):
-            ax.plot(g.step, g.value, lw=0.8)
+        for k, (_, g) in enumerate(sub.groupby("weight_index")):
+            ax.plot(g.step, g.value, lw=0.8, label="one line per sampled weight" if k == 0 else "_")
         ax.set(title=f"layer {l} (seed {seed})", xlabel="step", ylabel="weight value")
+    panels[0][0].legend(fontsize=7)
     return {"weights": fig, "change": _change_figure(table, axes=axes)}
 
 

@@ -162,9 +162,11 @@ def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
             sub = pred[(pred.function == f) & (pred.hidden_units == h)]
             xs = np.sort(sub.x.unique())
             ax.plot(xs, TARGETS[f](xs), color="k", lw=2, label="target")
-            for s, g in sub.groupby("seed"):
-                ax.plot(g.x, g.value, lw=1, alpha=0.7)
+            for k, (s, g) in enumerate(sub.groupby("seed")):
+                ax.plot(g.x, g.value, lw=1, alpha=0.7, label="fit, one line per seed" if k == 0
+                        else "_seed")
             ax.set_title(f"{f}, {h} units", fontsize=9)
+    panels[0][0].legend(fontsize=7)
     curve = table[table.metric == "train_mse_curve"]
     fig2, axes2 = new_figure(1, len(funcs), squeeze=False, name="training-mse", axes=axes)
     for ax, f in zip(axes2[0], funcs):
