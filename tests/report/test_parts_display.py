@@ -134,3 +134,21 @@ def test_json_notebook_lab_and_mlflow_carry_the_parts(tmp_path):
     assert tags["verdict.part00"] == "central claim: reproduced"
     assert tags["verdict.part01"].startswith(f"{BN}: inconclusive — control failed")
     assert evidence_tags(run)["evidence.ev02"] == f"[control ({BN})] L=10 {DEEP}"
+
+
+def test_check_and_list_carry_the_parts(tmp_path):
+    from deepatoms.cli.check import claims_table, junit_xml
+    v = _verdict(False)
+    outcome = types.SimpleNamespace(verdict=v, seeds=(0, 1), cached_seeds=(), computed_s=1.0,
+                                    env={}, wall_s=1.0)
+    result = AtomResult(ATOM, "architecture", outcome)
+    console = Console(width=250, record=True)
+    console.print(claims_table([result], {ATOM: "reproduced"}))
+    assert f"{BN}: inconclusive — control failed" in console.export_text()
+    xml = junit_xml([result], {ATOM: "reproduced"}, {ATOM: 1.0}).decode()
+    assert f"{BN}: inconclusive — control failed" in xml
+    store = _store(tmp_path / "s", [v.to_dict()])
+    rows = json.loads(CliRunner().invoke(app, ["list", "--json", "--store",
+                                               str(store.root)]).output)
+    last = next(r["last_run"] for r in rows if r["name"] == ATOM)
+    assert [p["status"] for p in last["parts"]] == ["reproduced", "inconclusive"]

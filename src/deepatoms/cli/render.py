@@ -246,7 +246,7 @@ def run_brief(run: dict[str, Any]) -> dict[str, Any]:
             "scale": run_scale(run), "finding": str(verdict.get("finding", "")),
             "preset": run["preset"], "seeds": run["seeds"], "computed_s": computed_s,
             "computed_on": computed_on, "wall_s": run["wall_s"], "created": run["created"],
-            "damaged": run.get("damaged", [])}
+            "damaged": run.get("damaged", []), "parts": verdict.get("parts") or []}
 
 
 def default_runtime_s(atom: Any) -> float:
