@@ -27,10 +27,19 @@ def _is_claim(fn: ast.FunctionDef) -> bool:
     return any(isinstance(d, ast.Attribute) and d.attr == "claim" for d in fn.decorator_list)
 
 
+def _is_verdict_status(node: ast.AST) -> bool:
+    """`out.verdict.status` or `verdict.status` (a part's status, `parts[1].status`, is not
+    the headline)."""
+    if not (isinstance(node, ast.Attribute) and node.attr == "status"):
+        return False
+    owner = node.value
+    return (isinstance(owner, ast.Attribute) and owner.attr == "verdict") or \
+        (isinstance(owner, ast.Name) and owner.id == "verdict")
+
+
 def _constant_status(node: ast.AST) -> str | None:
-    """"X" from `<...>.status == "X"`."""
-    if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute)
-            and node.left.attr == "status" and len(node.ops) == 1
+    """"X" from `<...>.verdict.status == "X"`."""
+    if (isinstance(node, ast.Compare) and _is_verdict_status(node.left) and len(node.ops) == 1
             and isinstance(node.ops[0], ast.Eq) and isinstance(node.comparators[0], ast.Constant)):
         return node.comparators[0].value
     return None
@@ -100,6 +109,7 @@ CLAIM_TESTS = '''
 def test_claim_a():
     out = deepatoms.run("alpha", seeds=5, device="cpu")
     assert out.verdict.status == "not reproduced"
+    assert out.verdict.parts[1].status == "inconclusive"
 
 @pytest.mark.claim
 def test_claim_a_original():
