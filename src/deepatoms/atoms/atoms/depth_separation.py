@@ -76,6 +76,7 @@ def run(p: DepthParams, lab: Lab) -> pd.DataFrame:
             return weighted_cross_entropy_grads(pop, x, y.expand(len(combos), -1), full_w)
         return weighted_cross_entropy_grads(pop, gather(x, idx, shared=True), y[idx], batch_w)
 
+    lab.name_models([f"depth {L}" for _, L in combos], [s for s, _ in combos])  # live view
     done = train(pop.params, grads, Adam(pop.params, lr=p.lr), p.steps, sampler=stream,
                  record=lambda _step: _accuracy(pop, x, y),
                  record_at=range(p.record_every, p.steps + 1, p.record_every),

@@ -120,6 +120,7 @@ def run(p: InitParams, lab: Lab) -> pd.DataFrame:
                  activation="sigmoid", init=specs, bias_init=specs, device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
                      data.x_train.shape[1], p.batch_size, device=lab.device)
+    lab.name_models(specs, [s for _, _, s in combos])  # live view
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES[p.loss], p.steps, lab,
                  record=every(p.record_every, p.steps), stream=stream, description="initialization")
     models = [dict(seed=s, initializer=spec) for spec, _, s in combos]

@@ -92,6 +92,7 @@ def run(p: LCParams, lab: Lab) -> pd.DataFrame:
     gens = [lab.torch_generator(s, "init") for s in lab.seeds]
     pop = MLPPop([(p.d, *p.hidden, 2)] * len(lab.seeds), gens, activation="sigmoid",
                  init="xavier_uniform", device=lab.device)
+    lab.name_models(["sigmoid MLP"] * len(lab.seeds), lab.seeds)  # live view: one setting
     snaps, accs, steps = _train(p, lab, pop, data)
     layers = [torch.stack([s[l] for s in snaps], dim=1).cpu().numpy()  # (M, R+1, k)
               for l in range(len(pop.weights))]

@@ -65,6 +65,7 @@ def run(p: LossParams, lab: Lab) -> pd.DataFrame:
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
                      data.x_train.shape[1], p.batch_size, device=lab.device)
+    lab.name_models([loss for loss, _, _ in combos], [s for _, _, s in combos])  # live view
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, loss_by_model([c[0] for c in combos]),
                  p.steps, lab, record=every(p.record_every, p.steps), stream=stream,
                  description="loss-functions")

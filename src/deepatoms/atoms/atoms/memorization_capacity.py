@@ -88,6 +88,7 @@ def run(p: MemoParams, lab: Lab) -> pd.DataFrame:
     def loss(idx, _step):
         return weighted_cross_entropy(pop(x[m_idx, idx]), y[m_idx, idx], w)
 
+    lab.name_models([f"{k} labels, n={n}" for _, k, n in combos], [s for s, _, _ in combos])
     done = train(pop.params, loss, FusedAdam(pop.params, lr=p.lr), p.steps, sampler=stream,
                  record=lambda _step: _accuracy(pop, x, y, in_set),
                  record_at=range(p.record_every, p.steps + 1, p.record_every),

@@ -66,6 +66,7 @@ def run(p: UAParams, lab: Lab) -> pd.DataFrame:
         seen["mse"] = ((pop(xs) - ys) ** 2).mean(dim=(1, 2))  # (M,)
         return seen["mse"]
 
+    lab.name_models([f"{f}, h={h}" for _, f, h in combos], [s for s, _, _ in combos])  # live view
     done = train(pop.params, loss, opt, p.steps, record=lambda _step: seen["mse"].detach(),
                  record_at=range(p.record_every, p.steps + 1, p.record_every),
                  iterate=lambda n: lab.steps(n, "universal-approximation"))
