@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DATASETS = ("digits", "noisy")
 NOISE_SEED = 20190101  # the noisy set is one fixed data set: the same flipped labels for every seed
+REFERENCE_SEED = 20_190_000  # the removal order's runs: seeds REFERENCE_SEED + 0 … + 4
+REFERENCE_RUNS = 5
 
 
 @dataclass(frozen=True)
@@ -107,20 +109,24 @@ def _train(p, lab, members, rows, labels, split, tracker=None):
 
 
 def _phase_counts(p, lab, split):
-    members = [(s, d) for s in lab.seeds for d in p.datasets]
+    """Every seed's counts on every data set, plus REFERENCE_RUNS runs on the removal set
+    from fixed seeds, whose summed counts give the removal order (the same for every seed, so
+    a seed's rows do not depend on the seeds run with it)."""
+    refs = [(REFERENCE_SEED + k, p.removal_set) for k in range(REFERENCE_RUNS)]
+    members = [(s, d) for s in lab.seeds for d in p.datasets] + refs
     lab_noise = [_labels(p, d, split.y_train) for s, d in members]
     rows = [np.arange(split.n_train)] * len(members)
     tracker = ev.ForgettingTracker(len(members), split.n_train, lab.device)
     acc = _train(p, lab, members, rows, [l for l, _ in lab_noise], split, tracker)
     counts, margin = tracker.counts(), tracker.mean_margin()
     out = []
-    for i, (s, d) in enumerate(members):
+    for i, (s, d) in enumerate(members[:len(members) - len(refs)]):
         base = dict(seed=s, dataset=d, ordering="none", fraction=0.0)
         out.append(dict(base, example=-1, metric="test_acc", value=float(acc[i])))
         for metric, values in (("forgetting_count", counts[i]), ("mean_margin", margin[i]),
                                ("noisy_label", lab_noise[i][1].astype(float))):
             out += [dict(base, example=k, metric=metric, value=float(v)) for k, v in enumerate(values)]
-    mine = [members.index((s, p.removal_set)) for s in lab.seeds]
+    mine = [members.index(r) for r in refs]
     order = ev.removal_order(ev.summed_counts(counts[mine], p.epochs),
                              np.nanmean(margin[mine], axis=0))
     return out, order
@@ -325,9 +331,9 @@ ATOM = Atom(
            "example never classified correctly counts as forgotten infinitely often. Stability: "
            "each seed's counts vs the mean of the other seeds' (Spearman). Removal (a secondary "
            "part, following the authors' sort_examples_by_forgetting): the counts of the noisy "
-           "set summed over seeds (a run that never learned an example adds its number of "
-           "epochs), ties broken by the larger mean margin first; drop the least-forgotten "
-           "fraction f, or a random f per seed, retrain on the rest (its own labels) from the "
+           "set summed over 5 reference runs from fixed seeds, the same order for every "
+           "seed (a run that never learned an example adds its number of epochs), ties broken "
+           "by the larger mean margin first; drop the least-forgotten fraction f, or a random f per seed, retrain on the rest (its own labels) from the "
            "same init for the same number of steps, test accuracy on the clean test set. "
            "Changed (issue 16): the removal used to be on clean digits, 97.7 % of which are "
            "never forgotten, so 'least forgotten first' was a random draw of unforgettable "
