@@ -60,8 +60,14 @@ def test_teacher_jitter_moves_whole_images():
 
 @pytest.mark.claim
 def test_claim_distillation():
-    """Measured at the default (20 seeds, jittered teacher): see the atom's method text."""
+    """Measured at the default (20 seeds): test errors of 539 — teacher 10.1, hard-label
+    student 13.6, distilled 14.1 (the paper: 67, 146, 74 of 10,000), logit regression 15.7;
+    the omitted digit 96.0 % right after the bias shift. The control — the teacher makes < 80 %
+    of the student's errors — is undecided (ratio .754 [.647, .861]), so every part is
+    inconclusive: there is too little to distil to judge distillation at this scale."""
     out = deepatoms.run("distillation", device="cpu")
+    assert out.verdict.status == "inconclusive"
     rows = {e.metric: e for e in out.verdict.evidence}
     control = rows["teacher's test errors / hard-label student's (per seed)"]
-    assert control.control
+    assert control.control and control.supports is not True
+    assert all(p.reason.startswith("control failed") for p in out.verdict.parts)
