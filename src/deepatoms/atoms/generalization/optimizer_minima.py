@@ -161,9 +161,10 @@ def _run_rows(p, lab, d, members, pop, init, switched) -> list[dict]:
                   train_error=nets.error_counts(pop.weights, pop.biases, xt, yt).cpu().numpy() / len(yt),
                   train_loss=nets.mean_loss(pop.weights, pop.biases, xt, yt).cpu().numpy())
     values["weight_norm"], values["distance_from_init"] = _norms(pop.params, init)
-    values["switch_step"] = [float(switched.get(i, np.nan)) for i in range(len(members))]
-    return [dict(seed=s, run=r, other="", alpha=np.nan, metric=k, value=float(v[i]))
+    rows = [dict(seed=s, run=r, other="", alpha=np.nan, metric=k, value=float(v[i]))
             for k, v in values.items() for i, (s, r, *_) in enumerate(members)]
+    return rows + [dict(seed=members[i][0], run=members[i][1], other="", alpha=np.nan,
+                        metric="switch_step", value=float(step)) for i, step in switched.items()]
 
 
 def _pair_rows(p, lab, d, members, pop) -> list[dict]:
