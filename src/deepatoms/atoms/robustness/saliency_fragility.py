@@ -4,8 +4,9 @@ Claim: a perturbation within a small ℓ∞ budget that leaves the predicted lab
 move a saliency map (simple gradient, integrated gradients) far more than random-sign noise of
 the same size: paper, ImageNet, ε = 8/255 — top-1000 intersection down to ≈ 0.01–0.16 and rank
 correlation ≈ 0.2–0.5 under the top-k and mass-centre attacks, against ≈ 0.79 rank correlation
-for the random control. Here a small ReLU CNN on scikit-learn's digits upsampled to 16 × 16,
-pixels in [0, 1] (the paper's ε = 2, 4, 8 on the 0–255 scale); `paper` preset on MNIST 28 × 28.
+for the random control (a random-sign walk that keeps its most damaging step). Here a small
+ReLU CNN on scikit-learn's digits upsampled to 16 × 16, pixels in [0, 1] (ε = 2, 8, 32 on the
+0–255 scale, judged at the paper's 8); `paper` preset on MNIST 28 × 28.
 Budget: ~35 s default (5 seeds), ~3 s quick (CPU time, one thread).
 """
 from __future__ import annotations
@@ -324,7 +325,10 @@ ATOM = Atom(
            "control (simple gradient .1, integrated gradients .03; changed from .2 for both). "
            "Parts: simple gradient (central), integrated gradients. Controls: each attack keeps "
            "every label; at ε = 32/255 the top-k attack lowers the top-k intersection below its "
-           "random control's at all; the CNN's test accuracy is > 0.9.",
+           "random control's at all; the CNN's test accuracy is > 0.9. A stronger attack (40 steps "
+           "of ε/16, the source's step-to-ε ratio; 3 seeds) gives the same maps' similarities "
+           "(simple gradient top-k intersection .84, rank correlation .96 at 8/255), so the "
+           "attack's budget is not what limits the effect at this scale.",
     Params=SaliencyParams,
     run=run,
     judge=judge,
