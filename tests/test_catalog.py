@@ -311,7 +311,6 @@ WITHOUT_CONTROL = {
     "random-labels", "implicit-regularization", "loss-interpolation", "optimizer-minima",
     "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
     "forgetting-events", "test-set-reuse", "dataset-bias",
-    "adversarial-examples", "fooling-images", "saliency-fragility",
     "fixup", "lightweight-convolution", "tensor-calculus-hessians", "learned-optimizer",
     "architecture-search", "random-weights",
 }

@@ -164,7 +164,7 @@ def _values(table: pd.DataFrame, method: str, kind: str, metric: str, eps: float
 def _gap_rows(table: pd.DataFrame, method: str, kind: str, e: float) -> list:
     """The attack's maps against its random control's at ε = e: top-k intersection and rank
     correlation (control − attack > margin), and whether every label was kept (a control)."""
-    where = f"{setting_label(saliency=method, attack=kind, eps=e)}; control={CONTROL[kind]}"
+    where = f"{setting_label(saliency=method, attack=kind, eps=e)}; attack={CONTROL[kind]}"
     out = [stats.difference(f"{method}: {name}, random control − {kind} attack",
                             _values(table, method, CONTROL[kind], metric, e),
                             _values(table, method, kind, metric, e), FRAGILE_MARGIN[method],
@@ -185,7 +185,7 @@ def _controls(table: pd.DataFrame, method: str, top: float) -> list:
                            "(attack works at all)", _values(table, method, CONTROL[kind], metric, top),
                            _values(table, method, kind, metric, top), 0.0,
                            setting=f"{setting_label(saliency=method, attack=kind, eps=top)}; "
-                                   f"control={CONTROL[kind]}")
+                                   f"attack={CONTROL[kind]}")
     return [replace(row, control=True, note=row.note or "the largest ε swept")]
 
 
