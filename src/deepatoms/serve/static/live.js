@@ -9,6 +9,8 @@ const Live = (() => {
     const parts = [el("div", { class: "row" }, Lab.badge({ label, status: verdict.status }),
       el("span", { class: "meta", text: `${verdict.scale} scale${runId ? " · stored run " + runId : ""}` })),
       el("p", { text: verdict.finding })];
+    const partsList = Lab.partsList(verdict.parts);
+    if (partsList) parts.push(partsList);
     if ((verdict.scale_reasons || []).length) parts.push(el("p", { class: "meta", text: "reduced: " + verdict.scale_reasons.join("; ") }));
     if (verdict.seeds_note) parts.push(el("p", { class: "meta", text: verdict.seeds_note }));
     parts.push(Lab.evidenceTable(verdict.evidence));
