@@ -57,6 +57,27 @@ def test_batchnorm_path_forward_equals_the_engine_in_eval_mode():
     torch.testing.assert_close(paths.forward(net, xt)[0], pop(xt, train=False)[1])
 
 
+def test_recalibrated_statistics_are_the_training_set_statistics_at_each_alpha():
+    """At every α the batch-norm layers normalise by the mean and biased variance of their
+    pre-activations over the data: after recalibration each hidden layer's normalised
+    pre-activation has mean 0 and variance ≈ 1 (the initialisation's running (0, 1) do not)."""
+    g = torch.Generator().manual_seed(0)
+    def net():
+        return {"w0": torch.randn(1, 5, 7, generator=g), "b0": torch.zeros(1, 1, 7),
+                "g0": torch.ones(1, 1, 7), "beta0": torch.zeros(1, 1, 7),
+                "mean0": torch.zeros(1, 1, 7), "var0": torch.ones(1, 1, 7),
+                "w1": torch.randn(1, 7, 3, generator=g), "b1": torch.zeros(1, 1, 3)}
+    x = 3.0 + 2.0 * torch.randn(64, 5, generator=g)
+    line = paths.recalibrate(paths.line(net(), net(), np.array([0.0, 0.3, 1.0])), x)
+    assert line["mean0"].shape == (3, 1, 7)
+    h = torch.baddbmm(line["b0"], x.expand(3, *x.shape), line["w0"])
+    z = (h - line["mean0"]) * torch.rsqrt(line["var0"] + paths.EPS)
+    torch.testing.assert_close(z.mean(dim=1), torch.zeros(3, 7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.var(dim=1, unbiased=False), torch.ones(3, 7), atol=1e-3, rtol=0)
+    plain = {k: v for k, v in net().items() if k[0] in "wb"}
+    assert paths.recalibrate(plain, x) is plain
+
+
 @pytest.mark.claim
 def test_claim_loss_interpolation():
     """Measured (5 seeds): the training loss decreases monotonically from init to solution in
