@@ -308,9 +308,8 @@ WITHOUT_CONTROL = {
     "end-to-end-portfolio", "flat-activations", "linear-periodic", "parity", "pwl-autoencoder",
     "pwl-conditioning",
     # generalization, robustness, architecture: controls are added on other branches
-    "random-labels", "implicit-regularization", "loss-interpolation", "optimizer-minima",
-    "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
-    "forgetting-events", "test-set-reuse", "dataset-bias",
+    "optimizer-minima", "distillation", "pretraining", "catastrophic-forgetting",
+    "forgetting-events",
     "adversarial-examples", "fooling-images", "saliency-fragility",
     "fixup", "lightweight-convolution", "tensor-calculus-hessians", "learned-optimizer",
     "architecture-search", "random-weights",
