@@ -72,7 +72,8 @@ def test_claim_random_labels():
     measured and reported in the finding, not judged. True-label test accuracy, paired change:
     weight decay −0.07 [−0.20, +0.05] points, dropout +0.15 [−0.26, +0.56], ±1-pixel shifts
     −0.45 [−0.75, −0.14], each well within ±5. The 3×512 MLP on true and random labels:
-    both fitted in 5 of 5 seeds (random labels in ~400 steps, true in ~100)."""
+    both fitted in 5 of 5 seeds, random labels in 4.41× [3.19, 6.10] the steps of true labels;
+    test accuracy 97.4 % (true) vs 9.6 % (random). Controls: true labels fitted at both depths."""
     out = deepatoms.run("random-labels", seeds=5, device="cpu")
     assert out.verdict.status == "reproduced"
     by = {e.metric: e for e in out.verdict.evidence if "hidden_layers=1" in e.setting}
