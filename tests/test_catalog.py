@@ -303,10 +303,7 @@ def test_a_family_module_without_atom_is_an_error(tmp_path, monkeypatch):
 # must leave it. Engineers are adding controls to these families in parallel.
 WITHOUT_CONTROL = {
     # generalization, robustness, architecture: controls are added on other branches
-    "random-labels", "implicit-regularization", "loss-interpolation",
-    "sharp-minima", "test-set-reuse", "dataset-bias",
-    "adversarial-examples", "fooling-images", "saliency-fragility",
-    "fixup", "lightweight-convolution", "tensor-calculus-hessians", "learned-optimizer",
+    "fixup", "lightweight-convolution", "learned-optimizer",
     "architecture-search", "random-weights",
 }
 
