@@ -8,8 +8,7 @@ more so for deeper nets (paper, MNIST, 1–5 layers, 400 seeds each: without pre
 and spread grow with depth beyond 2 layers, with pre-training they stay low), and acts like a
 regulariser: the pre-trained nets' gap between training and test error is smaller. Control (per
 depth): the nets without pre-training learn at all.
-Budget: ~215 s default (20 seeds; estimated from loaded-machine runs: 4× the steps of the 78 s
-measured at 2,000, one learning rate instead of two), ~4 s quick (2 seeds).
+Budget: ~170 s default (20 seeds; 169 s measured in one process), ~4 s quick (2 seeds).
 """
 from __future__ import annotations
 
@@ -342,7 +341,7 @@ ATOM = Atom(
     presets={"quick": {"depths": (1, 3), "width": 20, "pretrain_steps": 150, "steps": 400, "lrs": (0.5,)},
              "paper": {"dataset": "mnist", "width": 1000, "pretrain_steps": 20_000,
                        "steps": 50_000, "eval_every": 1000, "val_fraction": 0.1667}},
-    runtime_s=215.0,
+    runtime_s=170.0,
     default_seeds=20,
     settings=("depth", "arm"),
     index_columns=("lr",),
