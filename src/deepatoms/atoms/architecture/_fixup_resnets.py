@@ -54,6 +54,7 @@ class ResMLPPop:
     def __init__(self, scheme: str, depth: int, width: int, gens: Sequence[torch.Generator],
                  device: torch.device | str = "cpu"):
         self.scheme, self.depth, self.m = scheme, depth, len(gens)
+        self.momentum = MOMENTUM  # of the running statistics (1: replace them by the batch's)
         members = [_member(scheme, depth, width, g) for g in gens]
         self.tensors = {k: torch.stack([mem[k] for mem in members]).to(device).requires_grad_()
                         for k in members[0]}
@@ -77,9 +78,13 @@ class ResMLPPop:
         if update:
             n = h.shape[1]
             with torch.no_grad():
-                self.running[f"mean{k}"][:, l].lerp_(mean, MOMENTUM)
-                self.running[f"var{k}"][:, l].lerp_(var * (n / (n - 1)), MOMENTUM)
+                self.running[f"mean{k}"][:, l].lerp_(mean, self.momentum)
+                self.running[f"var{k}"][:, l].lerp_(var * (n / (n - 1)), self.momentum)
         return centred * torch.rsqrt(var + EPS) * gamma + beta
+
+    def running_stat(self, name: str) -> torch.Tensor:
+        """A running statistic ("mean1", "var2", ...) as (M, L, w)."""
+        return self.running[name][:, :, 0]
 
     def block(self, t, h: torch.Tensor, l: int, train: bool = True, update: bool = True):
         """h (M, B, w) → block l's output."""
