@@ -123,6 +123,33 @@ def test_quick_run_table_verdict_and_figures(name, quick_runs):
         assert any(ax.lines or ax.collections or ax.images or ax.patches for ax in fig.axes)
 
 
+def _curves(ax):
+    """The axes' data lines: reference lines (constant x or constant y: axhline, axvline,
+    a target level) left out."""
+    import numpy as np
+    out = []
+    for line in ax.get_lines():
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        if len(x) > 1 and np.ptp(x) > 0 and np.ptp(y) > 0:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_figures_say_what_their_colours_are(name, quick_runs):
+    """A panel whose data lines have two or more colours has them named in a legend of its
+    figure (each labelled line's label, or at least one legend when none is labelled)."""
+    for key, fig in quick_runs(name)[0].figures().items():
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+        texts = {t.get_text() for lg in legends for t in lg.get_texts()}
+        for i, ax in enumerate(fig.axes):
+            curves = _curves(ax)
+            if len({str(c.get_color()) for c in curves}) < 2:
+                continue
+            labels = {c.get_label() for c in curves if not c.get_label().startswith("_")}
+            assert labels <= texts and (labels or texts), (key, i, ax.get_title(), labels - texts)
+
+
 def _artists(fig):
     return sum(len(ax.lines) + len(ax.collections) + len(ax.images) + len(ax.patches)
                for ax in fig.axes)
@@ -269,3 +296,48 @@ def test_a_family_module_without_atom_is_an_error(tmp_path, monkeypatch):
     (family / "forgot_its_atom.py").write_text("VALUE = 2\n")
     with pytest.raises(TypeError, match="fake_family.forgot_its_atom defines no ATOM"):
         registry.family_atoms("fake_family", "atoms")
+
+
+# Atoms whose judge declares no positive control yet (issue 16 §1.4: every atom that can say
+# `not reproduced` declares one). A ratchet: it only shrinks; an atom that gains a control
+# must leave it. Engineers are adding controls to these families in parallel.
+WITHOUT_CONTROL = {
+    # atoms family: reproduced today; controls not yet written (the last of the family's list)
+    "activation-functions", "class-imbalance", "layer-convergence", "weight-regularization",
+    # failures family: reproduced today; controls not yet written
+    "end-to-end-portfolio", "flat-activations", "linear-periodic", "parity", "pwl-autoencoder",
+    "pwl-conditioning",
+    # generalization, robustness, architecture: controls are added on other branches
+    "random-labels", "implicit-regularization", "loss-interpolation", "optimizer-minima",
+    "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
+    "forgetting-events", "test-set-reuse", "dataset-bias",
+    "adversarial-examples", "fooling-images", "saliency-fragility",
+    "fixup", "lightweight-convolution", "tensor-calculus-hessians", "learned-optimizer",
+    "architecture-search", "random-weights",
+}
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_every_atom_declares_a_positive_control(name, quick_runs):
+    """Issue 16 §1.4: the verdict has at least one control row, except the atoms listed in
+    WITHOUT_CONTROL (and a listed atom that has one must leave the list)."""
+    controls = quick_runs(name)[0].verdict.controls
+    if name in WITHOUT_CONTROL:
+        assert not controls, f"{name} now declares a control: remove it from WITHOUT_CONTROL"
+    else:
+        assert controls, f"{name}: declare a positive control (control=True) or list it"
+
+
+@pytest.mark.parametrize("name", ATOMS)
+def test_a_failed_control_never_yields_not_reproduced(name, quick_runs):
+    """Each part's status is what judge_parts gives from the verdict's rows, and no part guarded
+    by a control that does not hold is `not reproduced` (the quick preset's reduced scale keeps
+    the parts as measured)."""
+    from deepatoms.verdict import CENTRAL, judge_parts
+    v = quick_runs(name)[0].verdict
+    assert v.parts and v.parts[0].name == CENTRAL
+    assert v.parts == judge_parts(list(v.evidence))
+    for part in v.parts:
+        failed = [e for e in v.controls if e.part in (part.name, "*") and e.supports is not True]
+        if failed:
+            assert part.status == "inconclusive" and part.reason.startswith("control failed")

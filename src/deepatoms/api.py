@@ -98,12 +98,19 @@ def run(name: str, preset: str = "default", seeds: int | Sequence[int] | str | N
                     str(resolve_device(device)), seeds_per_batch=seeds_per_batch, warn=True)
     from .execution.precision import check_device as check_precision_device
     check_precision_device(precision, resolve_device(device))
-    store = open_store(store)  # last: nothing is written unless every argument is valid
-    common = dict(preset=preset, overrides=overrides, store=store, device=device, force=force,
+    opened = open_store(store)  # last: nothing is written unless every argument is valid
+    common = dict(preset=preset, overrides=overrides, store=opened, device=device, force=force,
                   progress=progress, seeds_per_batch=seeds_per_batch, options=options)
-    with out_of_memory_as_error(atom.name):  # a clean failure of this atom (resources.py)
-        ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
-              else execute(atom, params, seed_tuple, **common))
+    try:
+        with out_of_memory_as_error(atom.name):  # a clean failure of this atom (resources.py)
+            ex = (execute_adaptive(atom, params, plan, **common) if plan is not None
+                  else execute(atom, params, seed_tuple, **common))
+    finally:
+        if opened is not None and opened is not store:
+            # a store opened here from a path is closed here, also on Ctrl-C or a cancel:
+            # its connection is not left for the garbage collector (a long-lived process, such
+            # as a `serve` worker, would keep it, and any lock it held, until then)
+            opened.close()
     used = tuple(int(s) for s in dict.fromkeys(ex.rows.seed)) if plan is not None else seed_tuple
     return Outcome(**vars(ex), atom=atom, params=params, preset=preset, seeds=used)
 

@@ -6,7 +6,7 @@ derive independent, reproducible streams from the trial seed and a tag naming th
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -32,17 +32,23 @@ class NoProgress:
 
 
 RecordListener = Callable[[int, int, Any, Any], None]
+NamesListener = Callable[[list[str], list[int]], None]
 _listeners: list[RecordListener] = []  # this process's listener of training steps (0 or 1)
+_namers: list[NamesListener] = []      # and who hears the names of the next loop's models
 
 
-def set_record_listener(listener: RecordListener | None) -> None:
+def set_record_listener(listener: RecordListener | None,
+                        names: NamesListener | None = None) -> None:
     """Who sees the steps of the engine's training loop (`engine.train`): after each step,
     `listener(step, steps, loss, recorded)` with the step's loss as the loop computed it (per
     model, or per example; None when the loss sets the gradients itself) and, after a record
     step, what `record` returned (else None). None: nobody (the default, and the CLI's). A
     listener only reads: it must not change what it is given, so the tables stay bitwise the
-    same with or without one. `deepatoms serve` streams them as live training curves."""
+    same with or without one. `deepatoms serve` streams them as live training curves.
+    `names(settings, seeds)`: told the models of the next training loop when an atom names
+    them (`Lab.name_models`), so the curves can be grouped by setting."""
     _listeners[:] = [listener] if listener is not None else []
+    _namers[:] = [names] if listener is not None and names is not None else []
 
 
 def listening() -> bool:
@@ -127,6 +133,19 @@ class Lab:
                     self._progress.advance(every if (i + 1) % every == 0 else (i + 1) % every)
         finally:
             self._progress.end()
+
+    def name_models(self, settings: Sequence[object], seeds: Sequence[int]) -> None:
+        """Name the models of the next training loop (`engine.train`), in population order:
+        each model's setting (a short label, e.g. "sin, h=4") and seed. Only a live listener
+        (`deepatoms serve`) hears them, to draw a colour per setting, its seeds thin and their
+        mean thick; without one this does nothing (the lengths are still checked). It changes
+        no number: the tables are the same with or without it."""
+        if len(settings) != len(seeds):
+            raise ValueError(f"name_models: {len(settings)} settings for {len(seeds)} seeds")
+        if _namers:
+            labels, numbers = [str(s)[:60] for s in settings], [int(s) for s in seeds]
+            for names in _namers:
+                names(labels, numbers)
 
     def tensor(self, array: np.ndarray | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Move data to the lab's device (float data to the lab's dtype)."""

@@ -39,7 +39,8 @@ def test_depth_separation_judge_covers_every_depth_run():
             for s in range(10) for L in (1, 2, 5)]
     verdict = ds.judge(pd.DataFrame(rows))
     assert verdict.status == "reproduced"
-    assert [e.setting for e in verdict.evidence] == ["depth=*"]
+    assert [e.setting for e in verdict.evidence] == ["depth=*", "depth=5"]  # trend, control
+    assert verdict.evidence[1].control and verdict.evidence[1].supports
 
 
 def test_depth_separation_minibatch_mode_runs():
@@ -57,7 +58,8 @@ def test_claim_depth_separation():
     inconclusive (the old per-seed Spearman interval on the previous data stream said reproduced)."""
     out = deepatoms.run("depth-separation", seeds=10, device="cpu")
     assert out.verdict.status == "inconclusive"
-    (row,) = out.verdict.evidence
+    row, control = out.verdict.evidence
+    assert control.control and control.supports  # L = 3 fits above chance: .75 [.63, .87]
     assert row.supports is None and row.setting == "depth=*" and row.estimate > 0.3
     acc = out.table[out.table.metric == "train_accuracy"].groupby("depth").value.mean()
     assert acc[3] - acc[1] > 0.1  # measured 0.137 (61.3 → 75.0 %)

@@ -196,6 +196,18 @@ def test_claim_end_to_end_images():
     rows = {(e.setting, e.metric): e.supports for e in out.verdict.evidence}
     assert not any(v is False for v in rows.values())
     assert rows[("k=1", "k=1: test accuracy, end-to-end − decomposition")] is True
+    assert all(c.supports for c in out.verdict.controls)  # decomposition k=3 .85, k=4 .81
+
+
+def test_end_to_end_images_decomposition_that_does_not_learn_fails_the_control():
+    """End-to-end at chance for k ≥ 3 means nothing if the network cannot learn k-tuples at
+    this budget even with the per-image labels: every part is then inconclusive."""
+    from deepatoms.atoms.failures import end_to_end_images as e2e
+    t = _e2e_table({1: 6e-4, 2: 6.2e-4, 3: 5.9e-4, 4: 6.1e-4})
+    t.loc[(t.method == "decomposition") & (t.k >= 3) & (t.metric == "test_accuracy"), "value"] -= 0.3
+    v = e2e.judge(t)
+    assert [p.status for p in v.parts] == ["inconclusive", "inconclusive"]
+    assert "decomposition k=3" in v.parts[0].reason and "2,500" in v.parts[0].reason
 
 
 # ---------------------------------------------------------------- end-to-end-images judge (issue 6)
@@ -225,6 +237,7 @@ def test_end_to_end_images_judge_flat_snr_is_an_equivalence_test():
     assert {e.setting for e in flat.evidence} == {"k=1", "k=2", "k=3", "k=4", "k=*"}
     falling = e2e.judge(_e2e_table({1: 6e-4, 2: 3e-4, 3: 1.5e-4, 4: 7.5e-5}))  # halves per k: 8×
     rows = [e for e in falling.evidence if "fitted log10 change" in e.metric]
-    assert [e.supports for e in rows] == [False, True] and falling.status == "not reproduced"
+    assert [e.supports for e in rows] == [False, True]
+    assert [p.status for p in falling.parts] == ["reproduced", "not reproduced"]  # SNR: own part
     assert e2e._fitted_change(e2e._snr(_e2e_table({1: 1e-3, 2: 1e-3, 3: 1e-3, 4: 1e-2}),
                                        "decomposition", "estimate"))[2] == pytest.approx(0.9, abs=1e-9)

@@ -87,6 +87,7 @@ def test_claim_memorization_capacity():
     rows = {e.setting: e for e in out.verdict.evidence}
     assert all(rows[f"labels=true; n={n}"].supports is True for n in (50, 100, 150, 200, 250, 300))
     assert rows["labels=random; n=*"].supports is True
+    assert all(c.supports for c in out.verdict.controls)  # random labels fit at n = 50: 1.0
     assert rows["labels=random; n=50"].supports is True  # 250 of 250 points pooled over 5 seeds
     speed = rows["labels=*; n=150"]
     assert speed.supports is None and speed.estimate > 0.05  # measured 0.099 [-0.008, 0.206]

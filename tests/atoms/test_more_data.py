@@ -47,7 +47,8 @@ def test_more_data_judge_on_a_hand_made_table():
                                  ("deep", base + 0.06 + 0.002 * seed)):
                 rows.append(dict(seed=seed, learner=learner, n=n, metric="test_accuracy", value=acc))
     verdict = md.judge(pd.DataFrame(rows))
-    assert len(verdict.evidence) == 4 + 2 * 3 + 1 + 2
+    assert len(verdict.evidence) == 4 + 2 * 3 + 1 + 2 + 2  # + a control per network
+    assert [e.supports for e in verdict.controls] == [True, True]
     by_metric = {e.metric: e for e in verdict.evidence}
     assert all(e.supports for m, e in by_metric.items() if "best of" in m or "vs n" in m)
     assert by_metric["deep − shallow, mean over n"].supports is True
@@ -86,6 +87,7 @@ def test_claim_more_data():
     assert len(margins) == 18 and all(e.estimate > 0 for e in margins)
     assert sum(e.supports is True for e in margins) == 11
     assert not any(e.supports is False for e in ev)
+    assert all(c.supports for c in out.verdict.controls)  # n = 10,000: shallow .93, deep .93
     assert all(e.supports for e in ev if "vs n" in e.metric or "deep − shallow" in e.metric)
     ceiling = out.table[out.table.metric == "bayes_accuracy"].value
     assert abs(ceiling.mean() - 0.947) < 0.005

@@ -65,6 +65,21 @@ def test_claim_pca_preprocessing_both_mixings_and_control():
     _near(out, "rotation: no PCA, k ≥ 200", 0.960, (0.909, 1.011))
     _near(out, "standardised uniform: no PCA, k ≥ 200", 0.942, (0.875, 1.010))
     _near(out, "uniform: PCA 10 − PCA 1", 0.106, (0.083, 0.130))
+    assert [p.status for p in out.verdict.parts] == ["not reproduced", "not reproduced"]
+    assert all(c.supports for c in out.verdict.controls)  # k ≤ 20: .98/.99/.98; ceiling 1.0
+
+
+def test_a_network_that_does_not_learn_at_small_k_fails_the_control():
+    """No collapse can show when raw inputs do not work even while d + k ≤ n/2: the central
+    part is then inconclusive (control failed), not refuted."""
+    out = _run("pca-preprocessing", "quick", seeds=(0, 1))
+    t = out.table.copy()
+    low = ((t.metric == "test_accuracy") & (t.features == "raw") & (t.pca_dims == 0)
+           & (t.dummy_dims <= 20))
+    t.loc[low, "value"] = 0.5
+    v = pca_preprocessing.judge(t)
+    assert v.status == "inconclusive" and "control failed" in v.parts[0].reason
+    assert "no PCA, k ≤ 20" in v.parts[0].reason
 
 
 @pytest.mark.claim

@@ -50,4 +50,17 @@ def test_claim_transfer_learning():
     assert out.verdict.status == "not reproduced"
     gain = _evidence(out, "accuracy gain")
     assert gain.supports is False and -0.109 <= gain.estimate <= -0.036  # measured −.073
-    assert _evidence(out, "probe accuracy").supports  # the frozen features beat chance (.55)
+    assert [p.status for p in out.verdict.parts] == ["not reproduced", "not reproduced"]
+    assert all(c.supports for c in out.verdict.controls)  # source .98, scratch .96, probe .55
+    assert _evidence(out, "probe accuracy").control
+
+
+def test_a_source_network_that_did_not_learn_fails_the_control():
+    """The controls guard every part: a pre-trained network at chance on its own task leaves
+    nothing to transfer, so no gain or loss is a refutation."""
+    out = deepatoms.run("transfer-learning", preset="quick", seeds=2, device="cpu")
+    table = out.table.copy()
+    table.loc[table.metric == "source_test_accuracy", "value"] = 0.3
+    v = registry.get("transfer-learning").judge(table)
+    assert v.status == "inconclusive" and v.parts[0].reason.startswith("control failed")
+    assert all(p.status == "inconclusive" for p in v.parts)

@@ -51,7 +51,8 @@ def test_universal_approximation_judges_a_bimodal_outcome_as_a_rate():
     assert {e.setting for e in most.evidence} == {"function=sin; hidden_units=*",
                                                   "function=poly; hidden_units=*",
                                                   "function=abs; hidden_units=*",
-                                                  "function=*; hidden_units=2"}
+                                                  "function=*; hidden_units=2",
+                                                  "function=*; hidden_units=16"}  # the control
 
 
 def test_linear_fit_mse_is_the_plateau_level():

@@ -83,3 +83,31 @@ def test_sigterm_raises_a_keyboard_interrupt_in_the_block():
         assert isinstance(info.value, Terminated) and exit_code(info.value) == 143
         assert state.signal == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is restored
+
+
+def test_a_store_opened_by_run_is_closed_also_on_an_interrupt(tmp_path, monkeypatch):
+    """`api.run(store=path)` closes the connection it opened, on success and on Ctrl-C (a
+    `serve` worker runs job after job in one process: a connection left to the garbage
+    collector would keep any lock it held)."""
+    from deepatoms import api
+    from deepatoms.store.database import Store
+    closed = []
+    real_close = Store.close
+    monkeypatch.setattr(Store, "close", lambda self: (closed.append(self), real_close(self)))
+    deepatoms.run("layer-convergence", preset="quick", seeds=[0], store=tmp_path / "s")
+    assert len(closed) == 1
+    given = Store(tmp_path / "s")  # a Store passed in stays open: its owner closes it
+    deepatoms.run("layer-convergence", preset="quick", seeds=[0], store=given)
+    assert len(closed) == 1 and given.store_id
+
+    class Cancel(BaseException):  # as KeyboardInterrupt unwinds, without alarming pytest
+        pass
+
+    def interrupted(*args, **kwargs):
+        raise Cancel
+    monkeypatch.setattr(api, "execute", interrupted)
+    try:
+        deepatoms.run("layer-convergence", preset="quick", seeds=[1], store=tmp_path / "s")
+    except Cancel:
+        pass
+    assert len(closed) == 2

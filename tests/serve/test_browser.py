@@ -1,8 +1,9 @@
 """`deepatoms serve` in a real browser: headless Chromium (Debian's `chromium`) driven by
 Playwright opens the catalog, opens an atom, changes a parameter, runs the quick preset and sees
-the progress move, the live chart gain points and the verdict badge appear. Screenshots of the
-catalog and of the atom page mid-run are saved (DEEPATOMS_SCREENSHOTS: a folder to keep them,
-e.g. docs/images). Skipped, saying so, where Chromium or Playwright is absent."""
+the progress move, the live chart gain points grouped by setting (a legend naming the atom's
+settings) and the verdict badge appear. Screenshots of the catalog and of the atom page mid-run
+are saved (DEEPATOMS_SCREENSHOTS: a folder to keep them, e.g. docs/images). Skipped, saying so,
+where Chromium or Playwright is absent."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,8 @@ from ..common import CHROMIUM, needs_chromium
 
 pytestmark = needs_chromium("the lab's browser test")
 ATOM = "layer-convergence"
+RUN = "universal-approximation"  # a population of 3 functions × 3 widths × seeds, named
+SETTINGS = 9
 
 
 @pytest.fixture()
@@ -48,7 +51,7 @@ def _catalog(page, url: str, shots: Path) -> None:
     assert 1 <= page.locator("a.card").count() < 42
     page.fill("#search", "")
     page.screenshot(path=str(shots / "lab-catalog.png"))
-    page.click(f'a.card[data-name="{ATOM}"]')
+    page.click(f'a.card[data-name="{RUN}"]')
 
 
 def _atom_run(page, shots: Path) -> None:
@@ -57,14 +60,20 @@ def _atom_run(page, shots: Path) -> None:
     page.click("#run")
     page.wait_for_selector('[data-field="lr"].bad')
     assert "must be > 0" in page.inner_text('[data-field="lr"] .err')
-    page.fill('[data-field="lr"] input', "0.02")
-    page.fill('[data-field="steps"] input', "400")
-    page.fill("#seeds", "2")
+    page.fill('[data-field="lr"] input', "0.003")
+    page.fill('[data-field="steps"] input', "3000")
+    page.fill("#seeds", "3")
     page.wait_for_function("!document.querySelector('.field.bad')")
     page.click("#run")
-    page.wait_for_function("Number(document.getElementById('charts').dataset.points || 0) >= 3")
+    page.wait_for_function("Number(document.getElementById('charts').dataset.points || 0) >= 25")
     # the bar moves with the progress events (they may trail the first chart points)
     page.wait_for_function("parseFloat(document.getElementById('bar').style.width || 0) > 0")
+    # the curves are grouped by setting: a colour and a legend entry per (function, width)
+    loss = 'canvas.chart[data-series="loss"]'
+    page.wait_for_function(f"document.querySelector('{loss}').dataset.settings === '{SETTINGS}'")
+    keys = page.locator(".chart-box", has=page.locator(loss)).locator(".legend .key")
+    assert keys.count() == SETTINGS
+    assert "sin, h=2" in keys.all_inner_texts()
     page.screenshot(path=str(shots / "lab-atom-running.png"), full_page=True)
     page.wait_for_selector("#outcome .badge", timeout=120_000)
     assert page.get_attribute("#outcome", "data-state") == "done"

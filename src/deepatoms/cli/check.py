@@ -59,6 +59,12 @@ def observed(result: Any) -> tuple[str | None, str]:
     return v.status, v.status
 
 
+def _said(verdict: Any) -> str:
+    """The finding, then one line per claim part where the parts say more than the headline."""
+    from ..report.parts import part_lines
+    return "\n".join([verdict.finding, *part_lines(verdict)])
+
+
 def junit_xml(results: list[Any], expected: dict[str, str], seconds: dict[str, float]) -> bytes:
     suite = ET.Element("testsuite", name="deepatoms claims", tests=str(len(results)))
     failures = errors = 0
@@ -73,9 +79,9 @@ def junit_xml(results: list[Any], expected: dict[str, str], seconds: dict[str, f
             failures += 1
             message = f"expected {expected[r.name]}, got {said}"
             ET.SubElement(case, "failure", message=message).text = \
-                f"{message}\n{r.outcome.verdict.finding}"
+                f"{message}\n{_said(r.outcome.verdict)}"
         if r.outcome is not None:
-            ET.SubElement(case, "system-out").text = r.outcome.verdict.finding
+            ET.SubElement(case, "system-out").text = _said(r.outcome.verdict)
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     ET.indent(suite)
@@ -83,13 +89,15 @@ def junit_xml(results: list[Any], expected: dict[str, str], seconds: dict[str, f
 
 
 def claims_table(results: list[Any], expected: dict[str, str]) -> Table:
+    from ..report.parts import part_lines
     table = Table(title="claims", title_justify="left")
     for col in ("atom", "expected", "observed", ""):
         table.add_column(col)
     for r in results:
         got, said = observed(r)
         ok = got == expected[r.name]
-        table.add_row(r.name, expected[r.name], Text(said),
+        parts = part_lines(r.outcome.verdict) if r.outcome is not None else []
+        table.add_row(r.name, expected[r.name], Text("\n".join([said, *parts])),
                       Text("ok" if ok else "FAIL", style="bold green" if ok else "bold red"))
     return table
 

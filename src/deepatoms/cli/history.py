@@ -36,7 +36,7 @@ def history_table(atom: str, rows: list[dict[str, Any]]) -> Table:
         cost = cost_text({"computed_s": r["computed_s"], "env": {"computed_on": r["computed_on"]}},
                          fmt_seconds)
         table.add_row(str(r["id"]), str(r["created"]).replace("T", " ")[:16], Text(r["preset"]),
-                      fmt_seeds(r["seeds"]), device, Text(r["verdict"]), Text(cost))
+                      fmt_seeds(r["seeds"]), device, _verdict_cell(r), Text(cost))
     return table
 
 
@@ -52,6 +52,34 @@ def _cells(*values: Any) -> list[Text]:
     return [v if isinstance(v, Text) else Text(str(v)) for v in values]
 
 
+def _metric(row: dict[str, Any]) -> str:
+    """The metric, with its claim part and a control mark where it has them."""
+    from ..report.parts import evidence_part
+    from ..verdict import Evidence
+    label = evidence_part(Evidence(row["metric"], 0.0, 0.0, 0.0, 0, "", "", None,
+                                   part=row.get("part", ""), control=row.get("control", False)))
+    return f"[{label}] {row['metric']}" if label else row["metric"]
+
+
+def _parts_text(row: dict[str, Any]) -> str:
+    """One line per claim part ("• title: status — reason"); "" for an old run without parts."""
+    lines = []
+    for p in row.get("parts") or []:
+        reason = f" — {p['reason']}" if p.get("reason") else ""
+        lines.append(f"• {p.get('title') or p.get('name') or 'central claim'}: "
+                     f"{p.get('status')}{reason}")
+    return "\n".join(lines)
+
+
+def _verdict_cell(row: dict[str, Any]) -> Text:
+    """The verdict label, and one line per claim part when there are several (or a reason)."""
+    text = Text(row["verdict"])
+    parts = row.get("parts") or []
+    if len(parts) > 1 or any(p.get("reason") for p in parts):
+        text.append("\n" + _parts_text(row))
+    return text
+
+
 def diff_tables(diff: dict[str, Any]) -> list[Table]:
     """Runs, differing parameters, evidence side by side, key numbers."""
     a, b = diff["runs"]
@@ -62,6 +90,8 @@ def diff_tables(diff: dict[str, Any]) -> list[Table]:
                 "code_version", "verdict", "finding", "computed_s", "computed_on", "wall_s"):
         va, vb = _num(a.get(key)), _num(b.get(key))
         runs.add_row(*_cells(key, va, vb if vb != va or key == "verdict" else "= A"))
+    if a.get("parts") or b.get("parts"):
+        runs.add_row(*_cells("parts", _parts_text(a), _parts_text(b)))
     out = [runs]
     if diff["params"]:
         params = Table(title="parameters that differ", title_justify="left")
@@ -75,7 +105,7 @@ def diff_tables(diff: dict[str, Any]) -> list[Table]:
     for name in ("setting", "metric", "A", "B", "B − A"):
         evidence.add_column(name, justify="right" if name == "B − A" else "left")
     for e in diff["evidence"]:
-        evidence.add_row(*_cells(e["setting"] or "—", e["metric"], _interval(e["a"]),
+        evidence.add_row(*_cells(e["setting"] or "—", _metric(e), _interval(e["a"]),
                                  _interval(e["b"]), _num(e["delta"])))
     out.append(evidence)
     if diff["numbers"]:

@@ -246,7 +246,7 @@ def run_brief(run: dict[str, Any]) -> dict[str, Any]:
             "scale": run_scale(run), "finding": str(verdict.get("finding", "")),
             "preset": run["preset"], "seeds": run["seeds"], "computed_s": computed_s,
             "computed_on": computed_on, "wall_s": run["wall_s"], "created": run["created"],
-            "damaged": run.get("damaged", [])}
+            "damaged": run.get("damaged", []), "parts": verdict.get("parts") or []}
 
 
 def default_runtime_s(atom: Any) -> float:
@@ -356,10 +356,24 @@ def verdict_table(results: list[AtomResult]) -> Table:
                         style=INDICATIVE_STYLE)
         if o.verdict.seeds_note:
             cell.append("\n" + o.verdict.seeds_note, style="dim")
+        append_parts(cell, o.verdict)
         cached = f"{len(o.cached_seeds)}/{len(o.seeds)}" if o.cached_seeds else "—"
         table.add_row(cell, status_text(o.verdict.label), fmt_seeds(o.seeds),
                       outcome_cost(o), cached)
     return table
+
+
+def append_parts(cell: Text, verdict: Any) -> None:
+    """One line per claim part under the finding ("part: status — reason"), each status in its
+    colour; nothing for a verdict whose only part is the headline (or an old run without parts)."""
+    from ..report.parts import shows_parts
+    if not shows_parts(verdict):
+        return
+    for p in verdict.parts:
+        cell.append(f"\n• {p.title}: ")
+        cell.append(p.status, style=STATUS_STYLE.get(p.status, ""))
+        if p.reason:
+            cell.append(f" — {p.reason}", style="dim")
 
 
 def outcome_cost(outcome: "Outcome") -> str:

@@ -18,10 +18,26 @@ def report(
     store: StoreOpt = Path(DEFAULT_DIR),
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Directory for the HTML site (default: the store's report/ folder, "
-        "STORE/report).",
+        "STORE/report); with --markdown, the Markdown file (default: stdout).",
+        show_default=False)] = None,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="Instead of HTML, the README's catalog tables in Markdown: one table "
+        "per family, one row per atom from its latest full-scale run (verdict and seeds, the "
+        "claim parts that are not the headline, the finding, the source's figures).")] = False,
+    update: Annotated[Optional[Path], typer.Option(
+        "--update", metavar="FILE", help="With --markdown: write the tables into FILE (e.g. "
+        "README.md) between its marker lines, the HTML comments 'verdicts:begin' and "
+        "'verdicts:end' (each alone on its line); the rest of FILE is kept.", show_default=False)] = None,
+    before: Annotated[Optional[Path], typer.Option(
+        "--before", metavar="STORE", help="With --markdown: add a 'before' column with each "
+        "atom's verdict in this other store (e.g. the previous full run).",
         show_default=False)] = None,
 ) -> None:
-    """Render the store as a self-contained HTML report (no training; works offline)."""
+    """Render the store as a self-contained HTML report (no training; works offline), or with
+    --markdown as the README's catalog tables (`--markdown --update README.md` regenerates the
+    README's tables in place)."""
+    if markdown or update is not None or before is not None:
+        return _markdown(store, out, update, before)
     st = open_store(store, create=False)
     build = import_optional("deepatoms.report.build", "the HTML report")
     try:
@@ -35,6 +51,31 @@ def report(
     stdout().print(f"report: {Path(index).resolve()}", soft_wrap=True, highlight=False)
 
 
+
+
+def _markdown(store: Path, out: Path | None, update: Path | None, before: Path | None) -> None:
+    """`report --markdown`: the catalog tables on stdout, into --out, or spliced into --update."""
+    from ..report.markdown import catalog_markdown, splice
+    if update is not None and out is not None:
+        raise StoreError("give --out (a new Markdown file) or --update (a file with markers), "
+                         "not both")
+    runs = open_store(store, create=False).latest_runs(tolerant=True)
+    earlier = open_store(before, create=False).latest_runs(tolerant=True) if before else None
+    text = catalog_markdown(runs, earlier)
+    if update is None and out is None:
+        typer.echo(text, nl=False)
+        return
+    target = update or out
+    try:
+        if update is not None:
+            text = splice(update.read_text(encoding="utf-8"), text)
+        target.write_text(text, encoding="utf-8")
+    except ValueError as exc:
+        raise StoreError(f"cannot update '{update}': {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot write '{target}' ({exc.strerror or exc})") from None
+    stdout().print(f"{'updated' if update else 'written'}: {target.resolve()}", soft_wrap=True,
+                   highlight=False)
 
 
 def _atoms(st: "Store") -> int | None:

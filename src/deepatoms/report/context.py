@@ -17,6 +17,7 @@ from ..store.cost import cost_text
 from ..verdict import STATUSES, Verdict
 from .format import duration, plain, value_text, when
 from .html import evidence_row
+from .parts import secondary_lines, shows_parts
 
 NOT_RUN = "not run"
 UNREADABLE = "unreadable"
@@ -60,6 +61,9 @@ class AtomPage:
     probe: dict[str, Any] | None = None   # the latest `deepatoms probe` of this atom
     newer_reduced: dict[str, Any] | None = None  # a later reduced-scale run, shown beside
     undecided: list[str] = dataclasses.field(default_factory=list)  # evidence rows undecided
+    # the claim parts (title, status, reason) where they say more than the headline
+    parts: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    secondary: list[str] = dataclasses.field(default_factory=list)  # for the index: see parts.py
 
     @property
     def href(self) -> str:
@@ -201,7 +205,9 @@ def atom_page(run: dict[str, Any], atom: Atom | None, slug: str,
         params=param_rows(run.get("params") or {}, atom), runtime=runtime_rows(run, atom),
         env=env_rows(run.get("env") or {}, threads), notes=page_notes(run, atom, verdict),
         undecided=undecided_rows(verdict) if verdict and verdict.status == "inconclusive"
-        and verdict.scale == "full" else [])
+        and verdict.scale == "full" and not (verdict.parts and verdict.parts[0].reason) else [],
+        parts=[p.to_dict() for p in verdict.parts] if verdict and shows_parts(verdict) else [],
+        secondary=secondary_lines(verdict) if verdict else [])
 
 
 def index_groups(pages: dict[str, AtomPage]) -> list[dict[str, Any]]:

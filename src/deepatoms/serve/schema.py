@@ -69,7 +69,8 @@ def verdict_summary(run: dict[str, Any] | None) -> dict[str, Any] | None:
             "finding": v.get("finding", ""), "seeds": run.get("seeds"),
             "preset": run.get("preset"), "created": run.get("created"),
             "evidence": v.get("evidence", []), "scale_reasons": v.get("scale_reasons", []),
-            "seeds_note": v.get("seeds_note", ""), "indicative": v.get("indicative", "")}
+            "seeds_note": v.get("seeds_note", ""), "indicative": v.get("indicative", ""),
+            "parts": v.get("parts") or []}
 
 
 def finite(value: Any) -> Any:

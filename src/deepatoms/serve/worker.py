@@ -56,12 +56,15 @@ def series(value: Any) -> dict[str, list[float | None]]:
 class Relay:
     """Progress (`lab.Progress`) and the record listener of one job: messages to the outbox
     (progress at most every PROGRESS_EVERY_S; every recorded step; a new segment when a
-    training loop starts again)."""
+    training loop starts again). A loop whose models the atom named (`Lab.name_models`) sends
+    the names with each point: `models` = {"settings": [...], "seeds": [...]}, one per model."""
 
     def __init__(self, outbox: Any, job: str):
         self.outbox, self.job = outbox, job
         self.loops: list[list[Any]] = []
         self.segment, self.last_step, self.sent = 0, 0, 0.0
+        self.pending: dict[str, list[Any]] | None = None  # names of the next loop's models
+        self.models: dict[str, list[Any]] | None = None   # names of this loop's models
 
     def begin(self, description: str, total: int) -> None:
         self.loops.append([description, 0, max(int(total), 1)])
@@ -83,12 +86,23 @@ class Relay:
             desc, done, total = self.loops[-1]
             self.outbox.put(("progress", self.job, {"loop": desc, "done": done, "total": total}))
 
+    def names(self, settings: list[str], seeds: list[int]) -> None:
+        """The lab's names listener: the next training loop's models (setting, seed)."""
+        self.pending = {"settings": list(settings), "seeds": list(seeds)}
+
+    def _start(self, step: int) -> None:
+        """A new segment when the step count starts again or the atom named a new loop."""
+        if step <= self.last_step or (self.pending is not None and self.last_step):
+            self.segment += 1
+            self.models = None
+        if self.pending is not None:
+            self.models, self.pending = self.pending, None
+        self.last_step = step
+
     def record(self, step: int, steps: int, loss: Any, recorded: Any) -> None:
         """A training step (lab's listener): sent when it is a record step, or one of about
         POINTS_PER_LOOP evenly spaced steps, or the last."""
-        if step <= self.last_step:
-            self.segment += 1
-        self.last_step = step
+        self._start(step)
         every = max(1, steps // POINTS_PER_LOOP)
         if recorded is None and step % every and step != steps:
             return
@@ -98,15 +112,32 @@ class Relay:
             curves = series({"loss": losses.mean(dim=1) if losses.dim() == 2 else losses})
         if recorded is not None:
             curves.update({k if k != "value" else "record": v for k, v in series(recorded).items()})
-        if curves:
-            self.outbox.put(("point", self.job, {"segment": self.segment, "step": int(step),
-                                                 "steps": int(steps), "series": curves}))
+        if not curves:
+            return
+        point = {"segment": self.segment, "step": int(step), "steps": int(steps)}
+        if self.models is not None:
+            curves = per_model(curves, len(self.models["seeds"]))
+            point["models"] = self.models
+        self.outbox.put(("point", self.job, {**point, "series": curves}))
+
+
+def per_model(curves: dict[str, list[float | None]], m: int) -> dict[str, list[float | None]]:
+    """Curves of a named loop of `m` models: a curve of k·m numbers (a record of shape (k, m),
+    e.g. test and train accuracy stacked) becomes k curves "name 1" ... "name k"."""
+    out = {}
+    for name, values in curves.items():
+        k = len(values) // m if m else 0
+        if k > 1 and k * m == len(values):
+            out.update({f"{name} {j + 1}": values[j * m:(j + 1) * m] for j in range(k)})
+        else:
+            out[name] = values
+    return out
 
 
 def _run(job: dict[str, Any], store: str, relay: Relay) -> dict[str, Any]:
     from .. import api
     from ..lab import set_record_listener
-    set_record_listener(relay.record)
+    set_record_listener(relay.record, relay.names)
     try:
         out = api.run(job["atom"], job["preset"], job["seeds"], store=store, progress=relay,
                       workers=1, device="cpu", seeds_per_batch=job["seeds_per_batch"],
@@ -122,7 +153,7 @@ def _probe(job: dict[str, Any], store: str, relay: Relay) -> dict[str, Any]:
     from ..lab import set_record_listener
     from ..studies.probe import probe_values
     overrides = {k: v for k, v in job["overrides"].items() if k != job["key"]}
-    set_record_listener(relay.record)
+    set_record_listener(relay.record, relay.names)
     try:
         result = probe_values(job["atom"], job["key"], job["values"], preset=job["preset"],
                               seeds=job["seeds"], store=open_store(store), device="cpu",

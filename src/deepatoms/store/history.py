@@ -48,7 +48,14 @@ def history_rows(store: "Store", atom: str) -> list[dict[str, Any]]:
              "status": status_of(r), "verdict": label_of(r), "scale": run_scale(r),
              "computed_s": run_cost(r)[0], "computed_on": run_cost(r)[1], "wall_s": r["wall_s"],
              "code_version": r["code_version"], "damaged": r["damaged"],
-             "config": (r["env"] or {}).get("config")} for r in runs]
+             "config": (r["env"] or {}).get("config"), "parts": run_parts(r)} for r in runs]
+
+
+def run_parts(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claim parts of a run's verdict (name, title, status, reason); [] for a run stored
+    before verdicts had parts, or a damaged one."""
+    parts = (run.get("verdict") or {}).get("parts") or []
+    return [p for p in parts if isinstance(p, dict)]
 
 
 def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +67,7 @@ def _run_summary(store: "Store", run: dict[str, Any]) -> dict[str, Any]:
     return {**{k: run.get(k) for k in RUN_FIELDS}, "status": status_of(run),
             "verdict": label_of(run), "finding": str(verdict.get("finding", "")),
             "computed_s": run["computed_s"], "computed_on": run_cost(run)[1],
-            "wall_s": run["wall_s"],
+            "wall_s": run["wall_s"], "parts": run_parts(run),
             "torch": ", ".join(torch_versions) or str(run["env"].get("torch", "")),
             "threads": ", ".join(map(str, threads)) or str(run["env"].get("threads", "")),
             "damaged": run["damaged"]}
@@ -89,8 +96,11 @@ def evidence_pairs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]
         ra, rb = ea.get(key), eb.get(key)
         est_a = _number(ra.get("estimate")) if ra else math.nan
         est_b = _number(rb.get("estimate")) if rb else math.nan
+        rows = [r for r in (ra, rb) if r]  # an old run's rows have no part: take either's
         out.append({"setting": key[0], "metric": key[1], "a": ra, "b": rb,
-                    "delta": est_b - est_a})
+                    "delta": est_b - est_a,
+                    "part": next((str(r["part"]) for r in rows if r.get("part")), ""),
+                    "control": any(bool(r.get("control")) for r in rows)})
     return out
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .mlflow_metrics import evidence_tags, run_metrics, seed_curves
+from .mlflow_metrics import evidence_tags, part_tags, run_metrics, seed_curves
 from .mlflow_target import EXPERIMENT, Target, load_mlflow, open_target, short, tracking_uri
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ def run_tags(run: dict[str, Any], store_id: str) -> dict[str, str]:
             "verdict.label": verdict.get("label") or verdict.get("status", ""),
             "verdict.scale": verdict.get("scale", "full"),
             "verdict.finding": verdict.get("finding", ""),
-            "mlflow.runName": f"{run['atom']} #{run['id']}", **evidence_tags(run)}
+            "mlflow.runName": f"{run['atom']} #{run['id']}", **evidence_tags(run),
+            **part_tags(run)}
     return {k: str(v)[:MAX_TAG] for k, v in tags.items()}
 
 

@@ -44,7 +44,12 @@ def evidence_key(index: int) -> str:
 
 
 def evidence_sentence(row: dict[str, Any]) -> str:
-    return " ".join(str(p) for p in (row.get("setting", ""), row.get("metric", "")) if p)
+    """'setting metric', with '[part]' or '[control (part)]' first where the row has them."""
+    part = "every part" if row.get("part") == "*" else str(row.get("part") or "")
+    if row.get("control"):
+        part = f"control ({part})" if part else "control"
+    words = (f"[{part}]" if part else "", row.get("setting", ""), row.get("metric", ""))
+    return " ".join(str(p) for p in words if p)
 
 
 def run_metrics(run: dict[str, Any]) -> dict[str, float]:
@@ -59,6 +64,17 @@ def run_metrics(run: dict[str, Any]) -> dict[str, float]:
             out[key + suffix] = float(row[field]) if finite(row.get(field)) else math.nan
         supports = row.get("supports")
         out[key + ".supports"] = float(supports) if isinstance(supports, bool) else math.nan
+    return out
+
+
+def part_tags(run: dict[str, Any]) -> dict[str, str]:
+    """`verdict.part00` → 'title: status' (and '— reason', a failed control) of each claim part,
+    the central one first; none for a run stored before verdicts had parts."""
+    out = {}
+    for i, p in enumerate(run["verdict"].get("parts") or []):
+        reason = f" — {p['reason']}" if p.get("reason") else ""
+        title = p.get("title") or p.get("name") or "central claim"
+        out[f"verdict.part{i:02d}"] = f"{title}: {p.get('status', '')}{reason}"
     return out
 
 

@@ -97,6 +97,7 @@ def run(p: ActivationParams, lab: Lab) -> pd.DataFrame:
                  activation=[c[0] for c in combos], init="xavier_uniform", device=lab.device)
     stream = Sampler([lab.torch_generator(s, "batches") for s in lab.seeds],
                      data.x_train.shape[1], p.batch_size, device=lab.device)
+    lab.name_models([a for a, _, _ in combos], [s for _, _, s in combos])  # live view
     curves = fit(pop, FusedAdam(pop.params, lr=p.lr), data, LOSSES["cross_entropy"], p.steps,
                  lab, record=every(p.record_every, p.steps), stream=stream,
                  description="activation-functions")

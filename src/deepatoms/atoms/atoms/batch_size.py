@@ -26,6 +26,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
+from .._controls import learns
 from ._classifier_training import (LOSSES, ceiling_rows, curve_rows, fit,
                                    gaussian_split_with_ceiling, per_seed, seed_ceilings, to_splits)
 
@@ -132,6 +133,11 @@ def judge(table: pd.DataFrame) -> Verdict:
         stats.trend("final test accuracy vs batch size (the source's words)", sizes,
                     test.to_numpy(), increasing=False, setting=every_size,
                     claim="decreases with batch size (the text calls the curve test accuracy)"),
+        # control: the smallest batch fits its training set (.995 in the source), else no
+        # fall with batch size can show
+        learns(f"training accuracy, batch {small}", train[small], 0.5, 0.4,
+               what="the smallest batch fits its training set",
+               setting=setting_label(batch_size=small)),
     ]
     return decide(evidence, _finding(table, train, test))
 
@@ -228,7 +234,8 @@ ATOM = Atom(
             "machine and on per-step overhead and cannot go into a reproducible table. Updates "
             "fall as 1/b by construction, so the verdict judges the accuracy part of the claim; "
             "the updates needed to first reach 0.8 training accuracy (as the source's plot) and "
-            "0.8 test accuracy are reported."),
+            "0.8 test accuracy are reported. Positive control (issue 16): the smallest batch's training accuracy > 0.9 "
+            "(it fits its training set, .995 in the source), so a fall with batch size can show."),
     settings=("batch_size",), index_columns=("epoch",),
     Params=BatchSizeParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(batch_sizes=(8, 64, 400), epochs=20, hidden=(32, 32)),

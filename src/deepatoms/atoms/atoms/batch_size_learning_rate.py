@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label, setting_value
 from ._classifier_training import (CHANCE_BAND, LOSSES, accuracy, gaussian_split_with_ceiling,
                                    to_splits)
+from .._controls import as_control
 from ._grid_rows import concat, grid_frame
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ RULES = {"constant": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": m
 # (Malladi et al.); the other rules are run alongside for comparison and drawn, not judged.
 JUDGED = {"sgd": "linear", "adam": "sqrt"}
 OPTIMIZERS = tuple(JUDGED)
+# Claim parts: the linear rule for SGD (the follow-up's question) is central; the √ rule for
+# Adam is an add-on of this atom.
+PARTS = {"sgd": "", "adam": "Adam with the √ rule (Malladi et al. 2022)"}
+# Where the scaled lr diverges the rule is outside the regime its source tested it in.
+WARMUP = {"sgd": "the scaled lr diverges or does not train; Goyal et al. start it with a "
+                 "5-epoch gradual warmup, which this atom does not have",
+          "adam": "the scaled lr does not train within this fixed-epoch budget (one step per "
+                  "epoch at the full batch)"}
 COLUMNS = ("seed", "optimizer", "base_lr", "rule", "batch_size", "lr", "epoch", "metric", "value")
 
 
@@ -171,22 +180,26 @@ def tuned_bases(table: pd.DataFrame, optimizer: str) -> pd.Series:
         lambda g: float(g.base_lr.to_numpy()[tuned_index(g.value.to_numpy())]), include_groups=False)
 
 
-def final_accuracy(table: pd.DataFrame, optimizer: str) -> pd.DataFrame:
-    """Final test accuracy of one optimizer at each seed's tuned base lr: rows = seeds, columns =
-    (rule, batch_size); diverged runs at chance. At the smallest batch every rule is the
-    constant one (the same learning rate)."""
+def final_accuracy(table: pd.DataFrame, optimizer: str, metric: str = "test_accuracy",
+                   diverged: float = CHANCE) -> pd.DataFrame:
+    """Final test accuracy (or another final `metric`) of one optimizer at each seed's tuned
+    base lr: rows = seeds, columns = (rule, batch_size); diverged runs at `diverged` (chance).
+    At the smallest batch every rule is the constant one (the same learning rate)."""
     base = tuned_bases(table, optimizer)
-    sub = table[(table.metric == "test_accuracy") & (table.optimizer == optimizer)]
+    sub = table[(table.metric == metric) & (table.optimizer == optimizer)]
     sub = sub[np.isclose(sub.base_lr, sub.seed.map(base))].copy()
     sub["batch_size"] = sub.batch_size.astype(np.int64)
     small = sub.batch_size.min()
     ref = sub[sub.batch_size == small]
     sub = pd.concat([sub] + [ref.assign(rule=r) for r in RULES if r != "constant"])
     return sub.pivot_table(index="seed", columns=["rule", "batch_size"], values="value",
-                           dropna=False).fillna(CHANCE)
+                           dropna=False).fillna(diverged)
 
 
-def _rule_rows(acc: pd.DataFrame, optimizer: str, base: str) -> list:
+LN2 = math.log(2)  # the cross-entropy of a two-class net at chance
+
+
+def _rule_rows(acc: pd.DataFrame, loss: pd.DataFrame, optimizer: str, base: str) -> list:
     """Evidence for one optimizer and its judged rule (base: the base lr as a setting value)."""
     rule, sizes = JUDGED[optimizer], sorted({b for _, b in acc.columns})
     small, large = sizes[0], sizes[-1]
@@ -196,21 +209,34 @@ def _rule_rows(acc: pd.DataFrame, optimizer: str, base: str) -> list:
         return setting_label(optimizer=optimizer, base_lr=base, **k)
 
     # the reference row also stands for SGD's tuning, which used every base lr of the grid
+    # Two positive controls of the optimizer's part: the small-batch reference learns, and
+    # large batches do lose accuracy at the fixed lr (else no rule has a loss to remove).
+    part = PARTS[optimizer]
     rows = [
-        stats.above(f"{optimizer}: acc(B={small}) at the base lr", ref, CHANCE_BAND,
-                    claim=f"the small-batch reference learns (above chance, {CHANCE_BAND:g})",
-                    setting=setting_label(optimizer=optimizer, base_lr="*" if base == "tuned" else base,
-                                          rule="constant", batch_size=small)),
-        stats.difference(f"{optimizer}, constant lr: acc(B={small}) − acc(B={large})", ref,
-                         acc[("constant", large)], claim="large batches lose accuracy at a fixed lr",
-                         setting=at(rule="constant", batch_size=large)),
+        as_control(stats.above(
+            f"{optimizer}: acc(B={small}) at the base lr", ref, CHANCE_BAND,
+            claim=f"the small-batch reference learns (above chance, {CHANCE_BAND:g})",
+            setting=setting_label(optimizer=optimizer, base_lr="*" if base == "tuned" else base,
+                                  rule="constant", batch_size=small)), part),
+        as_control(stats.difference(
+            f"{optimizer}, constant lr: acc(B={small}) − acc(B={large})", ref,
+            acc[("constant", large)], claim="large batches lose accuracy at a fixed lr",
+            setting=at(rule="constant", batch_size=large)), part,
+            if_failed="the loss the rule should remove is not shown at this scale"),
+        # a third: the rule's largest learning rate trains at all (does not diverge)
+        as_control(stats.below(
+            f"{optimizer}, {rule} rule, B={large}: final training loss", loss[(rule, large)], LN2,
+            claim=f"the scaled lr trains: < ln 2 = {LN2:.3f} (the loss at chance)",
+            setting=at(rule=rule, batch_size=large)), part,
+            if_failed=WARMUP[optimizer]),
         stats.difference(f"{optimizer}, B={large}: acc({rule}) − acc(constant)", acc[(rule, large)],
                          acc[("constant", large)], claim=f"the {rule} rule raises large-batch accuracy",
                          setting=at(rule=rule, batch_size=large)),
     ]
-    rows += [stats.below(f"{optimizer}: acc(B={small}) − acc(B={b}, {rule})", ref - acc[(rule, b)],
+    rows = rows[:3] + [replace(r, part=part) for r in rows[3:]]
+    rows += [replace(stats.below(f"{optimizer}: acc(B={small}) − acc(B={b}, {rule})", ref - acc[(rule, b)],
                          TOLERANCE, claim=f"{rule} rule: remaining deficit < {TOLERANCE:g}",
-                         setting=at(rule=rule, batch_size=b)) for b in sizes[1:]]
+                         setting=at(rule=rule, batch_size=b)), part=part) for b in sizes[1:]]
     return rows
 
 
@@ -226,7 +252,8 @@ def judge(table: pd.DataFrame) -> Verdict:
     for optimizer in OPTIMIZERS:
         acc, base = final_accuracy(table, optimizer), tuned_bases(table, optimizer)
         tuned = optimizer == "sgd"
-        evidence += _rule_rows(acc, optimizer, "tuned" if tuned else setting_value(base.iloc[0]))
+        loss = final_accuracy(table, optimizer, "train_loss", math.inf)
+        evidence += _rule_rows(acc, loss, optimizer, "tuned" if tuned else setting_value(base.iloc[0]))
         sizes = sorted({b for _, b in acc.columns})
         at_large = ", ".join(f"{r} {acc[(r, sizes[-1])].mean():.2f}" for r in RULES)
         parts.append(f"{optimizer} (base lr {_base_text(base)}{', tuned at B=' + str(sizes[0]) if tuned else ''}): "
@@ -311,7 +338,12 @@ ATOM = Atom(
             "0.6, chance plus two binomial sd on 100 test points), otherwise there is no accuracy "
             "for a rule to keep; each seed's Bayes ceiling is recorded and drawn. Every rule of a seed "
             "starts from the same weights and sees the same batches; seeds × arms train as one "
-            "population per optimizer and batch size."),
+            "population per optimizer and batch size. Claim parts and positive controls "
+            "(issue 16): the linear rule for SGD is the central part, the √ rule for Adam a secondary part. Each part has three "
+            "controls: the small-batch reference learns (before: a claim row), large batches "
+            "lose accuracy at the fixed lr (before: a claim row; else no rule has a loss to "
+            "remove) and the rule's largest lr trains (final training loss < ln 2, the loss at "
+            "chance; a diverged run is outside the regime the rule was stated for)."),
     Params=BSLRParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(batch_sizes=(32, 400), epochs=10, sgd_lrs=(0.3, 1.0)),
              "paper": dict(batch_sizes=(1, 4, 16, 64, 256, 400), epochs=150)},

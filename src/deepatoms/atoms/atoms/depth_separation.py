@@ -28,6 +28,7 @@ from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
+from .._controls import learns
 
 GRID_POINTS = 161  # x values in [0, 1) where the learned score is recorded for the figure
 
@@ -76,6 +77,7 @@ def run(p: DepthParams, lab: Lab) -> pd.DataFrame:
             return weighted_cross_entropy_grads(pop, x, y.expand(len(combos), -1), full_w)
         return weighted_cross_entropy_grads(pop, gather(x, idx, shared=True), y[idx], batch_w)
 
+    lab.name_models([f"depth {L}" for _, L in combos], [s for s, _ in combos])  # live view
     done = train(pop.params, grads, Adam(pop.params, lr=p.lr), p.steps, sampler=stream,
                  record=lambda _step: _accuracy(pop, x, y),
                  record_at=range(p.record_every, p.steps + 1, p.record_every),
@@ -117,11 +119,21 @@ def judge(table: pd.DataFrame) -> Verdict:
                                                                values="value")
     depths = list(acc.columns)
     ev = [stats.trend("training accuracy vs depth L", depths, acc.to_numpy(), increasing=True,
-                      claim="increases with L", setting=setting_label(depth="*"))]
+                      claim="increases with L", setting=setting_label(depth="*")),
+          # control: the deepest net fits above chance (16 points), so the trend can show
+          learns(f"L = {depths[-1]}: training accuracy", acc[depths[-1]], 0.5, 0.1,
+                 n_points=_n_points(table), what="the deepest net fits above chance",
+                 setting=setting_label(depth=depths[-1]))]
     means = " / ".join(f"{100 * acc[d].mean():.1f}" for d in depths)
     finding = (f"Mean training accuracy for L = {', '.join(map(str, depths))}: {means} % over "
                f"{len(acc)} seeds (original single runs: 62.5 / 62.5 / 68.8 %, rerun 75 / 75 / 62.5 %).")
     return decide(ev, finding)
+
+
+def _n_points(table: pd.DataFrame) -> int | None:
+    """The number of alternating points (the training set) from the table's label rows."""
+    labels = table[table.metric == "label"]
+    return int(labels.x.nunique()) if len(labels) else None
 
 
 def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
@@ -134,13 +146,15 @@ def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
     first = acc.index.min()
     for ax, L in zip(panels[0], depths):
         for s, g in sc[sc.depth == L].groupby("seed"):
-            style = dict(color="k", ls="--", lw=1.4) if s == first else dict(color="0.6", lw=0.6, alpha=0.5)
+            style = dict(color="k", ls="--", lw=1.4, label=f"seed {first}") if s == first else \
+                dict(color="0.6", lw=0.6, alpha=0.5, label="other seeds" if s == first + 1 else "_")
             ax.plot(g.x, g.value, **style)
         ax.axhline(0, color="k", lw=0.8)
         _points(ax, table)
         ax.set(title=f"L = {L}: seed {first} acc {acc.loc[first, L]:.2f} (mean {acc[L].mean():.2f})",
                xlabel="x", ylabel="score (logit₁ − logit₀)")
         ax.title.set_fontsize(9)
+    panels[0][0].legend(fontsize=7)
     fig2, ax2 = new_figure(name="accuracy-vs-depth", axes=axes)
     mean_sd_line(ax2, list(acc.columns), acc.to_numpy())
     ax2.set(xlabel="depth L (shared-layer applications)", ylabel="training accuracy",
@@ -176,7 +190,8 @@ ATOM = Atom(
             "population; a model stops applying the shared layer after its own L. Judged by a "
             "trend test over seeds on final training accuracy against L: Page's L test on the "
             "within-seed ranks with ≥ 3 depths (per-seed Spearman ρ reported), the interval of ρ "
-            "with 2; a run with fewer than 2 depths is refused, since it has no trend to judge."),
+            "with 2; a run with fewer than 2 depths is refused, since it has no trend to judge. Positive control (issue 16): the deepest net's training accuracy > 0.6 "
+            "(chance + 0.1, judged on the pooled points), so the trend can show."),
     Params=DepthParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=1500, record_every=250)},
     settings=("depth",), index_columns=("x",), split_by=("depths",),

@@ -92,6 +92,7 @@ def run(p: LCParams, lab: Lab) -> pd.DataFrame:
     gens = [lab.torch_generator(s, "init") for s in lab.seeds]
     pop = MLPPop([(p.d, *p.hidden, 2)] * len(lab.seeds), gens, activation="sigmoid",
                  init="xavier_uniform", device=lab.device)
+    lab.name_models(["sigmoid MLP"] * len(lab.seeds), lab.seeds)  # live view: one setting
     snaps, accs, steps = _train(p, lab, pop, data)
     layers = [torch.stack([s[l] for s in snaps], dim=1).cpu().numpy()  # (M, R+1, k)
               for l in range(len(pop.weights))]
@@ -209,9 +210,10 @@ def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
                              name="weights", axes=axes)
     for ax, l in zip(panels[0], layers):
         sub = w[(w.seed == seed) & (w.layer == l)]
-        for _, g in sub.groupby("weight_index"):
-            ax.plot(g.step, g.value, lw=0.8)
+        for k, (_, g) in enumerate(sub.groupby("weight_index")):
+            ax.plot(g.step, g.value, lw=0.8, label="one line per sampled weight" if k == 0 else "_")
         ax.set(title=f"layer {l} (seed {seed})", xlabel="step", ylabel="weight value")
+    panels[0][0].legend(fontsize=7)
     return {"weights": fig, "change": _change_figure(table, axes=axes)}
 
 

@@ -91,6 +91,7 @@ def run(p: WRParams, lab: Lab) -> pd.DataFrame:
     pop = MLPPop([(p.d, *p.hidden, 2)] * len(combos),
                  [lab.torch_generator(s, "init") for s, _, _ in combos],
                  activation="sigmoid", init="xavier_uniform", device=lab.device)
+    lab.name_models([f"{pen} {lam:g}" for _, pen, lam in combos], [s for s, _, _ in combos])
     accs, tracks, steps = _train(p, lab, pop, data, combos)
     with torch.no_grad():
         w = torch.cat([x.reshape(pop.m, -1) for x in pop.weights], dim=1)  # (M, all weights)

@@ -243,14 +243,18 @@ def _fig_decoded(table: pd.DataFrame, axes=None):
     fig, axes = new_figure(1, len(panels), width=3.0, height=2.6, squeeze=False,
                            name="decoded-curves", axes=axes)
     truth, kinks = sub[sub.metric == "curve"], sub[sub.metric == "kink"]
+    first = truth.curve.min()
     for ax, (title, out) in zip(axes[0], panels):
         for c, g in truth.groupby("curve"):
-            ax.plot(g.x, g.value, color="tab:blue", lw=3.5, alpha=0.8)
+            ax.plot(g.x, g.value, color="tab:blue", lw=3.5, alpha=0.8,
+                        label="validation curve" if c == first else "_")
             o = out[out.curve == c]
-            ax.plot(o.x, o.value, color="tab:red", lw=1.3)
-            for t in kinks[kinks.curve == c].x:
-                ax.axvline(t, color="gray", lw=0.5, ls=":")
+            ax.plot(o.x, o.value, color="tab:red", lw=1.3, label="output" if c == first else "_")
+            for j, t in enumerate(kinks[kinks.curve == c].x):
+                ax.axvline(t, color="gray", lw=0.5, ls=":",
+                           label="kink" if c == first and j == 0 else "_")
         ax.set_title(title, fontsize=9)
+    axes[0][0].legend(fontsize=7)
     return fig
 
 

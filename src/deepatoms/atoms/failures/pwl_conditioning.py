@@ -226,13 +226,17 @@ def _fig_decoded(table: pd.DataFrame, axes=None):
     for r, variant in enumerate(VARIANTS):
         sub = table[(table.seed == seed) & (table.variant == variant)]
         truth, dec = sub[sub.metric == "curve"], sub[sub.metric == "decoded"]
+        first = truth.curve.min()
         for c, step in enumerate(sorted(dec.step.unique())[:len(SNAPSHOT_FRACTIONS)]):
             ax = axes[r][c]
             for curve, g in truth.groupby("curve"):
-                ax.plot(g.x, g.value, color="tab:blue", lw=3.5, alpha=0.8)
+                ax.plot(g.x, g.value, color="tab:blue", lw=3.5, alpha=0.8,
+                        label="validation curve" if curve == first else "_")
                 d = dec[(dec.step == step) & (dec.curve == curve)]
-                ax.plot(d.x, d.value, color="tab:red", lw=1.3)
+                ax.plot(d.x, d.value, color="tab:red", lw=1.3,
+                        label="decoded" if curve == first else "_")
             ax.set_title(f"{variant}, step {int(step)}", fontsize=9)
+    axes[0][0].legend(fontsize=7)
     return fig
 
 

@@ -109,6 +109,6 @@
         : el("p", { class: "muted", text: "none" }),
       el("h3", { text: "evidence" }),
       el("table", {}, el("tr", {}, ["setting", "metric", "A", "B", "B − A"].map((h) => el("th", { text: h }))),
-        d.evidence.map((e) => el("tr", {}, el("td", { text: e.setting }), el("td", { text: e.metric }), el("td", { text: cell(e.a) }), el("td", { text: cell(e.b) }), el("td", { text: fmt(e.delta) })))));
+        d.evidence.map((e) => el("tr", {}, el("td", { text: e.setting }), el("td", { text: (Lab.partLabel(e) ? "[" + Lab.partLabel(e) + "] " : "") + e.metric }), el("td", { text: cell(e.a) }), el("td", { text: cell(e.b) }), el("td", { text: fmt(e.delta) })))));
   };
 })();

@@ -82,5 +82,35 @@ const Chart = (() => {
     return lines;
   }
 
-  return { draw, curveLines, COLORS };
+  // The k-th colour: the palette, then hues a golden angle apart.
+  function color(k) { return k < COLORS.length ? COLORS[k] : `hsl(${Math.round((k * 137.508) % 360)}, 55%, 42%)`; }
+
+  // Live curves of one series whose models are named (segment.models = {settings, seeds}, one
+  // per model): a colour per setting, each seed a thin line, the seeds' mean thick (at each step,
+  // over every seed of the setting that has reached it, across the segments). Returns
+  // {lines, legend: [[setting, colour]]}; segments without names are left out.
+  function settingLines(segments) {
+    const order = [], lines = [], sums = new Map();
+    for (const seg of segments) {
+      if (!seg.models) continue;
+      seg.models.settings.forEach((name, j) => {
+        if (!sums.has(name)) { order.push(name); sums.set(name, new Map()); }
+        const c = color(order.indexOf(name)), ys = seg.values.map((v) => (j < v.length ? v[j] : null));
+        lines.push({ xs: seg.steps, ys, color: c, width: 1.1, alpha: 0.4 });
+        const acc = sums.get(name);
+        seg.steps.forEach((x, i) => {
+          if (ys[i] === null || !Number.isFinite(ys[i])) return;
+          const a = acc.get(x) || acc.set(x, [0, 0]).get(x);
+          a[0] += ys[i]; a[1] += 1;
+        });
+      });
+    }
+    order.forEach((name, k) => {
+      const xs = [...sums.get(name).keys()].sort((a, b) => a - b);
+      lines.push({ xs, ys: xs.map((x) => { const [t, n] = sums.get(name).get(x); return t / n; }), color: color(k), width: 2.8, alpha: 1 });
+    });
+    return { lines, legend: order.map((name, k) => [name, color(k)]) };
+  }
+
+  return { draw, curveLines, settingLines, color, COLORS };
 })();

@@ -66,10 +66,29 @@ const Lab = (() => {
 
   function bytes(n) { return n >= 2 ** 30 ? (n / 2 ** 30).toFixed(1) + " GiB" : (n / 2 ** 20).toFixed(0) + " MiB"; }
 
+  // What an evidence row bears on: "" (the central claim), a part's name, "control (part)".
+  function partLabel(e) {
+    const part = e.part === "*" ? "every part" : (e.part || "");
+    if (!e.control) return part;
+    return part ? "control (" + part + ")" : "control";
+  }
+
+  // One line per claim part when they say more than the headline (several, or a reason).
+  function partsList(parts) {
+    parts = parts || [];
+    if (parts.length < 2 && !parts.some((p) => p.reason)) return null;
+    return el("ul", { class: "parts" }, parts.map((p) => el("li", {},
+      el("span", { class: "part-title", text: (p.title || p.name || "central claim") + " " }),
+      badge({ label: p.status, status: p.status }),
+      p.reason ? el("div", { class: "meta part-reason", text: p.reason }) : null)));
+  }
+
   function evidenceTable(rows) {
-    const head = el("tr", {}, ["setting", "metric", "estimate", "95% CI", "n", "threshold", "supports"]
-      .map((h) => el("th", { text: h })));
-    const body = (rows || []).map((e) => el("tr", {},
+    const withParts = (rows || []).some((e) => e.part || e.control);
+    const cols = (withParts ? ["part"] : []).concat(["setting", "metric", "estimate", "95% CI", "n", "threshold", "supports"]);
+    const head = el("tr", {}, cols.map((h) => el("th", { text: h })));
+    const body = (rows || []).map((e) => el("tr", e.control ? { class: "control" } : {},
+      withParts ? el("td", { class: "part-cell", text: partLabel(e) || "central claim" }) : null,
       el("td", { text: e.setting || "" }), el("td", { text: e.metric }), el("td", { text: fmt(e.estimate) }),
       el("td", { text: "[" + fmt(e.ci_low) + ", " + fmt(e.ci_high) + "]" }), el("td", { text: e.n }),
       el("td", { text: e.threshold }),
@@ -77,5 +96,5 @@ const Lab = (() => {
     return el("table", { class: "evidence" }, el("thead", {}, head), el("tbody", {}, body));
   }
 
-  return { api, el, badge, statusClass, when, fmt, seconds, bytes, withToken, evidenceTable, token };
+  return { api, el, badge, statusClass, when, fmt, seconds, bytes, withToken, evidenceTable, partsList, partLabel, token };
 })();

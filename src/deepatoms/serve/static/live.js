@@ -9,6 +9,8 @@ const Live = (() => {
     const parts = [el("div", { class: "row" }, Lab.badge({ label, status: verdict.status }),
       el("span", { class: "meta", text: `${verdict.scale} scale${runId ? " · stored run " + runId : ""}` })),
       el("p", { text: verdict.finding })];
+    const partsList = Lab.partsList(verdict.parts);
+    if (partsList) parts.push(partsList);
     if ((verdict.scale_reasons || []).length) parts.push(el("p", { class: "meta", text: "reduced: " + verdict.scale_reasons.join("; ") }));
     if (verdict.seeds_note) parts.push(el("p", { class: "meta", text: verdict.seeds_note }));
     parts.push(Lab.evidenceTable(verdict.evidence));
@@ -68,11 +70,13 @@ const Live = (() => {
       for (const [name, values] of Object.entries(data.series)) {
         let s = this.series[name];
         if (!s) {
-          const canvas = el("canvas", { class: "chart", "data-series": name });
-          this.node.charts.append(canvas);
-          s = this.series[name] = { canvas, segments: [], count: 0 };
+          const canvas = el("canvas", { class: "chart", "data-series": name }), legend = el("div", { class: "legend" });
+          this.node.charts.append(el("div", { class: "chart-box" }, canvas, legend));
+          s = this.series[name] = { canvas, legend, segments: [], count: 0 };
         }
-        const seg = s.segments[data.segment] || (s.segments[data.segment] = { steps: [], values: [] });
+        // a loop whose models the atom named: its curves are grouped by setting
+        const models = data.models && data.models.settings.length === values.length ? data.models : null;
+        const seg = s.segments[data.segment] || (s.segments[data.segment] = { steps: [], values: [], models });
         seg.steps.push(data.step); seg.values.push(values); s.count += 1;
         s.canvas.dataset.points = s.count;
       }
@@ -83,8 +87,16 @@ const Live = (() => {
     redraw() {
       this.frame = null;
       for (const [name, s] of Object.entries(this.series)) {
-        Chart.draw(s.canvas, { title: name + " (each model thin, the mean thick; a colour per training loop)", xlabel: "step",
-                               lines: Chart.curveLines(s.segments.filter(Boolean)) });
+        const segments = s.segments.filter(Boolean), named = segments.filter((g) => g.models);
+        const grouped = Chart.settingLines(named), plain = Chart.curveLines(segments.filter((g) => !g.models));
+        const title = named.length ? name + " per setting (each seed thin, the mean of the seeds thick)"
+          : name + " (each model thin, the mean thick; a colour per training loop)";
+        Chart.draw(s.canvas, { title, xlabel: "step", lines: plain.concat(grouped.lines) });
+        s.canvas.dataset.settings = grouped.legend.length;
+        if (s.legend.childElementCount !== grouped.legend.length) {
+          s.legend.replaceChildren(...grouped.legend.map(([label, color]) => el("span", { class: "key", "data-setting": label },
+            el("i", { style: `background:${color}` }), label)));
+        }
       }
     }
 
