@@ -312,8 +312,7 @@ WITHOUT_CONTROL = {
     "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
     "forgetting-events", "test-set-reuse", "dataset-bias",
     "adversarial-examples", "fooling-images", "saliency-fragility",
-    "fixup", "lightweight-convolution", "tensor-calculus-hessians", "learned-optimizer",
-    "architecture-search", "random-weights",
+    "tensor-calculus-hessians",
 }
 
 

@@ -148,7 +148,7 @@ def test_claim_fixup():
     2 of 5 seeds, exploded in the others: not reproduced)."""
     out = deepatoms.run("fixup", seeds=5, device="cpu")
     v = out.verdict
-    assert v.status == "reproduced"
+    assert out.verdict.status == "reproduced"
     parts = {p.name: p.status for p in v.parts}
     assert parts[fixup.BN_SHALLOW] == "reproduced" and parts[fixup.BN_DEEP] == "not reproduced"
     assert all(c.supports is True for c in v.controls) and len(v.controls) == 1

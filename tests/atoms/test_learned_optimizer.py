@@ -153,7 +153,7 @@ def test_claim_learned_optimizer():
     0.13], not shown below 0.05 — so both parts are inconclusive (not 'not reproduced')."""
     out = deepatoms.run("learned-optimizer", seeds=5, device="cpu")
     v = out.verdict
-    assert v.status == "inconclusive" and {p.status for p in v.parts} == {"inconclusive"}
+    assert out.verdict.status == "inconclusive" and {p.status for p in v.parts} == {"inconclusive"}
     assert "control failed" in v.parts[0].reason
     by = {e.metric: e for e in v.evidence}
     for b in ("sgd", "rmsprop", "adam"):

@@ -90,7 +90,7 @@ def test_claim_random_weights():
     distance 0.21 of the start's."""
     out = deepatoms.run("random-weights", seeds=5, device="cpu")
     v = out.verdict
-    assert v.status == "reproduced" and all(c.supports is True for c in v.controls)
+    assert out.verdict.status == "reproduced" and all(c.supports is True for c in v.controls)
     assert [p.status for p in v.parts] == ["reproduced", "inconclusive"]
     undecided = [e for e in v.evidence if e.supports is not True]
     assert undecided and all("shuffled" in e.metric and e.supports is None for e in undecided)
