@@ -131,7 +131,7 @@ def test_meta_loss_plateau_is_a_control_of_every_part():
     v = lo.judge(_table(meta_fall=0.2))      # still falling: 0.2 log10 over the last quarter
     assert {p.status for p in v.parts} == {"inconclusive"}
     assert v.controls[0].estimate == pytest.approx(0.2 * 99 / 100, abs=0.02)
-    assert "still falling" in v.parts[0].reason
+    assert "not shown to have stopped falling" in v.parts[0].reason
 
 
 def test_transfer_part_is_non_inferiority_to_adam():
