@@ -302,17 +302,10 @@ def test_a_family_module_without_atom_is_an_error(tmp_path, monkeypatch):
 # `not reproduced` declares one). A ratchet: it only shrinks; an atom that gains a control
 # must leave it. Engineers are adding controls to these families in parallel.
 WITHOUT_CONTROL = {
-    # atoms family: reproduced today; controls not yet written (the last of the family's list)
-    "activation-functions", "class-imbalance", "layer-convergence", "weight-regularization",
-    # failures family: reproduced today; controls not yet written
-    "end-to-end-portfolio", "flat-activations", "linear-periodic", "parity", "pwl-autoencoder",
-    "pwl-conditioning",
     # generalization, robustness, architecture: controls are added on other branches
     "random-labels", "implicit-regularization", "loss-interpolation", "optimizer-minima",
     "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
     "forgetting-events", "test-set-reuse", "dataset-bias",
-    "adversarial-examples", "fooling-images", "saliency-fragility",
-    "tensor-calculus-hessians",
 }
 
 

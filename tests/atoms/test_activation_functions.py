@@ -53,3 +53,15 @@ def test_claim_activation_functions():
     _near(out, "smooth non-linearities − sign", 0.073, (0.015, 0.130))  # sign .92, source .97
     for act in ("relu", "tanh", "square", "sin"):
         assert _evidence(out, act).estimate >= -0.016  # accuracy − oracle (oracle ≈ .998)
+
+
+def test_a_linear_classifier_that_does_not_learn_fails_the_control():
+    """An identity network at chance is a failed run, not linearity: the claim is then
+    inconclusive (control failed), whatever the other rows say."""
+    t = _run("activation-functions", "quick", seeds=(0, 1)).table.copy()
+    t.loc[(t.metric == "test_accuracy") & (t.activation == "identity"), "value"] = 0.5
+    v = activation_functions.judge(t)
+    assert v.status == "inconclusive" and "control failed" in v.parts[0].reason
+    assert "identity" in v.parts[0].reason
+    t.loc[t.metric == "bayes_ceiling", "value"] = 0.9  # the moons no longer allow ≈ 1.0
+    assert "Bayes ceiling" in activation_functions.judge(t).parts[0].reason

@@ -91,7 +91,9 @@ def test_class_imbalance_judge_covers_ratios_and_variants():
         rows.append(dict(seed=s, metric="bayes_accuracy", value=0.92))
     verdict = ci.judge(pd.DataFrame(rows))
     assert verdict.status == "reproduced"
-    assert {e.setting for e in verdict.evidence} == {"ratio=*; variant=none", "ratio=100; variant=*"}
+    assert {e.setting for e in verdict.evidence if not e.control} == {"ratio=*; variant=none",
+                                                                      "ratio=100; variant=*"}
+    assert [e.setting for e in verdict.controls] == ["ratio=1; variant=none"]
     assert "ceilings" in verdict.finding
 
 
@@ -129,3 +131,12 @@ def test_class_imbalance_with_chunked_hand_written_grads_equals_autograd_bitwise
     acc = hand[hand.metric == "test_accuracy"]
     assert len(acc) == 2 * 2 * 2 and acc.value.between(0, 1).all() and acc.value.nunique() > 1
     pd.testing.assert_frame_equal(hand, auto, check_exact=True)
+
+
+def test_a_network_that_does_not_learn_the_balanced_task_fails_the_control():
+    out = deepatoms.run("class-imbalance", preset="quick", seeds=2, device="cpu")
+    t = out.table.copy()
+    t.loc[(t.metric == "test_accuracy") & (t.ratio == 1) & (t.variant == "none"), "value"] = 0.5
+    v = class_imbalance.judge(t)
+    assert v.status == "inconclusive" and v.parts[0].reason.startswith("control failed")
+    assert "1:1" in v.parts[0].reason

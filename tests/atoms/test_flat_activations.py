@@ -125,3 +125,14 @@ def test_flat_judge_compares_paired_level_errors():
     blurry = next(e for e in five.evidence if "near jumps" in e.metric)
     assert blurry.supports is True  # half the errors on a tenth of the points
     assert "accuracy 0.99" in five.finding and "cos(w, v*) 0.9990" in five.finding
+
+
+def test_a_forward_only_that_does_not_learn_fails_the_control():
+    """'Forward-only fewest errors' compares failures when forward-only itself does not learn
+    (here nMSE .3 against the control's 0.1): the claim is then inconclusive."""
+    ok = flat_atom.judge(_flat_table({"multiclass": [36, 64, 62, 50, 58],
+                                      "forward-only": [3, 2, 1, 2, 2]}))
+    assert not ok.parts[0].reason
+    bad = flat_atom.judge(_flat_table({"multiclass": [60, 64, 62, 50, 58],
+                                       "forward-only": [34, 21, 19, 25, 22]}))
+    assert bad.status == "inconclusive" and "forward-only: test nMSE" in bad.parts[0].reason

@@ -88,3 +88,13 @@ def test_claim_layer_convergence():
     e = _evidence(out, "settle step: layer 1 − layer 4")
     assert 237 <= e.estimate <= 627  # measured 432 [237, 627]; layer 1 censored in 2 seeds
     assert "censored in 2 of 10" in e.note
+
+
+def test_a_network_that_does_not_learn_fails_the_control():
+    """Settling weights of a network at chance say nothing about how a trained one converges."""
+    atom = registry.get("layer-convergence")
+    t = atom.run(atom.params("quick", steps=40, tracked_weights=3), Lab([0, 1])).copy()
+    t.loc[t.metric == "test_accuracy", "value"] = 0.5
+    v = lc.judge(t)
+    assert v.status == "inconclusive" and v.parts[0].reason.startswith("control failed")
+    assert "final test accuracy" in v.parts[0].reason

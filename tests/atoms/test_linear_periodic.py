@@ -92,3 +92,19 @@ def test_claim_default(name, status):
             "flat-activations": flat_atom}[name].ATOM
     outcome = execute(atom, atom.params(), parse_seeds(None, atom.default_seeds), device="cpu")
     assert outcome.verdict.status == status, outcome.verdict.finding
+
+
+def test_an_oracle_that_does_not_learn_fails_the_control():
+    """The full-input net's failure at r = 5 means something only where the oracle (fed uᵀx)
+    learns; the variance part (a) keeps its own status and its own control."""
+    atom = lp_atom.ATOM
+    p = atom.params("quick", steps=100, eval_every=50, directions=10)
+    t = atom.run(p, Lab([0, 1])).copy()
+    t.loc[(t.part == "learning") & (t.net == "oracle") & (t.r == 5.0), "value"] = 1.0
+    v = lp_atom.judge(t)
+    assert v.parts[0].status == "inconclusive" and "oracle" in v.parts[0].reason
+    assert v.parts[1].name == lp_atom.VARIANCE_PART and "oracle" not in v.parts[1].reason
+    floor = (t.part == "variance") & (t.metric == "grad_variance") & (t.r == 1.0)
+    t.loc[floor, "value"] = t.loc[(t.part == "variance") & (t.metric == "sampling_floor")
+                                  & (t.r == 1.0), "value"].to_numpy() * 0.5
+    assert "Var/floor at r=1" in lp_atom.judge(t).parts[1].reason

@@ -146,9 +146,13 @@ def test_parity_judge_covers_every_d_by_the_limits():
     assert verdict.status == "inconclusive"
     assert "learned for d ≤ 10.8, chance for d ≥ 21.3" in verdict.finding
     # a d below the limit that was not learned contradicts; one above it that escaped, too
-    bad = parity_atom.judge(_parity_table({10: six(None, 0.6, 0.6), 30: six(3000, 0.5, 0.9)}))
+    bad = parity_atom.judge(_parity_table({5: six(1000, 0.5, 1.0), 10: six(None, 0.6, 0.6),
+                                           30: six(3000, 0.5, 0.9)}))
     decided = {e.setting: e.supports for e in bad.evidence if "test accuracy" in e.metric}
-    assert decided == {"d=10": False, "d=30": False} and bad.status == "not reproduced"
+    assert decided == {"d=5": True, "d=10": False, "d=30": False} and bad.status == "not reproduced"
+    # the smallest d is the control: not learned, nothing is refuted
+    failed = parity_atom.judge(_parity_table({10: six(None, 0.6, 0.6), 30: six(3000, 0.5, 0.9)}))
+    assert failed.status == "inconclusive" and "control failed" in failed.parts[0].reason
 
 
 def test_parity_plateau_never_reached_is_a_lower_bound():
@@ -159,3 +163,14 @@ def test_parity_plateau_never_reached_is_a_lower_bound():
     reached = _parity_table({10: [(5000, 0.5, 0.99), (6000, 0.5, 0.99), (7000, 0.5, 0.99)]})
     plateau = next(e for e in parity_atom.judge(reached).evidence if "first step" in e.metric)
     assert plateau.supports is True and plateau.note == ""
+
+
+def test_an_easy_parity_that_is_not_learned_fails_the_control():
+    """d = 30 at chance is the parity's failure only where the net learns d = 5 at this budget;
+    Theorem 1, a secondary part, keeps its status."""
+    never = [(None, 0.5, 0.5)] * 6
+    v = parity_atom.judge(_parity_table({5: never, 30: never}))
+    assert v.status == "inconclusive" and "d=5: final test accuracy" in v.parts[0].reason
+    assert v.parts[1].name == parity_atom.THEOREM_PART and v.parts[1].status == "reproduced"
+    ok = parity_atom.judge(_parity_table({5: [(1000, 0.5, 1.0)] * 6, 30: never}))
+    assert ok.status == "reproduced" and [e.control for e in ok.evidence][:2] == [True, False]

@@ -86,3 +86,12 @@ def test_steps_to_reach_exact():
 def test_claim_pwl_conditioning():
     out = deepatoms.run("pwl-conditioning", device="cpu")
     assert out.verdict.status == "reproduced", out.verdict.finding
+
+
+def test_a_whitened_conv_that_does_not_converge_fails_the_control():
+    from deepatoms.atoms.failures import pwl_conditioning
+    out = deepatoms.run("pwl-conditioning", preset="quick", seeds=2, device="cpu")
+    t = out.table.copy()
+    t.loc[(t.variant == "conv-whitened") & (t.metric == "filter_error"), "value"] = 1.0
+    v = pwl_conditioning.judge(t)
+    assert v.status == "inconclusive" and "whitened filter" in v.parts[0].reason

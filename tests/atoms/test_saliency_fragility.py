@@ -45,6 +45,23 @@ def test_saliency_maps_of_a_linear_model_are_closed_form():
     ig = S.saliency_map(logits, x, label, "integrated_gradients", 5)
     want = (x[0, :, 0].flatten(1) * w[:, [0, 4, 9]].T).abs()
     np.testing.assert_allclose(ig[0].flatten(1).numpy(), want.numpy(), rtol=1e-5)
+    grey = S.saliency_map(logits, x, label, "integrated_gradients", 5, baseline=0.3)
+    want = ((x[0, :, 0].flatten(1) - 0.3) * w[:, [0, 4, 9]].T).abs()
+    np.testing.assert_allclose(grey[0].flatten(1).numpy(), want.numpy(), rtol=1e-5)
+
+
+def test_integrated_gradients_grey_baseline_sees_the_background():
+    # with a black reference the map is 0 wherever the pixel is 0 (half of a digit's pixels);
+    # a grey reference attributes those pixels too
+    gen = torch.Generator().manual_seed(1)
+    net = ConvPop.create([gen], side=8, channels=(3, 4))
+    x = torch.rand(1, 2, 1, 8, 8, generator=gen)
+    x[..., :4, :] = 0.0
+    label = torch.tensor([[1, 2]])
+    black = S.saliency_map(net, x, label, "integrated_gradients", 6)
+    grey = S.saliency_map(net, x, label, "integrated_gradients", 6, baseline=0.3)
+    assert black[..., :4, :].abs().max() == 0
+    assert (grey[..., :4, :] > 0).float().mean() > 0.9
 
 
 def test_conv_population_matches_conv2d_and_is_the_same_alone():
@@ -77,6 +94,29 @@ def test_saliency_attack_keeps_label_box_and_budget():
             assert torch.equal(net(x1).argmax(-1), label)
 
 
+def test_random_walk_is_the_sources_control():
+    # a random-sign walk within the budget that keeps, per criterion, its most damaging
+    # label-preserving iterate: never less damaging than one random step, reproducible per seed
+    net = ConvPop.create([torch.Generator().manual_seed(s) for s in (0, 1)], side=8, channels=(4, 4))
+    x0 = torch.rand(2, 3, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        label = net(x0).argmax(-1)
+    p = registry.get("saliency-fragility").params("quick", attack_steps=6, top_k=5)
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (3, 4)]
+    walk = S.random_walk(net, x0, label, "gradient", 0.1, p, gens(), baseline=0.2)
+    again = S.random_walk(net, x0, label, "gradient", 0.1, p, gens(), baseline=0.2)
+    p1 = registry.get("saliency-fragility").params("quick", attack_steps=1, top_k=5)
+    one = S.random_walk(net, x0, label, "gradient", 0.1, p1, gens(), baseline=0.2)
+    best = S._Best(net, x0, label, "gradient", p, 0.2, S.KINDS)
+    for kind in S.KINDS:
+        assert torch.equal(walk[kind], again[kind])
+        assert (walk[kind] - x0).abs().max() <= 0.1 + 1e-6
+        with torch.no_grad():
+            assert torch.equal(net(walk[kind]).argmax(-1), label)
+        many, single = (best.dissimilarity(kind, best.map(w[kind])) for w in (walk, one))
+        assert (many >= single - 1e-6).all() and (many > single).any()
+
+
 def test_saliency_params_are_checked():
     atom = registry.get("saliency-fragility")
     with pytest.raises(ParamError, match="side"):
@@ -90,4 +130,10 @@ def test_saliency_params_are_checked():
 @pytest.mark.claim
 def test_claim_saliency_fragility():
     out = deepatoms.run("saliency-fragility", seeds=5, device="cpu")
+    v = out.verdict
     assert out.verdict.status == "not reproduced"
+    # the attacks work (controls hold: labels kept; at 32/255 the top-k attack lowers the top-k
+    # intersection below its random walk's) but at 8/255 the rank correlation moves only ≈ .02
+    # more than under random noise (margin .1) and the centre ≈ 0.3 px (margin 0.5)
+    assert all(e.supports for e in v.controls)
+    assert [p.status for p in v.parts] == ["not reproduced", "not reproduced"]

@@ -62,3 +62,12 @@ def test_claim_weight_regularization():
     assert e.ci_low > 0.5  # strong L1: most weights below 1e-3 (measured .72 [.65, .78])
     cost = _evidence(out, "test accuracy: none − L1")
     assert cost.supports and 0.03 <= cost.estimate <= 0.18  # measured .107 [.030, .184]
+
+
+def test_an_unregularised_network_at_chance_fails_the_control_of_both_parts():
+    atom = registry.get("weight-regularization")
+    t = atom.run(atom.params("quick", steps=20, record_every=10), Lab([0, 1])).copy()
+    t.loc[(t.metric == "test_accuracy") & (t.penalty == "none"), "value"] = 0.5
+    v = wr.judge(t)
+    assert [p.name for p in v.parts] == ["", wr.ACCURACY_PART]
+    assert all(p.status == "inconclusive" and "control failed" in p.reason for p in v.parts)

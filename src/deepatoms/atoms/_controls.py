@@ -7,7 +7,7 @@ import dataclasses
 from typing import Sequence
 
 from .. import stats
-from ..verdict import Evidence
+from ..verdict import CENTRAL, Evidence
 
 EVERY_PART = "*"
 
@@ -39,3 +39,13 @@ def separable(ceilings: Sequence[float], bar: float, *, part: str = EVERY_PART,
     row = stats.above("seeds' Bayes ceiling", ceilings, bar, claim=f"{what}: > {bar:.3g}",
                       exact=True, bounds=(0.0, 1.0))
     return as_control(row, part)
+
+
+def secondary_or_central(rows: Sequence[Evidence]) -> list[Evidence]:
+    """`rows` as they are, unless the settings run leave the central part without a claim row
+    (only a secondary part's settings were run): then every part's rows stand as the central
+    claim, since a part needs a claim row to be judged."""
+    rows = list(rows)
+    if any(r.part == CENTRAL and not r.control for r in rows):
+        return rows
+    return [r if r.part == EVERY_PART else dataclasses.replace(r, part=CENTRAL) for r in rows]

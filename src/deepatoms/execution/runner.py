@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shlex
 import time
@@ -24,11 +25,28 @@ from .seeds import SeedPlan
 from .trials import Trial, TrialResult, combine, seed_batches, setting_groups
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux; else what `platform` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict[str, Any]:
+    """Versions, device, CPU model, core count and the 1/5/15-minute load average at the end of
+    the run (timings depend on the machine and what else it was doing)."""
     import numpy
     env = {"deepatoms": __version__, "python": platform.python_version(),
            "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
-           "device": str(device), "threads": torch.get_num_threads()}
+           "device": str(device), "threads": torch.get_num_threads(), "cpu": cpu_model(),
+           "cpus": os.cpu_count()}
+    if hasattr(os, "getloadavg"):
+        env["load_avg"] = [round(x, 2) for x in os.getloadavg()]
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env

@@ -26,6 +26,7 @@ from ...figures import curves_by_group, new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
+from .._controls import learns, separable
 from ._classifier_training import (LOSSES, TEST_POINTS, ceiling_rows, curve_rows, every, fit,
                                    per_seed, seed_ceilings, test_points, to_splits)
 
@@ -121,12 +122,26 @@ def _row(act: str, acc: pd.DataFrame, oracle: pd.Series, smooth: list[str], n_te
                             acc[act], setting=where, claim="> 0 (sign lower, .97 in the source)")
 
 
+def _controls(acc: pd.DataFrame, oracle: pd.Series, n_test: int | None) -> list:
+    """Positive controls: the generator allows ≈ 1.0 (each seed's oracle above 1 − GAP), else
+    no activation can show it; and the training works at all: the identity network (a linear
+    classifier, ≈ .89 in the source) is clearly above chance, else its gap to the oracle is a
+    failed run rather than the lack of a non-linearity."""
+    rows = [separable(oracle.to_numpy(), 1 - GAP, what="the two moons allow ≈ 1.0")]
+    if "identity" in acc.columns:
+        rows.append(learns("identity: test accuracy", acc["identity"], 0.5, 0.25, n_points=n_test,
+                           setting=setting_label(activation="identity"),
+                           what="training works: the linear classifier learns"))
+    return rows
+
+
 def judge(table: pd.DataFrame) -> Verdict:
     names = list(pd.unique(table[table.metric == "test_accuracy"].activation))
     acc = per_seed(table, "test_accuracy", "activation")[names]
     oracle = seed_ceilings(table).reindex(acc.index)
     smooth = [a for a in names if a in NONLINEAR]
     evidence = [_row(a, acc, oracle, smooth, test_points(table)) for a in names]
+    evidence += _controls(acc, oracle, test_points(table))
     means = ", ".join(f"{a} {acc[a].mean():.3f}" for a in names)
     finding = (f"Mean test accuracy after training: {means} (source: ≈ 1.0 for every "
                f"non-linearity but sign .97; identity ≈ .89). The generator's Bayes rule scores "
@@ -178,7 +193,11 @@ ATOM = Atom(
             "points; at noise 0.1 it is ≈ 1.0, so the claim is judged against it, paired by seed: "
             f"each smooth non-linearity within {GAP} of the oracle, identity more than {GAP} "
             "below it, sign below the mean of the smooth non-linearities. Every activation in "
-            "the table gets its row (sigmoid and softplus are judged as smooth non-linearities)."),
+            "the table gets its row (sigmoid and softplus are judged as smooth non-linearities). "
+            "Positive controls (issue 16), guarding the claim: the seeds' oracles above "
+            f"{1 - GAP:g} (the data allow ≈ 1.0) and the identity network above .75 (chance .5 + "
+            ".25: the training itself works, so the identity's gap is linearity, not a failed "
+            "run)."),
     settings=("activation",),
     Params=ActivationParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=300, record_every=50)},

@@ -109,6 +109,7 @@ def _table(p: DepthParams, combos: list[tuple[int, int]], pop: SharedDepthPop, x
                  for st, a in curve]
         recs.append(dict(base, x=np.nan, metric="train_accuracy", value=float(curve[-1][1][i])))
         recs.append(dict(base, x=np.nan, metric="train_loss", value=float(final_loss[i])))
+        recs.append(dict(base, x=np.nan, metric="points", value=float(len(y))))  # its resolution
         recs += [dict(base, x=float(g), metric="score", value=float(v)) for g, v in zip(grid, score[i])]
         recs += [dict(base, x=float(xv), metric="label", value=float(lv)) for xv, lv in points]
     return pd.DataFrame(recs)
@@ -131,9 +132,10 @@ def judge(table: pd.DataFrame) -> Verdict:
 
 
 def _n_points(table: pd.DataFrame) -> int | None:
-    """The number of alternating points (the training set) from the table's label rows."""
-    labels = table[table.metric == "label"]
-    return int(labels.x.nunique()) if len(labels) else None
+    """The number of alternating points (the training set): the resolution of an accuracy,
+    a measurement row of its own (the label rows are drawing data the judge must not need)."""
+    points = table[table.metric == "points"]
+    return int(points.value.iloc[0]) if len(points) else None
 
 
 def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:

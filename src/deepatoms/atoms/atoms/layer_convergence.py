@@ -25,6 +25,7 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import param
 from ...verdict import Verdict, decide
+from .._controls import learns
 from ._classifier_training import LOSSES, accuracy
 from ._grid_rows import concat, grid_frame
 from ._weight_study import STREAM, WeightStudyParams, seed_data
@@ -199,6 +200,10 @@ def judge(table: pd.DataFrame) -> Verdict:
                f"{SETTLE_FRACTION:g}× its initial value — {meds}; final test accuracy "
                f"{final.mean():.2f} (Bayes ceiling {ceiling.mean():.2f}) (source: later layers "
                f"converge faster than the first).")
+    # control: the network learns the task (chance .5), else its weights' settling says nothing
+    # about how a trained network's layers converge
+    evidence.append(learns("final test accuracy", final.to_numpy(), 0.5,
+                           what="the network learns the task"))
     return decide(evidence, finding)
 
 
@@ -269,7 +274,9 @@ ATOM = Atom(
             "seed's Bayes ceiling is recorded beside the final test accuracy. All seeds train "
             "together as one population. 10 seeds by default (a cheap atom with a bimodal "
             "outcome): a later layer settles within ≈ 30 steps in most seeds but only near the end "
-            "in about one seed of five, and 5 seeds leave the interval too wide to decide."),
+            "in about one seed of five, and 5 seeds leave the interval too wide to decide. Positive "
+            "control (issue 16): the final test accuracy is above .6 (chance .5 + .1): the "
+            "layers whose settling is compared belong to a network that learned."),
     Params=LCParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(steps=200)},
     runtime_s=0.7,

@@ -12,7 +12,7 @@ plateaus at −0.42, decomposition −1.00 (paired gap 0.58); second-moment rati
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +27,8 @@ from ...engine.fused_adam import FusedAdam
 from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
-from ...verdict import Verdict, decide, setting_label
+from ...verdict import CENTRAL, Verdict, decide, setting_label
+from .._controls import as_control, secondary_or_central
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -163,6 +164,11 @@ def _at_step(curve: pd.DataFrame, step: int) -> np.ndarray:
     return curve[curve.index <= step].iloc[-1].to_numpy()
 
 
+# §3.3's analysis of the gradient at init, measured here: a secondary part beside Fig. 4's
+# training curves (the central claim)
+MOMENT_PART = "end-to-end gradient's second moment ≈ k × decomposition's at init (§3.3)"
+
+
 def _k_evidence(table: pd.DataFrame, k: int) -> tuple[list, str]:
     evidence = []
     e2e, dec = _per_seed(table, k, METHODS[0]), _per_seed(table, k, METHODS[1])
@@ -174,9 +180,12 @@ def _k_evidence(table: pd.DataFrame, k: int) -> tuple[list, str]:
                                         claim=f"quickly: < {REACHED} by step {QUICK_STEPS}",
                                         setting=setting_label(k=k)))
     label = setting_label(k=k)
+    if k > SMALL_K:
+        # control: the decomposition learns at this k, else end-to-end's plateau says nothing
+        evidence.append(as_control(stats.below(f"k={k}: decomposition final expected loss", fd,
+                                               REACHED, claim=f"≈ −1: < {REACHED}", setting=label),
+                                   CENTRAL, "more steps (the paper's ≈ 2,200 at k = 1000)"))
     if k >= LARGE_K:
-        evidence.append(stats.below(f"k={k}: decomposition final expected loss", fd, REACHED,
-                                    claim=f"≈ −1: < {REACHED}", setting=label))
         evidence.append(stats.above(f"k={k}: end-to-end final expected loss", fe, PLATEAU,
                                     claim=f"plateau: > {PLATEAU}", setting=label))
         evidence.append(stats.difference(f"k={k}: final expected loss, end-to-end − decomposition",
@@ -185,9 +194,9 @@ def _k_evidence(table: pd.DataFrame, k: int) -> tuple[list, str]:
     mom = table[(table.k == k) & (table.metric == "grad_second_moment")].pivot_table(
         index="seed", columns="method", values="value")
     ratio = (mom[METHODS[0]] / mom[METHODS[1]]).to_numpy()
-    evidence.append(stats.below(f"k={k}: |second-moment ratio / k − 1|", np.abs(ratio / k - 1),
-                                MOMENT_TOLERANCE, claim=f"ratio ≈ k (within ±{MOMENT_TOLERANCE:.0%})",
-                                setting=label))
+    evidence.append(replace(stats.below(
+        f"k={k}: |second-moment ratio / k − 1|", np.abs(ratio / k - 1), MOMENT_TOLERANCE,
+        claim=f"ratio ≈ k (within ±{MOMENT_TOLERANCE:.0%})", setting=label), part=MOMENT_PART))
     text = (f"k={k}: end-to-end {fe.mean():.2f}, decomposition {fd.mean():.2f} "
             f"(second-moment ratio {ratio.mean():.3g})")
     return evidence, text
@@ -203,7 +212,7 @@ def judge(table: pd.DataFrame) -> Verdict:
     finding = (f"Exact expected loss after {steps:,} steps (mean over {table.seed.nunique()} seeds): "
                f"{'; '.join(parts)} — paper: k = 10 both −1; k = 1000/2000 decomposition ≈ −1, "
                "end-to-end ≈ −0.29/−0.22; ratio ≈ k.")
-    return decide(evidence, finding)
+    return decide(secondary_or_central(evidence), finding)
 
 
 def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
@@ -253,7 +262,13 @@ ATOM = Atom(
             "below −0.9 by step 500 (the loss there, not the first step below −0.9, which is the "
             "same evaluation in every seed); k ≥ 1000 decomposition below −0.9, end-to-end above −0.5 and the paired gap "
             "end-to-end − decomposition above 0.4; the second-moment ratio within ±10 % of k. "
-            "Default k = 10, 1000 with 3 seeds (CPU budget); preset 'paper' adds k = 2000."),
+            "Default k = 10, 1000 with 3 seeds (CPU budget); preset 'paper' adds k = 2000. "
+            "Claim parts and positive control (issue 16): the central part is Fig. 4's training "
+            "(k = 10 both fast; end-to-end's plateau and its gap to decomposition at k ≥ 1000); "
+            "the second-moment ratio (§3.3's analysis) is a secondary part. The decomposition "
+            "reaching −0.9 at every k > 10 is a control guarding the central part (before: a "
+            "claim row): the failure claimed is end-to-end's, on a task the decomposition "
+            "learns at that budget."),
     Params=PortfolioParams, run=run, judge=judge, figures=figures,
     presets={"quick": dict(d=100, ks=(10, 100), steps=300, batch_size=10),
              "paper": dict(ks=(10, 1000, 2000))},

@@ -26,6 +26,20 @@ def fgsm(forward: Forward, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
     return (x + eps * torch.sign(g)).clamp(0.0, 1.0).detach()
 
 
+def pgd(forward: Forward, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+        gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018): a uniform random start in the ℓ∞ ball,
+    then `steps` signed steps of 2.5·ε/steps on the loss, each projected back onto the ball
+    around x and the box [0, 1]. x (M, B, ...), one generator per model."""
+    start = torch.stack([torch.rand(x.shape[1:], generator=g) for g in gens]).to(x)
+    adv = (x + eps * (2 * start - 1)).clamp(0.0, 1.0)
+    for _ in range(steps):
+        g = input_grad(lambda z: cross_entropy(forward(z), y), adv)
+        adv = adv + 2.5 * eps / steps * torch.sign(g)
+        adv = torch.minimum(torch.maximum(adv, x - eps), x + eps).clamp(0.0, 1.0).detach()
+    return adv
+
+
 def random_sign(x: torch.Tensor, eps: float, gens: Sequence[torch.Generator]) -> torch.Tensor:
     """x + ε·s with s uniform in {−1, +1} per pixel, drawn per model from its own generator
     (x (M, B, ...)), clipped to [0, 1]."""

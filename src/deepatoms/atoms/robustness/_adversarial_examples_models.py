@@ -15,7 +15,8 @@ import torch
 
 from ...engine import MLPPop
 from ...lab import Lab
-from ._adversarial_examples_attacks import fgsm, minimal_perturbation, mlp_loss_grad, random_sign
+from ._adversarial_examples_attacks import (fgsm, minimal_perturbation, mlp_loss_grad, pgd,
+                                            random_sign)
 from ._stacked_nets import cross_entropy, fit, mlp_logits
 
 MODELS = ("softmax", "mlp", "mlp_adv")
@@ -42,7 +43,8 @@ class Models:
 
 
 def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
-    sizes = (x.shape[1], 10) if name == "softmax" else (x.shape[1], *p.hidden, 10)
+    hidden = {"softmax": (), "mlp": p.hidden, "mlp_adv": p.adv_hidden}[name]
+    sizes = (x.shape[1], *hidden, 10)
     pop = MLPPop([sizes] * len(lab.seeds), [lab.torch_generator(s, "init", name) for s in lab.seeds],
                  activation="relu", init="torch_default", device=lab.device)
 
@@ -98,7 +100,21 @@ def attack_rows(models: Models, p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -
                 rows += [_row(s, name, "fgsm", eps, "error", err[i]),
                          _row(s, name, "fgsm", eps, "confidence", conf[i]),
                          _row(s, name, "random_sign", eps, "error", noise_err[i])]
-    return rows + transfer_rows(models, p, lab, xs, y)
+    return rows + transfer_rows(models, p, lab, xs, y) + pgd_rows(models, p, lab, xs, y)
+
+
+def pgd_rows(models: Models, p, lab: Lab, xs: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """The networks' error under PGD at the claim ε: an iterative attack that FGSM robustness
+    must survive for it not to be gradient masking."""
+    rows = []
+    for name in ("mlp", "mlp_adv"):
+        f = models.forward(name)
+        adv = pgd(f, xs, y, p.claim_eps, p.pgd_steps, [lab.torch_generator(s, "pgd", name)
+                                                        for s in lab.seeds])
+        with torch.no_grad():
+            err, _ = error_and_confidence(f(adv), y)
+        rows += [_row(s, name, "pgd", p.claim_eps, "error", err[i]) for i, s in enumerate(lab.seeds)]
+    return rows
 
 
 def transfer_rows(models: Models, p, lab: Lab, xs: torch.Tensor, y: torch.Tensor) -> list[dict]:

@@ -3,7 +3,9 @@ population of CNNs, the metrics that compare two maps, and the iterative ℓ∞ 
 
 Shapes: M models (one per seed), B images each, side S (1 channel); a map is (M, B, S, S) ≥ 0.
 - simple gradient: |∂z_ℓ/∂x|, z_ℓ the logit of the label ℓ (the model's prediction);
-- integrated gradients (baseline 0, `steps` points): |x ⊙ mean_k ∇z_ℓ(k x / steps)|.
+- integrated gradients (baseline b, `steps` points): |(x − b) ⊙ mean_k ∇z_ℓ(b + k (x − b) / steps)|;
+  b is a grey image (the training set's mean pixel, as Ghorbani et al.'s code uses the channel
+  mean image): with b = 0 the map is identically 0 wherever the digit's pixel is 0.
 ReLU networks have zero second derivatives almost everywhere, so the attack differentiates the
 map of a softplus surrogate (same weights, softplus(βh)/β); the label check and every measured
 map use the real ReLU network.
@@ -23,9 +25,10 @@ METHODS = ("gradient", "integrated_gradients")
 
 
 def saliency_map(logits: Logits, x: torch.Tensor, label: torch.Tensor, method: str, steps: int,
-                 create_graph: bool = False) -> torch.Tensor:
+                 create_graph: bool = False, baseline: float = 0.0) -> torch.Tensor:
     """x (M, B, 1, S, S), label (M, B) → map (M, B, S, S); with `create_graph` the map stays
-    differentiable in x (x must then already require grad, e.g. inside `input_grad`)."""
+    differentiable in x (x must then already require grad, e.g. inside `input_grad`);
+    `baseline`: the grey level of integrated gradients' reference image."""
     if not x.requires_grad:
         x = x.detach().requires_grad_()
     m, b = label.shape
@@ -33,12 +36,13 @@ def saliency_map(logits: Logits, x: torch.Tensor, label: torch.Tensor, method: s
         points, reps = x, 1
     else:
         alphas = torch.arange(1, steps + 1, dtype=x.dtype, device=x.device) / steps
-        points = (x.unsqueeze(2) * alphas.view(1, 1, -1, 1, 1, 1)).flatten(1, 2)  # (M, B·K, 1, S, S)
+        delta = (x - baseline).unsqueeze(2) * alphas.view(1, 1, -1, 1, 1, 1)
+        points = (baseline + delta).flatten(1, 2)  # (M, B·K, 1, S, S)
         reps = steps
     z = logits(points).gather(-1, label.repeat_interleave(reps, dim=1).unsqueeze(-1))
     (g,) = torch.autograd.grad(z.sum(), points, create_graph=create_graph)
     if method != "gradient":
-        g = g.view(m, b, steps, *x.shape[2:]).mean(2) * x
+        g = g.view(m, b, steps, *x.shape[2:]).mean(2) * (x - baseline)
     out = g.abs().squeeze(2)
     return out if create_graph else out.detach()
 
@@ -89,26 +93,68 @@ def _dissimilarity(kind: str, s: torch.Tensor, ref_top: torch.Tensor, ref_com: t
     return ((centre_of_mass(s) - ref_com) ** 2).sum(-1)
 
 
+KINDS = ("topk", "mass_center")
+
+
+def _project(x: torch.Tensor, x0: torch.Tensor, eps: float) -> torch.Tensor:
+    """x clipped to the ℓ∞ ball of radius ε around x0 and to the box [0, 1]."""
+    return torch.minimum(torch.maximum(x, x0 - eps), x0 + eps).clamp(0.0, 1.0).detach()
+
+
+class _Best:
+    """Per image and criterion, the iterate whose real map is most dissimilar from the
+    original's among those the real network still labels `label` (x0 until one is found)."""
+
+    def __init__(self, net: Logits, x0: torch.Tensor, label: torch.Tensor, method: str, p,
+                 baseline: float, kinds: tuple[str, ...]):
+        self.net, self.label, self.method, self.p, self.baseline = net, label, method, p, baseline
+        ref = self.map(x0)
+        self.ref_top, self.ref_com = top_mask(ref, p.top_k), centre_of_mass(ref)
+        self.x = {k: x0.clone() for k in kinds}
+        self.score = {k: self.dissimilarity(k, ref) for k in kinds}
+
+    def map(self, x: torch.Tensor, net: Logits | None = None, create_graph: bool = False):
+        return saliency_map(net or self.net, x, self.label, self.method, self.p.ig_steps,
+                            create_graph=create_graph, baseline=self.baseline)
+
+    def dissimilarity(self, kind: str, s: torch.Tensor) -> torch.Tensor:
+        return _dissimilarity(kind, s, self.ref_top, self.ref_com)
+
+    def offer(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            kept = self.net(x).argmax(-1) == self.label
+        s = self.map(x)
+        for kind in self.x:
+            score = self.dissimilarity(kind, s).detach()
+            better = kept & (score > self.score[kind])
+            self.x[kind] = torch.where(better[..., None, None, None], x, self.x[kind])
+            self.score[kind] = torch.where(better, score, self.score[kind])
+
+
 def attack(net: Logits, surrogate: Logits, x0: torch.Tensor, label: torch.Tensor, kind: str,
-           method: str, eps: float, p) -> torch.Tensor:
+           method: str, eps: float, p, baseline: float = 0.0) -> torch.Tensor:
     """Ghorbani et al.'s iterative attack: `p.attack_steps` signed steps of size
     `p.step_fraction`·ε on the surrogate map's dissimilarity, projected onto the ℓ∞ ball of
     radius ε around x0 and the box [0, 1]; returns, per image, the iterate whose real map is
     most dissimilar among those the real network still labels `label` (x0 if none)."""
-    ref = saliency_map(net, x0, label, method, p.ig_steps).detach()
-    ref_top, ref_com = top_mask(ref, p.top_k), centre_of_mass(ref)
-    best, best_score = x0.clone(), _dissimilarity(kind, ref, ref_top, ref_com)
+    best = _Best(net, x0, label, method, p, baseline, (kind,))
     x = x0.clone()
     for _ in range(p.attack_steps):
-        g = input_grad(lambda z: _dissimilarity(kind, saliency_map(
-            surrogate, z, label, method, p.ig_steps, create_graph=True), ref_top, ref_com), x)
-        x = torch.minimum(torch.maximum(x + p.step_fraction * eps * torch.sign(g), x0 - eps),
-                          x0 + eps).clamp(0.0, 1.0).detach()
-        with torch.no_grad():
-            kept = net(x).argmax(-1) == label
-        score = _dissimilarity(kind, saliency_map(net, x, label, method, p.ig_steps), ref_top,
-                               ref_com).detach()
-        better = kept & (score > best_score)
-        best = torch.where(better[..., None, None, None], x, best)
-        best_score = torch.where(better, score, best_score)
-    return best
+        g = input_grad(lambda z: best.dissimilarity(kind, best.map(z, surrogate, True)), x)
+        x = _project(x + p.step_fraction * eps * torch.sign(g), x0, eps)
+        best.offer(x)
+    return best.x[kind]
+
+
+def random_walk(net: Logits, x0: torch.Tensor, label: torch.Tensor, method: str, eps: float, p,
+                gens, baseline: float = 0.0) -> dict[str, torch.Tensor]:
+    """Ghorbani et al.'s random control: the same iterative walk with a random sign per pixel
+    in place of the attack's direction (one generator per model), keeping per image the most
+    damaging label-preserving iterate by each attack's own criterion: {kind: x (M, B, 1, S, S)}."""
+    best = _Best(net, x0, label, method, p, baseline, KINDS)
+    x = x0.clone()
+    for _ in range(p.attack_steps):
+        signs = torch.stack([torch.randint(0, 2, x0.shape[1:], generator=g) for g in gens]).to(x0)
+        x = _project(x + p.step_fraction * eps * (2 * signs - 1), x0, eps)
+        best.offer(x)
+    return best.x

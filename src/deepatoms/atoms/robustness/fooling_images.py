@@ -10,7 +10,7 @@ MNIST. Budget: ~10 s default (5 seeds), ~2 s quick.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 GOAL = 0.99          # the claim's confidence
 METHODS = ("gradient", "evolution")
 FAR_MARGIN = 0.3     # fooling images correlate with their class mean ≥ 0.3 less than real ones
+MIN_ACCURACY = 0.9   # control: the classifier is accurate on real digits (its confidence means something)
+MIN_REAL_CORRELATION = 0.5  # control: the yardstick of "far" recognises real digits
+PART = {"gradient": "", "evolution": "evolutionary variant (queries only)"}
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,15 @@ def _reference_rows(lab: Lab, pop, x: torch.Tensor, y: torch.Tensor, means: torc
     own = corr.gather(1, y.view(-1, 1)).squeeze(1)
     prob = torch.softmax(logits(pop, x), dim=-1).detach()  # (S, N, C)
     true_p = prob.gather(2, y.view(1, -1, 1).expand(prob.shape[0], -1, 1)).squeeze(2)
+    right = (prob.argmax(-1) == y).to(prob.dtype)  # (S, N)
     rows = []
     for c in range(10):
         sel = y == c
         for i, s in enumerate(lab.seeds):
             base = dict(seed=s, method="real", target=c)
             rows += [dict(base, metric="mean_correlation", value=float(own[sel].mean())),
-                     dict(base, metric="confidence", value=float(true_p[i, sel].mean()))]
+                     dict(base, metric="confidence", value=float(true_p[i, sel].mean())),
+                     dict(base, metric="accuracy", value=float(right[i, sel].mean()))]
     return rows
 
 
@@ -114,20 +119,37 @@ def _per_seed(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
     return sel.pivot(index="seed", columns="target", values="value")
 
 
+def _method_evidence(table: pd.DataFrame, m: str, real: pd.Series) -> list:
+    conf = _per_seed(table, m, "confidence")
+    fool = _per_seed(table, m, "mean_correlation").mean(axis=1)
+    rows = [stats.count_at_least(
+                f"{m}: every class reaches ≥ {GOAL:.0%} confidence within the budget",
+                (conf >= GOAL).all(axis=1).to_numpy(), len(conf), setting=setting_label(method=m)),
+            stats.difference(
+                f"correlation with the class mean, real test images − {m} fooling images",
+                real.loc[fool.index].to_numpy(), fool.to_numpy(), FAR_MARGIN,
+                setting=f"{setting_label(method=m)}; {setting_label(method='real')}")]
+    return [replace(r, part=PART[m]) for r in rows]
+
+
+def _controls(table: pd.DataFrame, real: pd.Series) -> list:
+    """The classifier is accurate on real digits (balanced over classes), so its confident
+    fooling is meaningful; real digits correlate with their class mean, so "far" can be seen."""
+    acc = _per_seed(table, "real", "accuracy").mean(axis=1).to_numpy()
+    where = setting_label(method="real")
+    return [replace(stats.above("classifier test accuracy on real digits (class-balanced)", acc,
+                                MIN_ACCURACY, bounds=(0.0, 1.0), setting=where),
+                    control=True, part="*"),
+            replace(stats.above("real test digits: correlation with their class mean",
+                                real.to_numpy(), MIN_REAL_CORRELATION, bounds=(-1.0, 1.0),
+                                exact=True, setting=where),  # the same fixed test set per seed
+                    control=True, part="*")]
+
+
 def judge(table: pd.DataFrame) -> Verdict:
-    evidence = []
     real = _per_seed(table, "real", "mean_correlation").mean(axis=1)
-    for m in METHODS:
-        conf = _per_seed(table, m, "confidence")
-        evidence.append(stats.count_at_least(
-            f"{m}: every class reaches ≥ {GOAL:.0%} confidence within the budget",
-            (conf >= GOAL).all(axis=1).to_numpy(), len(conf), setting=setting_label(method=m)))
-        fool = _per_seed(table, m, "mean_correlation").mean(axis=1)
-        evidence.append(stats.difference(
-            f"correlation with the class mean, real test images − {m} fooling images",
-            real.loc[fool.index].to_numpy(), fool.to_numpy(), FAR_MARGIN,
-            setting=f"{setting_label(method=m)}; {setting_label(method='real')}"))
-    return decide(evidence, _finding(table))
+    evidence = [r for m in METHODS for r in _method_evidence(table, m, real)]
+    return decide(evidence + _controls(table, real), _finding(table))
 
 
 def _finding(table: pd.DataFrame) -> str:
@@ -145,7 +167,9 @@ def _finding(table: pd.DataFrame) -> str:
                      f"correlation with the class mean {corr:.2f}, nearest class mean = target in "
                      f"{near:.0%}")
     real = _per_seed(table, "real", "mean_correlation").to_numpy().mean()
-    return ("; ".join(parts) + f" — real test digits correlate {real:.2f} with their class mean "
+    acc = _per_seed(table, "real", "accuracy").to_numpy().mean()
+    return ("; ".join(parts) + f" — the classifier labels {acc:.1%} of real test digits "
+            f"correctly, and real test digits correlate {real:.2f} with their class mean "
             "(Nguyen et al. 2015, MNIST: ≥ 99.99 % for every class, images unrecognisable).")
 
 
@@ -222,7 +246,11 @@ ATOM = Atom(
            "fitness p_c, at most 300 generations — it only queries the network (Nguyen et al. "
            "used MAP-Elites with polynomial mutation). Far from the class means: Pearson "
            "correlation of each image with the mean training image of its class, against the "
-           "same for real test digits; also whether the nearest class mean is the target.",
+           "same for real test digits; also whether the nearest class mean is the target. "
+           "Parts: gradient ascent (central), the evolutionary variant (added: its own "
+           "status). Controls (added): the classifier's class-balanced test accuracy on real "
+           "digits is > 0.9, so its confident fooling is meaningful; real test digits correlate "
+           "> 0.5 with their class mean, so the yardstick of \"far\" recognises digits.",
     Params=FoolingParams,
     run=run,
     judge=judge,
