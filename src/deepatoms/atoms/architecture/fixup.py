@@ -10,7 +10,7 @@ every depth, including 1,000 blocks (paper: 10,000 layers; first-epoch CIFAR-10 
 ≈ 40–50 % for Fixup and BN at every depth). Batch norm is a secondary part (L ≤ 100, and deeper
 at the shared learning rate); batch norm at the shallowest depth is the positive control.
 Residual MLPs on digits, width 16; the step budget is the paper's first epoch (≈ 390 steps).
-Budget: ~140 s CPU default (5 seeds, L ≤ 1,000; one thread; batch norm at L = 1,000 is half of it),
+Budget: ~120 s CPU default (5 seeds, L ≤ 1,000; one thread; batch norm at L = 1,000 is half of it),
 ~10 s quick; the `paper` preset adds L = 10,000.
 """
 from __future__ import annotations
@@ -254,6 +254,6 @@ ATOM = Atom(
     figures=figures,
     presets={"quick": {"depths": (3, 30), "width": 8, "steps": 40},
              "paper": {"depths": (10, 100, 1000, 10_000)}},
-    runtime_s=140.0,
+    runtime_s=120.0,
     settings=("scheme", "depth"),
 )
