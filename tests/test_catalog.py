@@ -303,9 +303,8 @@ def test_a_family_module_without_atom_is_an_error(tmp_path, monkeypatch):
 # must leave it. Engineers are adding controls to these families in parallel.
 WITHOUT_CONTROL = {
     # generalization, robustness, architecture: controls are added on other branches
-    "random-labels", "implicit-regularization", "loss-interpolation", "optimizer-minima",
-    "sharp-minima", "distillation", "pretraining", "catastrophic-forgetting",
-    "forgetting-events", "test-set-reuse", "dataset-bias",
+    "optimizer-minima", "distillation", "pretraining", "catastrophic-forgetting",
+    "forgetting-events",
 }
 
 

@@ -5,9 +5,11 @@ rise of a loss curve (the height of an obstacle on the way).
 A network is a dict of stacked tensors (K, ...): an MLP's "w0", "w1", ... weights, "b0", ...
 biases and, with batch norm, "g*", "beta*" (its affine parameters) and "mean*", "var*" (its
 running statistics); the CNN's are named as its module's parameters ("conv1.weight", ...), and
-`line` mixes any such dict. Interpolating a batch-norm network interpolates its statistics too:
-the means linearly, the variances linearly in log-variance (equal to the linear mix at the end
-points; a linear mix turns negative beyond them, at α > 1 when the trained variance is below 1/3).
+`line` mixes any such dict (variances in log space, so they stay positive). A batch-norm
+network on the line is evaluated with its statistics recomputed at each α (`recalibrate`: each
+normalised layer's mean and variance over the training set, layer by layer), as a network with
+those weights would have them: the running statistics of an initialisation are (0, 1), those of a
+solution belong to its own weights, and neither fits the weights in between.
 """
 from __future__ import annotations
 
@@ -29,6 +31,24 @@ def line(start: dict, end: dict, alphas: np.ndarray) -> dict:
             out[k] = torch.exp((1 - al) * torch.log(s) + al * torch.log(end[k]))
         else:
             out[k] = (1 - al) * s + al * end[k]
+    return out
+
+
+def recalibrate(net: dict, x: torch.Tensor) -> dict:
+    """`net` with every batch-norm layer's "mean*"/"var*" replaced by the statistics (mean and
+    biased variance, as batch norm's training mode) of its pre-activations over `x` (B, d),
+    computed in order, each layer normalised by its new statistics; a net without batch norm is
+    returned as it is."""
+    if "mean0" not in net:
+        return net
+    out, layers = dict(net), sum(1 for k in net if k[0] == "w" and k[1:].isdigit())
+    h = x.expand(net["w0"].shape[0], *x.shape)
+    for l in range(layers - 1):
+        h = torch.baddbmm(net[f"b{l}"], h, net[f"w{l}"])
+        out[f"mean{l}"] = h.mean(dim=1, keepdim=True)
+        out[f"var{l}"] = h.var(dim=1, unbiased=False, keepdim=True)
+        h = torch.relu((h - out[f"mean{l}"]) * torch.rsqrt(out[f"var{l}"] + EPS) * net[f"g{l}"]
+                       + net[f"beta{l}"])
     return out
 
 

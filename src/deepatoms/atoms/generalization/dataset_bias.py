@@ -4,11 +4,13 @@ classifier tell which dataset an image came from, and does a digit classifier tr
 work on the others?
 
 Claim: "name that dataset" is far above chance (paper: 39 % vs 8 % chance with 12 datasets; here
-more than twice chance); every digit classifier does best on its own dataset's test set
-(diagonal dominance of the cross-dataset table). Budget: ~8 s default (7.6 s CPU measured), ~1 s quick.
+more than twice chance); every digit classifier does better on its own dataset's test set than
+on the others' on average (the paper's "self" vs "mean others"); secondary part: better than on
+the single best other test set. Budget: ~8 s default (7.6 s CPU measured), ~1 s quick.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,6 +119,7 @@ def run(p: BiasParams, lab: Lab) -> pd.DataFrame:
 
 
 # The judge and the figures (thresholds of the claim next to it)
+CHANCE_DIGITS = 0.1  # ten digit classes, balanced
 ABOVE_CHANCE = 2.0  # "far above chance": more than twice the chance rate 1/k (paper 39% vs 8%)
 
 
@@ -127,11 +130,32 @@ def cross_table(table: pd.DataFrame) -> pd.DataFrame:
     return sel.pivot_table(index="train_set", columns="test_set", values="value").loc[order, order]
 
 
-def _own_minus_best_other(table, train_set) -> pd.Series:
+def _wide(table, train_set) -> pd.DataFrame:
     sel = table[(table.metric == "accuracy") & (table.train_set == train_set)]
-    wide = sel.pivot(index="seed", columns="test_set", values="value").sort_index()
-    others = wide.drop(columns=train_set)
-    return wide[train_set] - others.max(axis=1)
+    return sel.pivot(index="seed", columns="test_set", values="value").sort_index()
+
+
+def _own_minus_mean_other(table, train_set) -> pd.Series:
+    """Torralba & Efros's comparison: "self" minus the mean over the other test sets."""
+    wide = _wide(table, train_set)
+    return wide[train_set] - wide.drop(columns=train_set).mean(axis=1)
+
+
+def _own_minus_best_other(table, train_set) -> pd.Series:
+    wide = _wide(table, train_set)
+    return wide[train_set] - wide.drop(columns=train_set).max(axis=1)
+
+
+BEST_OTHER = "beats the best other test set"  # a stricter secondary part than the paper's
+
+
+def _learns_own(table, d: str):
+    """Control: the classifier learns its own dataset (own-test digit accuracy above chance)."""
+    own = _wide(table, d)[d]
+    row = stats.above(f"trained on {d}: own test accuracy", own, CHANCE_DIGITS,
+                      claim=f"> {CHANCE_DIGITS:g} (chance)", setting=setting_label(train_set=d),
+                      bounds=(0.0, 1.0))
+    return dataclasses.replace(row, control=True, part="*")
 
 
 def judge(table: pd.DataFrame) -> Verdict:
@@ -140,10 +164,18 @@ def judge(table: pd.DataFrame) -> Verdict:
     ev = [stats.above(f"name that dataset: accuracy ({k} datasets, chance {1 / k:.2f})", src,
                       ABOVE_CHANCE / k, claim=f"> {ABOVE_CHANCE:g} × chance = {ABOVE_CHANCE / k:.2f}",
                       setting=setting_label(train_set="all"))]
-    for d in dict.fromkeys(table[table.metric == "accuracy"].train_set):
-        ev.append(stats.above(f"trained on {d}: own test − best other test", _own_minus_best_other(table, d),
-                              0.0, claim="> 0 (best on its own dataset)",
+    sets = list(dict.fromkeys(table[table.metric == "accuracy"].train_set))
+    for d in sets:
+        ev.append(stats.above(f"trained on {d}: own test − mean of the other tests",
+                              _own_minus_mean_other(table, d), 0.0,
+                              claim="> 0 (self beats the others on average)",
                               setting=setting_label(train_set=d)))
+    for d in sets:
+        row = stats.above(f"trained on {d}: own test − best other test",
+                          _own_minus_best_other(table, d), 0.0,
+                          claim="> 0 (best on its own dataset)", setting=setting_label(train_set=d))
+        ev.append(dataclasses.replace(row, part=BEST_OTHER))
+    ev += [_learns_own(table, d) for d in sets]
     return decide(ev, _finding(table, src, k))
 
 
@@ -155,7 +187,8 @@ def _finding(table, src, k) -> str:
     return (f"Name that dataset: {src.mean():.1%} with {k} datasets (chance {1 / k:.0%}; paper "
             f"39% vs 8% with 12). Digit accuracy on own vs other test sets: {diag}; "
             f"per test set, its own classifier is best for {len(cols)} of {len(cross)} (Torralba & "
-            "Efros 2011: every classifier is best on its own dataset).")
+            "Efros 2011: every classifier does better on its own test set than on the others' "
+            "on average).")
 
 
 def _samples(ax_grid, names):
@@ -207,7 +240,8 @@ ATOM = Atom(
     question="Can a classifier tell which of several digit datasets an image came from, and does "
              "a digit classifier trained on one dataset work as well on the others?",
     claim="The source dataset is identified at more than twice chance; every digit classifier is "
-          "most accurate on the test set of its own dataset.",
+          "more accurate on the test set of its own dataset than on the others' on average "
+          "(Torralba & Efros's self vs mean others); secondary: than on the best other one.",
     sources=("Torralba & Efros (2011), Unbiased look at dataset bias, CVPR",),
     method="Four datasets of the ten digits, 1,258 training and 539 test images each (the labels "
            "of the fixed sklearn split): scikit-learn's digits, and digits rendered from the 11 "
@@ -217,7 +251,12 @@ ATOM = Atom(
            "pixel noise σ 1.5 ('blurred') or strokes dilated by 2 px ('thick'); rendering is one "
            "batched grid_sample per set, seeded per seed. Classifiers: MLP 64-100-(10 or k) ReLU, "
            "Adam 1e-3, batch 64, 1,500 steps; 'name that dataset' trains one on the union of the "
-           "training sets with the source as label (balanced, chance 1/k).",
+           "training sets with the source as label (balanced, chance 1/k). Judged as Torralba & "
+           "Efros compare: each classifier's own-test accuracy against the mean of its accuracies "
+           "on the other test sets (until issue 16 the judge asked it to beat the single best "
+           "other test set, stricter than the paper; that comparison is kept as a secondary "
+           "part). Control (every part): each classifier learns its own dataset (own-test "
+           "accuracy above the chance rate .1).",
     Params=BiasParams,
     run=run,
     judge=judge,

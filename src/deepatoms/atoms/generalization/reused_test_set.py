@@ -10,6 +10,7 @@ is close to linear in old accuracy. Budget: ~11 s default (10.5 s CPU measured),
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,6 +108,9 @@ DROP_MIN = 0.02             # "every model drops": by more than 2 points on aver
 DROP_RATE = 0.9             # ... and at least 90 % of the models drop
 TAU_MIN = 0.7               # "ranking preserved": Kendall τ old vs shifted above this
 R2_MIN = 0.9                # "new ≈ linear in old": R² of the least-squares line above this
+SLOPE_MIN = 1.0             # Recht et al.: the new-vs-old line is steeper than y = x
+SLOPE_PART = "slope of shifted vs old accuracy > 1 (Recht et al.)"
+SPREAD_MIN = 2.0            # control: the models' old accuracies spread over > 2 binomial SEs
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
@@ -130,6 +134,8 @@ def per_seed(table: pd.DataFrame) -> pd.DataFrame:
                          tau=float(sps.kendalltau(g.acc_old, g.acc_shift).statistic),
                          tau_same=float(sps.kendalltau(g.acc_old, g.acc_same).statistic),
                          r2=float(fit.rvalue ** 2), slope=float(fit.slope),
+                         spread=float(g.acc_old.std(ddof=1) / max(np.sqrt(
+                             g.acc_old.mean() * (1 - g.acc_old.mean()) / n), 1e-12)),
                          best_old=best.acc_old, best_same=best.acc_same, best_shift=best.acc_shift))
     return pd.DataFrame(rows).set_index("seed")
 
@@ -139,9 +145,18 @@ def judge(table: pd.DataFrame) -> Verdict:
     ev = [stats.below("selected model: (old − fresh same-process) / 95% half-width",
                       s.gap_half_widths, ADAPTIVE_HALF_WIDTHS),
           stats.above("shifted process: mean accuracy drop over models", s.mean_drop, DROP_MIN),
-          stats.above("shifted process: fraction of models that drop", s.rate_drop, DROP_RATE),
+          stats.above("shifted process: fraction of models that drop", s.rate_drop, DROP_RATE,
+                      bounds=(0.0, 1.0)),
           stats.above("Kendall τ, old vs shifted accuracy", s.tau, TAU_MIN),
-          stats.above("R² of shifted vs old accuracy (linear fit)", s.r2, R2_MIN)]
+          stats.above("R² of shifted vs old accuracy (linear fit)", s.r2, R2_MIN,
+                      bounds=(0.0, 1.0)),
+          dataclasses.replace(stats.above("slope of shifted vs old accuracy (least squares)",
+                                          s.slope, SLOPE_MIN), part=SLOPE_PART)]
+    control = stats.above("spread of the models' old accuracy / its binomial standard error",
+                          s.spread, SPREAD_MIN, claim=f"> {SPREAD_MIN:g} (the models differ)")
+    ev.append(dataclasses.replace(control, control=True, part="*",
+                                  note=control.note or "rankings, lines and slopes need models "
+                                  "that differ by more than test-set noise"))
     return decide(ev, _finding(s))
 
 
@@ -194,7 +209,11 @@ ATOM = Atom(
            "100–1,000 training examples), trained as one population, all scored on one fixed "
            "test set of 2,000 ('old'); the best there is the selected model. Fresh sets of 2,000: "
            "'same' (the same process) and 'shift' (half the kind mass moved to the rare kinds, "
-           "σ × 1.1 — a small change of the collection process, as hypothesised for CIFAR-10.1).",
+           "σ × 1.1 — a small change of the collection process, as hypothesised for CIFAR-10.1). "
+           "Secondary part (issue 16): Recht et al.'s finding that the least-squares line of new "
+           "vs old accuracy is steeper than y = x (slope > 1: better models lose less). Control "
+           "(every part): the searched models differ on the old test set by more than its noise "
+           "(standard deviation of their accuracies > 2 binomial standard errors).",
     Params=ReuseParams,
     run=run,
     judge=judge,
