@@ -19,6 +19,7 @@ import torch
 SCHEMES = ("standard", "fixup", "batchnorm")
 EPS, MOMENTUM = 1e-5, 0.1
 SCALARS = ("a1", "a2", "a3", "a4", "s", "c")
+LAYERED = ("w1", "w2", "b1", "b2", "a1", "a2", "a3", "a4", "s", "g1", "g2", "be1", "be2")
 
 
 def _he(gen: torch.Generator, *shape: int) -> torch.Tensor:
@@ -53,6 +54,7 @@ class ResMLPPop:
     def __init__(self, scheme: str, depth: int, width: int, gens: Sequence[torch.Generator],
                  device: torch.device | str = "cpu"):
         self.scheme, self.depth, self.m = scheme, depth, len(gens)
+        self.momentum = MOMENTUM  # of the running statistics (1: replace them by the batch's)
         members = [_member(scheme, depth, width, g) for g in gens]
         self.tensors = {k: torch.stack([mem[k] for mem in members]).to(device).requires_grad_()
                         for k in members[0]}
@@ -66,7 +68,7 @@ class ResMLPPop:
         return [v for k, v in self.tensors.items() if k not in SCALARS], scal
 
     def _bn(self, t, h, l: int, k: str, train: bool, update: bool) -> torch.Tensor:
-        gamma, beta = t[f"g{k}"][:, l], t[f"be{k}"][:, l]
+        gamma, beta = t[f"g{k}"], t[f"be{k}"]
         if not train:
             mean, var = self.running[f"mean{k}"][:, l], self.running[f"var{k}"][:, l]
             return (h - mean) * torch.rsqrt(var + EPS) * gamma + beta
@@ -76,20 +78,32 @@ class ResMLPPop:
         if update:
             n = h.shape[1]
             with torch.no_grad():
-                self.running[f"mean{k}"][:, l].lerp_(mean, MOMENTUM)
-                self.running[f"var{k}"][:, l].lerp_(var * (n / (n - 1)), MOMENTUM)
+                self.running[f"mean{k}"][:, l].lerp_(mean, self.momentum)
+                self.running[f"var{k}"][:, l].lerp_(var * (n / (n - 1)), self.momentum)
         return centred * torch.rsqrt(var + EPS) * gamma + beta
 
+    def running_stat(self, name: str) -> torch.Tensor:
+        """A running statistic ("mean1", "var2", ...) as (M, L, w)."""
+        return self.running[name][:, :, 0]
+
     def block(self, t, h: torch.Tensor, l: int, train: bool = True, update: bool = True):
-        """h (M, B, w) → the block's output."""
-        w1, w2 = t["w1"][:, l], t["w2"][:, l]
+        """h (M, B, w) → block l's output."""
+        return self._block({k: t[k][:, l] for k in self.per_layer(t)}, h, l, train, update)
+
+    @staticmethod
+    def per_layer(t) -> list[str]:
+        """The keys of `t` that hold one tensor per block (dimension 1)."""
+        return [k for k in t if k in LAYERED]
+
+    def _block(self, t, h: torch.Tensor, l: int, train: bool, update: bool) -> torch.Tensor:
+        """h (M, B, w) → the block's output; `t` holds block l's own tensors."""
+        w1, w2 = t["w1"], t["w2"]
         if self.scheme == "standard":
-            r = torch.relu(torch.bmm(h, w1) + t["b1"][:, l])
-            r = torch.bmm(r, w2) + t["b2"][:, l]
+            r = torch.relu(torch.bmm(h, w1) + t["b1"])
+            r = torch.bmm(r, w2) + t["b2"]
         elif self.scheme == "fixup":
-            a = lambda k: t[k][:, l]  # (M, 1, 1) scalars
-            r = torch.relu(torch.bmm(h + a("a1"), w1) + a("a2"))
-            r = torch.bmm(r + a("a3"), w2) * a("s") + a("a4")
+            r = torch.relu(torch.bmm(h + t["a1"], w1) + t["a2"])
+            r = torch.bmm(r + t["a3"], w2) * t["s"] + t["a4"]
         else:
             r = torch.relu(self._bn(t, torch.bmm(h, w1), l, "1", train, update))
             r = self._bn(t, torch.bmm(r, w2), l, "2", train, update)
@@ -106,9 +120,12 @@ class ResMLPPop:
     def forward(self, x: torch.Tensor, train: bool = True, tensors=None, update: bool = True):
         """x (M, B, 64) → logits (M, B, 10)."""
         t = tensors if tensors is not None else self.tensors
+        # Split the stacked block tensors once: indexing [:, l] in every block would make the
+        # backward pass write a full-size zero gradient per block (quadratic in depth).
+        split = {k: t[k].unbind(1) for k in self.per_layer(t)}
         h = self.stem(t, x)
         for l in range(self.depth):
-            h = self.block(t, h, l, train, update)
+            h = self._block({k: v[l] for k, v in split.items()}, h, l, train, update)
         return self.head(t, h)
 
     __call__ = forward

@@ -1,4 +1,5 @@
-"""Measurements of the fixup atom: scale and gradient at initialisation, one epoch of SGD."""
+"""Measurements of the fixup atom: scale and gradient at initialisation, a budget of SGD steps,
+batch norm's statistics recalibrated on the training set."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...engine import SGD, Sampler, gather, train
-from ._fixup_resnets import ResMLPPop
+from ._fixup_resnets import MOMENTUM, ResMLPPop
 
 
 class Grouped:
@@ -61,11 +62,30 @@ def log10_grad_norm(pop: ResMLPPop, x: torch.Tensor, y: torch.Tensor) -> list[fl
     return out
 
 
-def train_one(pop: ResMLPPop, data, gens, p, iterate) -> tuple[np.ndarray, list[float]]:
-    """SGD for `p.epochs` epochs; returns the per-step training losses (steps, M) and the test
-    accuracy of each model (running BN statistics)."""
+def _accuracy(pop: ResMLPPop, data) -> list[float]:
+    with torch.no_grad():
+        pred = pop(data["x_test"].expand(pop.m, *data["x_test"].shape), train=False).argmax(-1)
+        return (pred == data["y_test"]).double().mean(dim=1).tolist()
+
+
+@torch.no_grad()
+def recalibrate(pop: ResMLPPop, x: torch.Tensor) -> None:
+    """Replace batch norm's running statistics by the training set's own: one train-mode pass
+    over all of `x` with momentum 1, block by block, so each layer's statistics are those of its
+    inputs normalised by the recalibrated layers below (as at test time)."""
+    pop.momentum = 1.0
+    try:
+        pop(x.expand(pop.m, *x.shape), train=True, update=True)
+    finally:
+        pop.momentum = MOMENTUM
+
+
+def train_one(pop: ResMLPPop, data, gens, p, steps: int, iterate) -> tuple[np.ndarray, dict]:
+    """`steps` SGD steps; returns the per-step training losses (steps run, M) and each model's
+    test accuracy: "running" (batch norm's running averages, the standard test-time rule) and,
+    for batch norm, "recalibrated" (statistics recomputed on the training set after training).
+    A model stops at its first non-finite loss; training ends when every model has."""
     x, y = data["x_train"], data["y_train"]
-    steps = p.epochs * (x.shape[0] // p.batch_size)
     sampler = Sampler(gens, x.shape[0], p.batch_size, "epoch", device=x.device)
     weights, scalars = pop.groups()
     opts = [SGD(weights, lr=p.lr, momentum=p.momentum)]
@@ -80,8 +100,11 @@ def train_one(pop: ResMLPPop, data, gens, p, iterate) -> tuple[np.ndarray, list[
         losses.append(ce.detach().mean(dim=1))
         return ce
 
-    train(list(pop.tensors.values()), loss, Grouped(*opts), steps, sampler=sampler, iterate=iterate)
-    with torch.no_grad():
-        pred = pop(data["x_test"].expand(pop.m, *data["x_test"].shape), train=False).argmax(-1)
-        acc = (pred == data["y_test"]).double().mean(dim=1)
-    return torch.stack(losses).cpu().numpy(), acc.tolist()
+    train(list(pop.tensors.values()), loss, Grouped(*opts), steps, sampler=sampler,
+          iterate=iterate, record_at=range(1, steps + 1),
+          until=lambda step: ~torch.isfinite(losses[-1]))
+    acc = {"running": _accuracy(pop, data)}
+    if pop.scheme == "batchnorm":
+        recalibrate(pop, x)
+        acc["recalibrated"] = _accuracy(pop, data)
+    return torch.stack(losses).cpu().numpy(), acc

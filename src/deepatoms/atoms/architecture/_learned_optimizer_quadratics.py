@@ -18,11 +18,13 @@ THETA_STD = 0.01  # start θ ~ N(0, 0.01²), as the reference code's quadratic p
 
 
 def sample(gens: Sequence[torch.Generator], q: int, d: int, device="cpu"):
-    """Per seed, q functions: W, y standard normal and the start θ0 (one generator per seed)."""
+    """Per seed, q functions: W, y uniform on [0, 1) (the reference code's quadratic problem:
+    TensorFlow's default random_uniform_initializer) and the start θ0 ~ N(0, 0.01²), one
+    generator per seed."""
     ws, ys, ts = [], [], []
     for g in gens:
-        ws.append(torch.randn(q, d, d, generator=g))
-        ys.append(torch.randn(q, d, generator=g))
+        ws.append(torch.rand(q, d, d, generator=g))
+        ys.append(torch.rand(q, d, generator=g))
         ts.append(THETA_STD * torch.randn(q, d, generator=g))
     return tuple(torch.stack(a).to(device) for a in (ws, ys, ts))
 

@@ -13,7 +13,7 @@ whole search. Budget: ~3–3.5 min CPU default (645 candidate trainings), ~9 s q
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,6 +127,27 @@ def _late_mean(table: pd.DataFrame, method: str, metric: str = "val_accuracy") -
     return late.groupby("seed").value.mean().sort_index().to_numpy(float)
 
 
+def n_validation() -> int:
+    """Validation examples of the fixed search split (every validation accuracy is k / this)."""
+    y = digits_split().y_train
+    return len(stratified_split(np.random.default_rng(VALIDATION_SPLIT_SEED), y, 0.7)[1])
+
+
+def _spread_control(table: pd.DataFrame):
+    """Control: the space's architectures differ by more than one validation accuracy's standard
+    error, so which architecture a search picks can matter. Per seed, the standard deviation of
+    the random search's validation accuracies (uniform draws from the space) against the
+    binomial SE √(p(1 − p)/n) at the mean of the two searches' best p."""
+    sel = table[(table.method == "random") & (table.metric == "val_accuracy")]
+    spread = sel.groupby("seed").value.std(ddof=1).sort_index().to_numpy(float)
+    best = (_final(table, "rl", "best_val_so_far") + _final(table, "random", "best_val_so_far")) / 2
+    se = float(np.sqrt(np.mean(best * (1 - best)) / n_validation()))
+    row = stats.above("validation accuracy SD across the space (random draws)", spread, se,
+                      f"> {se:.3g} (one validation SE at the best's level)",
+                      setting="method=random")
+    return replace(row, control=True, part="*")
+
+
 def judge(table: pd.DataFrame) -> Verdict:
     rl_val, rand_val = _final(table, "rl", "best_val_so_far"), _final(table, "random", "best_val_so_far")
     rl_te, rand_te = (_final(table, "rl", "test_of_best_so_far"),
@@ -145,7 +166,8 @@ def judge(table: pd.DataFrame) -> Verdict:
         stats.difference("test accuracy: RL's best − hand-designed", rl_te, hand, 0.0,
                          "> 0 (search beats the hand design)", setting="method=rl; method=hand-designed"),
     ]
-    return decide(evidence, _finding(table, rl_val, rand_val, rl_te, rand_te, hand) + " "
+    return decide(evidence + [_spread_control(table)],
+                  _finding(table, rl_val, rand_val, rl_te, rand_te, hand) + " "
                   + _best_architectures(table))
 
 
@@ -251,7 +273,12 @@ ATOM = Atom(
            "tuple of kernel sizes, channels padded to 32 and masked; each seed is a whole search "
            "(controller samples, random draws, inits, batches). Hand-designed: 64-64 ReLU MLP, "
            "trained the same way. Reported: best validation accuracy so far, the test accuracy "
-           "and architecture of that candidate, and the share of CNNs.",
+           "and architecture of that candidate, and the share of CNNs. Positive control (issue "
+           "16): the space's architectures differ by more than the validation standard error "
+           "(SD of the random search's validation accuracies > √(p(1 − p)/n) at the best's p, n = "
+           "376), so a search can matter at all. It does not show headroom above the best of 64 "
+           "(the audit: RL and random's bests differ by .005 against an SE of ≈ .009); that needs "
+           "the whole space trained once per seed (a tabular benchmark), not done here.",
     Params=ArchitectureSearchParams,
     run=run,
     judge=judge,

@@ -5,13 +5,13 @@ A coordinatewise two-layer LSTM (20 units, log-and-sign gradient preprocessing p
 10-dim quadratics ‖Wθ − y‖², then compared on fresh quadratics with SGD, momentum, RMSprop and Adam,
 each at its best learning rate of a grid (chosen on separate tuning quadratics), and transferred to
 a sigmoid MLP on digits. Claim: on quadratics the learned optimiser ends lower than every tuned
-baseline (the reference code's reproduction: log10 error −0.70 vs Adam −0.06); its advantage is
-smaller on the transfer task (that reproduction was worse than Adam on MNIST: 0.18 vs ≈ −0.3).
+baseline (the reference code's reproduction: log10 error −0.70 vs Adam −0.06); secondary part:
+on the transfer task it is no worse than tuned Adam. Control: the meta-loss has plateaued.
 Budget: ~60 s CPU default (meta-training dominates: 450 epochs of 4 functions), ~3 s quick.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 TASKS = ("quadratic", "digits-mlp")
 OPTIMIZERS = ("learned", *BASELINES)
 MARGIN = 0.0  # claim: the learned optimiser's final log10 loss is below each tuned baseline's
+TRANSFER_MARGIN = 0.1  # transfer part: at most 0.1 log10 (26 %) above tuned Adam's final loss
+TRANSFER_PART = "transfer to the digits MLP (non-inferior to tuned Adam)"
+PLATEAU_FALL = 0.05  # control: the meta-loss falls less than this (log10) over the last quarter
+FUNCTIONS_NOTE = "default: 4 quadratics each; reference code: 10,000 epochs × 128"
 
 
 @dataclass(frozen=True)
@@ -140,18 +144,43 @@ def _label(task: str, baseline: str) -> str:
     return f"task={task}; optimizer=learned; optimizer={baseline}"
 
 
+def _plateau_control(table: pd.DataFrame):
+    """Control: meta-training has stopped improving the LSTM (the source meta-trains to
+    convergence): per seed, the meta-loss's least-squares fall over the last quarter of the
+    epochs is below PLATEAU_FALL. Guards every part."""
+    meta = table[table.metric == "meta_log10_loss"].pivot(index="seed", columns="step",
+                                                          values="value")
+    epochs = meta.shape[1]
+    last = meta.iloc[:, epochs - max(2, epochs // 4):]
+    x = np.asarray(last.columns, dtype=float)
+    xc = x - x.mean()
+    slope = (last.to_numpy() - last.to_numpy().mean(1, keepdims=True)) @ xc / (xc @ xc)
+    fall = -slope * (x[-1] - x[0])
+    row = stats.below("meta-loss fall over the last quarter of meta-training (log10)", fall,
+                      PLATEAU_FALL, f"< {PLATEAU_FALL:g} (the meta-loss has plateaued)",
+                      setting="task=quadratic; optimizer=learned")
+    note = ("" if row.supports else f"not shown to have stopped falling after {epochs} epochs "
+            f"({FUNCTIONS_NOTE}); measured at 1,350 epochs (3 seeds): fall 0.027 [−0.051, 0.105], "
+            "still undecided (learned −1.11 vs tuned momentum −1.17); the budget to try is the "
+            "reference's (the `paper` preset: 2,000 × 128)")
+    return replace(row, control=True, part="*", note="; ".join(filter(None, (row.note, note))))
+
+
 def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for b in BASELINES:
         gain_q = _finals(table, "quadratic", b) - _finals(table, "quadratic", "learned")
-        gain_t = _finals(table, "digits-mlp", b) - _finals(table, "digits-mlp", "learned")
         evidence.append(stats.difference(
             f"quadratics: final log10 loss, tuned {b} − learned", gain_q, np.zeros_like(gain_q),
             MARGIN, "> 0 (learned ends lower)", setting=_label("quadratic", b)))
-        evidence.append(stats.difference(
-            f"advantage over {b}: quadratics − digits MLP (log10)", gain_q, gain_t, 0.0,
-            "> 0 (transfer is weaker)", setting=_label("digits-mlp", b)))
-    return decide(evidence, _finding(table))
+    # the transfer: non-inferiority to tuned Adam (the other baselines are in the finding)
+    row = stats.difference(
+        "digits MLP: final log10 loss, tuned adam − learned", _finals(table, "digits-mlp", "adam"),
+        _finals(table, "digits-mlp", "learned"), -TRANSFER_MARGIN,
+        f"> −{TRANSFER_MARGIN:g} (learned no worse than tuned Adam)",
+        setting=_label("digits-mlp", "adam"))
+    evidence.append(replace(row, part=TRANSFER_PART))
+    return decide(evidence + [_plateau_control(table)], _finding(table))
 
 
 def _wins(table: pd.DataFrame, task: str) -> tuple[int, int]:
@@ -203,17 +232,18 @@ ATOM = Atom(
     question="Does an optimiser learned by gradient descent beat hand-designed ones, on its own "
              "problem class and on a different problem?",
     claim="On fresh 10-dim quadratics the learned LSTM optimiser reaches a lower final loss than "
-          "every tuned baseline (reference reproduction: log10 −0.70 vs Adam −0.06); its "
-          "advantage is smaller when transferred to an MLP on digits (that reproduction: worse "
-          "than Adam on MNIST, 0.18 vs ≈ −0.3).",
+          "every tuned baseline (reference reproduction: log10 −0.70 vs Adam −0.06). Secondary "
+          "part: transferred to an MLP on digits it is no worse than tuned Adam (within 0.1 "
+          "log10; the paper's MNIST transfer beat Adam, the reference reproduction did not).",
     sources=("Andrychowicz, Denil, Gómez, Hoffman, Pfau, Schaul, Shillingford & de Freitas "
              "(2016), Learning to learn by gradient descent by gradient descent, NeurIPS",
              "seed article 001 (learning to learn)"),
     method="Per seed one LSTM optimiser: two layers of 20 units shared by every coordinate, input "
            "the gradient preprocessed as (log|g|/10, sign g) if |g| ≥ e^−10 else (−1, e^10 g), "
            "update = 0.01 × a linear read-out of the second layer, weights uniform(±1/√20). "
-           "Meta-training: each epoch draws 4 quadratics f(θ) = ‖Wθ − y‖² (W, y standard "
-           "normal, θ0 ~ N(0, 0.01²)), runs a 100-step horizon as 5 unrolls of 20 steps, the "
+           "Meta-training: each epoch draws 4 quadratics f(θ) = ‖Wθ − y‖² (W, y uniform on "
+           "[0, 1), θ0 ~ N(0, 0.01²), as the reference code's quadratic problem; earlier "
+           "versions drew W, y standard normal), runs a 100-step horizon as 5 unrolls of 20 steps, the "
            "meta-loss is the sum of f over the unroll (all weights 1), one Adam step (1e-3) on the "
            "LSTM after each unroll; the optimisee's gradient enters the LSTM detached (the paper's "
            "∂∇/∂φ = 0: no second derivatives). 450 epochs by default to fit ~60 s on one CPU core "
@@ -223,7 +253,17 @@ ATOM = Atom(
            "rate sits on its edge) with the lowest final loss on 64 separate tuning quadratics; "
            "evaluation on 64 fresh ones (log10 of the mean loss). "
            "Transfer: 64-20-10 sigmoid MLP on the digits training split, batch 128, 100 steps; "
-           "baselines tuned on that task's own final training loss (generous to them).",
+           "baselines tuned on that task's own final training loss (generous to them). Judging "
+           "(issue 16): central part = the learned optimiser ends below each tuned baseline on "
+           "the quadratics; secondary part = transfer, non-inferiority to tuned Adam by 0.1 log10 "
+           "(the earlier 'transfer is weaker' rows came from neither source and are gone). "
+           "Positive control (all parts): the meta-loss has plateaued — its least-squares fall "
+           "over the last quarter of the meta-training epochs is < 0.05 log10 per seed; where it "
+           "is still falling the LSTM is under-trained and nothing is decided. The default budget "
+           "stays at 450 epochs (the catalog's make run has no room for more): at 1,350 epochs "
+           "(3 seeds, W, y uniform) the control is still undecided (fall 0.027 [−0.051, 0.105]) "
+           "and the LSTM beats every tuned baseline in 1 of 3 seeds (−1.11 vs momentum −1.17); "
+           "the audit's 3 of 3 at 1,350 epochs was measured with W, y standard normal.",
     Params=LearnedOptimizerParams,
     run=run,
     judge=judge,

@@ -6,13 +6,14 @@ white noise until the network's features at block l match the photograph's. (b) 
 the Gram matrices of every block. Same architecture trained on digits, and its weights shuffled,
 as comparisons. Claims: inversions from random features are faithful (PSNR ≥ 3 dB and SSIM ≥ 0.1
 above the white-noise start at every depth) and degrade with depth; random weights invert at least
-as well as trained ones (within 1 dB); Gram matching with random weights reproduces the source's
+as well as trained ones (random ≥ trained, non-inferiority by 1 dB; shuffled trained weights,
+a random net with trained magnitudes, are a secondary part, not a gate); Gram matching with random weights reproduces the source's
 Gram statistics (< 10 % of the start's error) and moves its power spectrum toward the source's.
 Budget: ~45 s CPU default (seed after seed), ~3 s quick.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
 WEIGHTS = ("random", "trained", "shuffled")
 PSNR_GAIN_DB = 3.0      # "faithful": at least 3 dB (half the squared error) above the noise start
 SSIM_GAIN = 0.1         # and SSIM at least 0.1 above it
-NON_INFERIORITY_DB = 1.0  # random weights invert at most 1 dB worse than trained/shuffled ones
+NON_INFERIORITY_DB = 1.0  # random ≥ trained: random weights invert at most 1 dB worse
+TRAINED_ACCURACY = 0.5  # control: the trained weights' digits test accuracy above this
+DIGITS_TEST = 539       # digits test points (the fixed 70/30 split)
+SHUFFLED_PART = "shuffled trained weights (a random net with trained magnitudes; not a gate)"
 GRAM_RATIO = 0.1        # texture: Gram error below 10 % of the white-noise start's
 SPECTRUM_RATIO = 1.0    # texture: power-spectrum distance to the source below the start's
 PSNR_CAP_DB = 100.0     # exact reconstructions (MSE at float32 rounding or 0) are recorded as 100
@@ -221,16 +225,20 @@ def _depth_rows(table) -> list:
 
 
 def _comparison_rows(table) -> list:
+    """Random against trained weights (the claim: random ≥ trained, as non-inferiority by
+    NON_INFERIORITY_DB); random against shuffled trained weights (a random net with the trained
+    tensors' magnitudes: a secondary part, reported, not a gate of the central claim)."""
     rows = []
     for l in _inversion_layers(table):
         for other in ("trained", "shuffled"):
             # exact=True: seeds agree only where both inversions are exact (the 100 dB cap)
-            rows.append(stats.difference(
+            row = stats.difference(
                 f"layer {l}: PSNR random − {other} weights (dB)",
                 _per_seed(table, "inversion", "random", "psnr", l),
                 _per_seed(table, "inversion", other, "psnr", l), -NON_INFERIORITY_DB,
-                f"> −{NON_INFERIORITY_DB:g} (as faithful)", exact=True,
-                setting=f"task=inversion; weights=random; weights={other}; layer={l}"))
+                f"> −{NON_INFERIORITY_DB:g} (at least as faithful)", exact=True,
+                setting=f"task=inversion; weights=random; weights={other}; layer={l}")
+            rows.append(replace(row, part=SHUFFLED_PART) if other == "shuffled" else row)
     tex = "task=texture; weights=random; layer=0"
     rows.append(stats.below("texture: Gram error / noise start's (random weights)",
                             _per_seed(table, "texture", "random", "gram_loss_ratio"), GRAM_RATIO,
@@ -241,8 +249,19 @@ def _comparison_rows(table) -> list:
     return rows
 
 
+def _control_rows(table) -> list:
+    """Control: the trained weights are trained (their digits test accuracy is well above
+    chance), so "random ≥ trained" compares against features that learned something."""
+    acc = _per_seed(table, "inversion", "trained", "digits_test_accuracy")
+    row = stats.above("trained weights: digits test accuracy", acc, TRAINED_ACCURACY,
+                      f"> {TRAINED_ACCURACY:g} (the net learned; chance 0.1)",
+                      n_points=DIGITS_TEST, setting="weights=trained")
+    return [replace(row, control=True, part="*")]
+
+
 def judge(table: pd.DataFrame) -> Verdict:
-    return decide(_depth_rows(table) + _comparison_rows(table), _finding(table))
+    rows = _depth_rows(table) + _comparison_rows(table) + _control_rows(table)
+    return decide(rows, _finding(table))
 
 
 def _finding(table: pd.DataFrame) -> str:
@@ -310,7 +329,8 @@ ATOM = Atom(
              "reconstruct it, and its texture statistics to synthesise it?",
     claim="Inverting random-weight features from white noise gives faithful images (PSNR ≥ 3 dB "
           "and SSIM ≥ 0.1 above the noise start at every depth) that degrade with depth, and "
-          "within 1 dB of weights trained on digits or shuffled; Gram matching with random weights "
+          "at least as faithful as weights trained on digits (random ≥ trained, within 1 dB); Gram "
+          "matching with random weights "
           "brings the Gram error below 10 % of the start's and the power spectrum toward the "
           "source's (He, Wang & Hopcroft 2016).",
     sources=("He, Wang & Hopcroft (2016), A powerful generative model using random weights for "
@@ -333,7 +353,12 @@ ATOM = Atom(
            "Optimiser: Adam rather than the paper's L-BFGS; the net is far smaller than VGG-19. "
            "Each seed's three networks are optimised as one population, seed after seed (a vmapped "
            "convolution's rounding depends on the stack size). Only seed 0's images are kept "
-           "for the figure.",
+           "for the figure. Judging (issue 16): the central claim compares random with trained "
+           "weights (random ≥ trained, non-inferiority by 1 dB, He et al.'s claim); shuffled "
+           "trained weights are a random net with the trained magnitudes, so 'random ≈ shuffled' "
+           "is not the source's claim: those rows form a secondary part, reported, not a gate "
+           "(earlier versions gated the verdict on them). Positive control: the trained net's "
+           "digits test accuracy > 0.5 (the comparison is against weights that learned).",
     Params=RandomWeightsParams,
     run=run,
     judge=judge,
