@@ -19,7 +19,7 @@ run: install
 	@rc=0; trap 'rc=130' INT TERM; $(BIN)/deepatoms run --all || rc=$$?; \
 	$(BIN)/deepatoms report || [ $$rc -ne 0 ] || rc=1; exit $$rc
 
-# both tiers: unit/common checks and the claim tests (default configurations, 5 seeds): ~6 min on 2 cores
+# both tiers: unit/common checks and the claim tests (default configurations): ≈ 30–45 min on 2 cores
 # (tests/execution/test_executors_ray.py starts a Ray cluster on loopback: the `ray` extra is installed)
 test: install browser
 	$(BIN)/python -m pytest -n 2 -q --claims
