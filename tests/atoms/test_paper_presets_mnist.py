@@ -33,7 +33,7 @@ def _write_mnist(folder, n_train=120, n_test=40):
 PAPER_SHRUNK = {  # the paper presets on tiny files: their data path, not their scale
     "random-labels": dict(width=8, max_steps=10, record_every=5, corruptions=(),
                           input_kinds=("random pixels",), batch_size=16),
-    "sharp-minima": dict(hidden=(8,), small_batch=4, epochs=1, random_dims=3,
+    "sharp-minima": dict(hidden=(8,), small_batch=4, max_epochs=1, random_dims=3,
                          power_iterations=2, lbfgs_iterations=2, line_points=3),
     "loss-interpolation": dict(hidden=(8,), steps=10, points=5, batch_size=16),
 }
@@ -60,7 +60,7 @@ def _fake_mnist(tmp_path, n=30):
                                   lbfgs_images=2, lbfgs_rounds=1)),
     ("fooling-images", dict(steps=3, batch_size=16, hidden=(8,), ascent_steps=3,
                             generations=3, offspring=2)),
-    ("saliency-fragility", dict(steps=3, batch_size=16, images=2, attack_steps=1, eps=(8 / 255,),
+    ("saliency-fragility", dict(steps=3, batch_size=16, images=2, attack_steps=1, eps=(8 / 255, 32 / 255),
                                 ig_steps=2, channels=(2, 2))),
 ])
 def test_the_mnist_path_of_the_paper_presets_runs(tmp_path, monkeypatch, name, overrides):
