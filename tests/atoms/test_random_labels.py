@@ -213,3 +213,21 @@ def test_regularised_conditions_follow_the_switches():
 def test_params_refuse_bad_regulariser_values(field, value):
     with pytest.raises(ParamError, match=field):
         registry.get("random-labels").params(**{field: value})
+
+
+def test_a_regulariser_that_changes_no_test_accuracy_is_judged_on_the_points():
+    """Seeds 200…204 once gave weight decay exactly the unregularised test accuracy in every
+    seed: the sign test (smallest p 1/32 with 5 seeds) left '|change| < 5 points' undecided.
+    With the test set's size in the table the pooled counts decide it; without it, as before."""
+    rows = []
+    for seed in range(5):
+        for c in (cond.TRUE, cond.DECAY):
+            rows += [dict(seed=seed, condition=c, metric="test_accuracy", value=0.97),
+                     dict(seed=seed, condition=c, metric="test_points", value=540)]
+    table = pd.DataFrame(rows)
+    with_points = rl._regulariser_rows(table, 1)
+    assert [r.supports for r in with_points] == [True, True]
+    assert all(r.ci_low > -0.02 and r.ci_high < 0.02 for r in with_points)
+    assert all("Newcombe" in r.test for r in with_points)
+    without = rl._regulariser_rows(table[table.metric != "test_points"], 1)
+    assert [r.supports for r in without] == [None, None]
