@@ -4,7 +4,8 @@ at the next)?
 
 Claim: a large fraction of examples is never forgotten (paper: MNIST 91.7 %, permuted MNIST
 75.3 %, CIFAR-10 31.3 %), fewer on a harder set; the counts are stable across seeds (Spearman
-≫ 0); examples with noisy labels are forgotten most; removing the least-forgotten examples first
+≫ 0, judged on the noisy set where forgetting happens; clean digits, 97.7 % never
+forgotten, a part of its own with that control); examples with noisy labels are forgotten most; removing the least-forgotten examples first
 keeps test accuracy (paper: 30 % of CIFAR-10 removed at no loss) and costs less than removing as
 many at random (a secondary part, on the noisy set; control: enough examples are ever forgotten
 for a removal order to matter). Budget: ~8 s default (5.4 s CPU measured), ~2 s quick.
@@ -162,7 +163,9 @@ LARGE_FRACTION = 0.5   # "a large fraction of examples is never forgotten": more
 STABLE_RHO = 0.3       # "Spearman ≫ 0": at least a moderate rank correlation across seeds
 KEEP_MARGIN = 0.01     # "no loss": within one accuracy point of training on everything
 KEEP_UP_TO = 0.3       # ... for removed fractions up to the paper's 30 %
+FORGETTABLE_MIN = 0.2  # control: a fifth of a set forgotten at least once (per seed)
 REMOVAL_PART = "removing the least-forgotten examples first keeps accuracy, better than random"
+STABLE_DIGITS_PART = "counts stable across seeds on clean digits, where few are ever forgotten"
 
 
 def counts_wide(table, dataset, metric="forgetting_count") -> pd.DataFrame:
@@ -201,13 +204,28 @@ def _acc(table, ordering, fraction=None) -> pd.Series:
     return sel.set_index("seed").value.sort_index()
 
 
+def _stability_rows(table, d) -> list:
+    """Spearman of each seed's counts vs the others'. On a set where almost no example is ever
+    forgotten the counts are nearly all tied at 0 and a rank correlation measures the few rare
+    events, not an ordering: such a set's row is a part of its own, guarded by the share of
+    examples forgotten at least once (the removal control's bound)."""
+    wide = counts_wide(table, d)
+    if len(wide) < 2:
+        return []
+    row = stats.above(f"{d}: Spearman of counts, seed vs the others", loo_spearman(wide),
+                      STABLE_RHO, setting=setting_label(dataset=d))
+    if d != "digits" or "noisy" not in set(table.dataset):
+        return [row]
+    share = stats.above(f"{d}: share of examples forgotten at least once", (wide > 0).mean(axis=1),
+                        FORGETTABLE_MIN, n_points=wide.shape[1], setting=setting_label(dataset=d))
+    return [dataclasses.replace(row, part=STABLE_DIGITS_PART),
+            dataclasses.replace(share, control=True, part=STABLE_DIGITS_PART,
+                                note="a rank correlation of counts needs examples that are "
+                                "forgotten; the noisy set's row (central) has them")]
+
+
 def _data_rows(table) -> list:
-    out = []
-    for d in table.dataset.unique():
-        wide = counts_wide(table, d)
-        if len(wide) >= 2:
-            out.append(stats.above(f"{d}: Spearman of counts, seed vs the others", loo_spearman(wide),
-                                   STABLE_RHO, setting=setting_label(dataset=d)))
+    out = [r for d in table.dataset.unique() for r in _stability_rows(table, d)]
     clean = unforgettable(table, "digits")
     out.insert(0, stats.above("digits: unforgettable fraction", clean, LARGE_FRACTION,
                               setting=setting_label(dataset="digits")))
@@ -223,7 +241,6 @@ def _data_rows(table) -> list:
     return out
 
 
-FORGETTABLE_MIN = 0.2   # control: a fifth of the removal set forgotten at least once (per seed)
 
 
 def _control(table) -> Evidence:
@@ -265,8 +282,8 @@ def judge(table: pd.DataFrame) -> Verdict:
 
 def _finding(table) -> str:
     parts = [f"unforgettable {d} {unforgettable(table, d).mean():.1%}" for d in table.dataset.unique()]
-    rho = loo_spearman(counts_wide(table, "digits"))
-    rho_text = f"{rho.mean():.2f}" if rho.size else "n/a (one seed)"
+    rhos = {d: loo_spearman(counts_wide(table, d)) for d in table.dataset.unique()}
+    rho_text = ", ".join(f"{d} {r.mean():.2f}" for d, r in rhos.items() if r.size) or "n/a (one seed)"
     full = _acc(table, "none").mean()
     fracs = sorted(table[table.ordering == "forgetting"].fraction.unique())
     rem = ", ".join(f"{f:.0%}: {_acc(table, 'forgetting', f).mean():.3f} vs random "
@@ -341,7 +358,15 @@ ATOM = Atom(
            "forgotten at least once (per seed). (Permuted digits, the paper's other set, "
            "would change nothing here: an MLP is invariant to a fixed pixel permutation.) The "
            "authors' margin code returned only the last example's margins; here every "
-           "example's running mean is kept (tested).",
+           "example's running mean is kept (tested). "
+           "Changed (issue 16 §3): stability on clean digits is a part of its own, guarded by "
+           "the same control (≥ 20 % of the set forgotten at least once). 97.7 % of the digits "
+           "are never forgotten, so their counts are nearly all tied at 0 and the Spearman "
+           "measures a few rare events: it was .40, .32 and .27 [.23, .31] on three seed sets "
+           "of 5 (seeds 0…, 100…, 200…), straddling the bound .3 whatever the seeds' number; "
+           "the noisy set, where forgetting happens (23 %), gave .89 on each and stays in the "
+           "central claim (Toneva et al.’s sets had far more forgetting: CIFAR-10 69 % forgotten at "
+           "least once).",
     Params=EventsParams,
     run=run,
     judge=judge,
