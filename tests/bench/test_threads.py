@@ -82,3 +82,13 @@ def test_a_family_keeps_the_bound_of_its_other_atoms_when_one_has_none():
 def format_rows_families(fams):
     from deepatoms.bench import format as fmt
     return fmt._threads_rows(fams) + fmt._family_rows(fams)
+
+
+def test_quick_gives_every_family_a_bound_at_the_trials_threads():
+    """Each family's fastest atom (--quick): a bound for all five families, not only `atoms`."""
+    from deepatoms import registry
+    out = families.bench_families(registry.FAMILIES, True, "cpu", NoProgress())
+    assert set(out) == set(registry.FAMILIES)
+    for name, fam in out.items():
+        assert fam["bound_s"] > 0 and fam["bounded"] == len(fam["atoms"]) == 1, name
+        assert fam["wall_threads"] == fam["bound_threads"] == [1], name
