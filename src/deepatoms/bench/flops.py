@@ -8,12 +8,17 @@ call: the atom's FLOP bound is Σ count × best time — how long the run would 
 work ran at the speed this machine reaches on those very shapes and everything else (elementwise
 ops, Python, the optimiser) cost nothing. Layouts are timed in order of FLOPs until 99 % of them
 are covered; the rest are charged at the FLOP rate of the timed ones.
+
+The replay runs at an explicit number of torch threads, by default the one every trial runs at
+(`TRIAL_THREADS`: the executors give each trial 1 thread, in this process and in workers), so
+that a wall time and its bound are measured alike; the result states it (`bound_threads`).
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -23,6 +28,18 @@ from torch.utils.flop_counter import flop_registry
 COVER = 0.99          # share of the FLOPs whose layouts are replayed and timed
 MIN_BLOCK_S = 2e-3    # each timing block lasts at least this long
 BLOCKS = 3            # best of this many blocks
+TRIAL_THREADS = 1     # torch threads of every trial (execution: ExecOptions.threads or 1)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block at `n` torch threads, then restore the count it found."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -106,14 +123,16 @@ def _device_of(args: tuple) -> str:
     return next((a.device for a in args if isinstance(a, _Spec)), "cpu")
 
 
-def bound(recorder: OpRecorder, gen: torch.Generator) -> dict[str, Any]:
-    """Replay the recorded layouts; returns FLOPs, the bound in seconds, layouts timed/total and
-    the effective FLOP rate of the timed layouts."""
+def bound(recorder: OpRecorder, gen: torch.Generator,
+          threads: int = TRIAL_THREADS) -> dict[str, Any]:
+    """Replay the recorded layouts at `threads` torch threads (torch's count is restored after);
+    returns FLOPs, the bound in seconds, layouts timed/total, the effective FLOP rate of the
+    timed layouts and `bound_threads`."""
     items = sorted(recorder.calls.items(), key=lambda kv: -kv[1][0] * kv[1][1])
     total = recorder.flops
     timed_s = timed_flops = 0.0
     timed = 0
-    with torch.no_grad():
+    with torch.no_grad(), torch_threads(threads):
         for (func, args, kwargs), (count, flops) in items:
             if total and timed_flops >= COVER * total:
                 break
@@ -126,13 +145,15 @@ def bound(recorder: OpRecorder, gen: torch.Generator) -> dict[str, Any]:
     rate = timed_flops / timed_s if timed_s else float("nan")
     rest = (total - timed_flops) / rate if timed_s else 0.0
     return dict(flops=total, bound_s=timed_s + rest, layouts=len(items), layouts_timed=timed,
-                flops_per_s_on_shapes=rate, op_calls=int(sum(c for c, _ in recorder.calls.values())))
+                flops_per_s_on_shapes=rate, op_calls=int(sum(c for c, _ in recorder.calls.values())),
+                bound_threads=int(threads))
 
 
-def count_and_bound(work: Callable[[], Any], gen: torch.Generator) -> dict[str, Any]:
+def count_and_bound(work: Callable[[], Any], gen: torch.Generator,
+                    threads: int = TRIAL_THREADS) -> dict[str, Any]:
     """Run `work` under the recorder (its wall time is not the atom's: the recorder adds overhead
-    per op), then replay its layouts."""
+    per op), then replay its layouts at `threads` torch threads."""
     recorder = OpRecorder()
-    with recorder:
+    with recorder, torch_threads(threads):
         work()
-    return bound(recorder, gen)
+    return bound(recorder, gen, threads)

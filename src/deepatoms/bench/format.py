@@ -33,6 +33,17 @@ def _engine_rows(part: dict[str, Any], tag: str = "") -> list[tuple[str, str]]:
     ]
 
 
+def _threads_rows(families: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [r for fam in families.values() for r in fam.get("atoms", {}).values()]
+    walls = sorted({r["wall_threads"] for r in rows if "wall_threads" in r})
+    bounds = sorted({r["bound_threads"] for r in rows if "bound_threads" in r})
+    if not walls:
+        return []
+    bound = f", FLOP bound replayed at {threads_text(bounds)}" if bounds else ""
+    return [("family threads", f"wall timed at {threads_text(walls)} per trial{bound} "
+                               "(the machine's torch threads above are torch's default)")]
+
+
 def _family_rows(families: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     for name, fam in families.items():
@@ -45,15 +56,27 @@ def _family_rows(families: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def threads_text(threads: Any) -> str:
+    """'1 thread', '2 threads', '1, 2 threads' (a list: several counts)."""
+    counts = list(threads) if isinstance(threads, (list, tuple)) else [threads]
+    return f"{', '.join(map(str, counts))} thread{'' if counts == [1] else 's'}"
+
+
 def _bound(row: dict[str, Any]) -> str:
+    if row.get("bound_error"):
+        return f", no bound ({row['bound_error']})"
     if row.get("bound_s") is None:
         return ""
     ratio = f" = {row['ratio']:.2g}× bound" if row.get("ratio") else ""
-    return f", {row['flops'] / 1e12:.3g} TFLOP, bound {_seconds(row['bound_s'])}{ratio}"
+    atoms = len(row.get("atoms", ()))
+    of = f" ({row['bounded']} of {atoms} atoms)" if row.get("bounded", atoms) < atoms else ""
+    return (f", {row['flops'] / 1e12:.3g} TFLOP, bound {_seconds(row['bound_s'])}{of} at "
+            f"{threads_text(row['bound_threads'])}{ratio}")
 
 
 def _family_line(fam: dict[str, Any]) -> str:
-    return (f"{_seconds(fam['total_s'])} wall, {_seconds(fam['cpu_s'])} CPU "
+    threads = f" at {threads_text(fam['wall_threads'])}" if fam.get("wall_threads") else ""
+    return (f"{_seconds(fam['total_s'])} wall{threads}, {_seconds(fam['cpu_s'])} CPU "
             f"({len(fam['atoms'])} atoms, load {fam['load_before']:.1f} at start){_bound(fam)}")
 
 
@@ -63,8 +86,8 @@ def _atom_line(a: dict[str, Any]) -> str:
     rate = (f", {_flops(a['flops_per_s_on_shapes'])} on its shapes"
             if a.get("flops_per_s_on_shapes") == a.get("flops_per_s_on_shapes") and
             a.get("flops_per_s_on_shapes") else "")
-    return (f"{_seconds(a['wall_s'])} ({a['seeds']} seeds, {_seconds(a['cpu_s'])} CPU)"
-            f"{_bound(a)}{rate} — {a['status']}")
+    return (f"{_seconds(a['wall_s'])} at {threads_text(a['wall_threads'])} ({a['seeds']} seeds, "
+            f"{_seconds(a['cpu_s'])} CPU){_bound(a)}{rate} — {a['status']}")
 
 
 def _load_rows(load: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -111,6 +134,7 @@ def format_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     for dev in ("cpu", "cuda"):
         if scale.get(dev):
             rows += _engine_rows(scale[dev], ", atom scale")
+    rows += _threads_rows(result["families"])
     rows += _family_rows(result["families"])
     rows += _tensor_calculus_rows(result.get("tensor_calculus"))
     rows += _load_rows(result.get("under_load"))

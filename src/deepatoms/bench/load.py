@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-import torch
+from .flops import torch_threads
 
 SPIN = "import time\nend = time.time() + {limit}\nwhile time.time() < end:\n    pass\n"
 
@@ -39,16 +39,6 @@ def _timed(work: Callable[[], Any]) -> float:
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def under_load(work: Callable[[], Any], busy: int = 4,

@@ -1,11 +1,13 @@
 """`deepatoms bench`: the benchmark's ratios, measured in one run (bench/)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .. import registry
+from ..errors import DeepatomsError
 from .app import Command, JsonOpt, app, import_optional, print_json, stderr, stdout
 
 
@@ -27,6 +29,21 @@ def bench(
         "--no-flops", help="Skip the FLOP-counting pass (halves the family time).")] = False,
     no_load: Annotated[bool, typer.Option(
         "--no-load", help="Skip the under-load measurement.")] = False,
+    catalog: Annotated[bool, typer.Option(
+        "--catalog", help="Instead: the FLOP bound of every atom's standing run in --store "
+        "(counted again, nothing timed) against `make run`'s wall.")] = False,
+    store: Annotated[Optional[Path], typer.Option(
+        "--store", envvar="DEEPATOMS_STORE", help="With --catalog: the results directory of a "
+        "`make run` (default: the usual store).")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="With --catalog: worker processes counting the atoms, 1 torch thread "
+        "each; also the W of the bound on W workers.")] = 2,
+    wall_s: Annotated[Optional[float], typer.Option(
+        "--wall-s", help="With --catalog: `make run`'s wall time in seconds (default: the span "
+        "of the store's runs).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="With --catalog: the JSON file written after every atom, read again to "
+        "resume (default: bench-catalog.json in the store).")] = None,
 ) -> None:
     """Measure speed: population vs one-by-one training, each family's wall time, FLOPs and
     FLOP bound, the slow-down beside busy processes, and 1 vs 2 worker processes.
@@ -36,6 +53,11 @@ def bench(
     """
     from .render import RichProgress, pairs_table
     from ..lab import resolve_device
+    if catalog:
+        if quick or family or atom:
+            raise DeepatomsError("--catalog reads every atom's run from --store: --quick, "
+                                 "--family and --atom do not go with it")
+        return _catalog(store, workers, wall_s, out, json_out)
     resolve_device(device)
     bench_mod = import_optional("deepatoms.bench", "the benchmark")
     with RichProgress(stderr()) as bar:
@@ -49,3 +71,19 @@ def bench(
     fmt = getattr(bench_mod, "format_rows", None)
     rows = fmt(result) if callable(fmt) else [(k, str(v)) for k, v in result.items()]
     stdout().print(pairs_table("deepatoms bench" + (" (quick)" if quick else ""), rows))
+
+
+def _catalog(store: Optional[Path], workers: int, wall_s: Optional[float], out: Optional[Path],
+             json_out: bool) -> None:
+    """`bench --catalog`: the counting pass with a progress bar, then its table."""
+    from .render import RichProgress, pairs_table
+    from ..bench.catalog import run_catalog
+    from ..bench.catalog_format import catalog_rows
+    from ..store.database import default_location
+    with RichProgress(stderr()) as bar:
+        result = run_catalog(store or default_location(), workers=workers, wall_s=wall_s,
+                             out=out, progress=bar, note=bar.line)
+    if json_out:
+        print_json(result)
+        return
+    stdout().print(pairs_table("deepatoms bench --catalog", catalog_rows(result)))

@@ -179,8 +179,15 @@ def _init_worker(threads: int, driver: int) -> None:
     set_threads(threads)
 
 
+def spawn_pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
+    """`workers` spawned processes with `threads` torch threads each, that die with this one
+    (submit to it inside `spawning()`)."""
+    return cf.ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_init_worker, initargs=(int(threads), os.getpid()))
+
+
 @contextlib.contextmanager
-def _spawning() -> Iterator[None]:
+def spawning() -> Iterator[None]:
     """While workers spawn: hide the main module's file and spec, so they do not run the
     caller's script again (a script without an `if __name__ == "__main__":` guard would start
     workers of its own), and ignore SIGINT, so they inherit SIGINT ignored (Python then installs
@@ -206,9 +213,7 @@ class LocalPool:
 
     def _fresh(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads, os.getpid()))
+            self._pool = spawn_pool(self.workers, self.threads)
         return self._pool
 
     def map(self, trials: Sequence[Trial], settle: bool = False
@@ -217,7 +222,7 @@ class LocalPool:
         todo, attempt = list(trials), 0
         while todo:
             pool = self._fresh()
-            with _spawning():
+            with spawning():
                 futures = {pool.submit(checked_trial, t, settle): t for t in todo}
             try:
                 for future in cf.as_completed(futures):
