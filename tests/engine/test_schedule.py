@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deepatoms.engine import SGD, Scheduled, linear_warmup
+from deepatoms.engine import SGD
+from deepatoms.engine.schedule import Scheduled, linear_warmup
 
 
 def test_linear_warmup_closed_form():

@@ -11,8 +11,7 @@ from .modules import ModulePop
 from .optim import Adam, SGD
 from .population import ACTIVATIONS, MLPPop
 from .sampler import Sampler, gather
-from .schedule import Scheduled, linear_warmup
 from .train import Trained, train, unrolled
 
-__all__ = ["ACTIVATIONS", "Adam", "MLPPop", "ModulePop", "SGD", "Sampler", "Scheduled",
-           "Trained", "gather", "init_tensor", "linear_warmup", "train", "unrolled"]
+__all__ = ["ACTIVATIONS", "Adam", "MLPPop", "ModulePop", "SGD", "Sampler",
+           "Trained", "gather", "init_tensor", "train", "unrolled"]

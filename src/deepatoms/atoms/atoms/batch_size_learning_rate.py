@@ -21,7 +21,8 @@ import torch
 
 from ... import stats
 from ...atom import Atom
-from ...engine import SGD, Adam, MLPPop, Sampler, Scheduled, gather, linear_warmup, train
+from ...engine import SGD, Adam, MLPPop, Sampler, gather, train
+from ...engine.schedule import Scheduled, linear_warmup
 from ...errors import ParamError
 from ...figures import mean_sd_line, new_figure
 from ...lab import Lab
