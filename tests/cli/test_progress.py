@@ -38,6 +38,42 @@ def test_the_estimate_extrapolates_the_open_loop_and_adds_the_atoms_to_come():
     assert bar._left([]) is None and "left" not in bar.status()
 
 
+def test_the_prefetch_starts_from_the_dry_runs_total_not_the_sum_of_atoms():
+    """`make run` once opened with 'about 35.8 min left' while `run --dry-run` said 17 min: the
+    workers' prefetch summed every atom's estimate as if one process ran them all. With the dry
+    run's total (atoms side by side on the workers) the first estimate is that total; as trials
+    finish it blends into the trial loop's extrapolation."""
+    bar = RichProgress(Console(file=io.StringIO()), RunClock([600.0, 600.0, 600.0],
+                       total_s=1000.0), tick_s=60)
+    bar.atom, bar._start = "", time.monotonic() - 100.0
+    assert abs(bar._left([]) - 900.0) < 1.0               # not 1,800 − 100
+    loop = ["", 10, 40, time.monotonic() - 100.0]         # a quarter of the trials in 100 s
+    assert abs(bar._left([loop]) - (0.75 * 900.0 + 0.25 * 300.0)) < 2.0
+    done = ["", 40, 40, time.monotonic() - 100.0]         # all trials done: the loop says 0
+    assert bar._left([done]) < 1.0
+    bar.atom = "a"  # judging afterwards: the atoms' own estimates, as before
+    assert bar._left([]) > 500.0
+
+
+def test_the_run_clock_takes_the_dry_runs_total(tmp_path):
+    from deepatoms import registry
+    from deepatoms.api import Request
+    from deepatoms.cli.run import run_clock
+    from deepatoms.execution.planning import plan_row, plan_total
+    from deepatoms.execution.executors import ExecOptions
+    from deepatoms.store import Store
+    atoms = [registry.get(n) for n in ("parity", "layer-convergence", "fixup")]
+    plans = [Request(a, "default", a.params("default"), tuple(range(a.default_seeds)))
+             for a in atoms]
+    st = Store(tmp_path)
+    execution = dict(backend="local", workers=2, threads=None, address=None, precision="fp32")
+    clock = run_clock(plans, st, False, "cpu", execution)
+    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, False, "cpu") for p in plans]
+    assert clock.estimates == [r["estimate_s"] for r in rows]
+    assert clock.total_s == plan_total(rows, atoms, ExecOptions(**execution))["total_s"]
+    assert clock.total_s < sum(clock.estimates)           # side by side on 2 workers
+
+
 def test_on_a_terminal_a_live_line_holds_the_status():
     buf = io.StringIO()
     with RichProgress(Console(file=buf, width=120, force_terminal=True), RunClock([3.0]),

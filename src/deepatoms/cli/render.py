@@ -99,6 +99,8 @@ class RichProgress:
     def _left(self, loops: list[list[Any]]) -> float | None:
         clock, now = self.clock, time.monotonic()
         later = sum(clock.estimates[clock.done + 1:]) * clock.speed
+        if not self.atom and clock.total_s is not None:  # the workers' prefetch
+            return self._prefetch_left(loops, now)
         if loops and loops[0][1] > 0:  # the outermost open loop, extrapolated
             _, done, total, start = loops[0]
             current = (now - start) * (total - done) / done
@@ -109,6 +111,17 @@ class RichProgress:
         else:
             return None
         return current + later
+
+    def _prefetch_left(self, loops: list[list[Any]], now: float) -> float:
+        """While the workers compute every atom's trials: the dry run's schedule less the time
+        spent, blended, as trials finish, into the trial loop's own extrapolation (trials differ
+        in cost and run longest first, so counting them alone says too much early on)."""
+        planned = max(float(self.clock.total_s or 0.0) - (now - self._start), 0.0)
+        if not loops or loops[0][1] <= 0:
+            return planned
+        _, done, total, start = loops[0]
+        share = done / total
+        return (1 - share) * planned + share * (now - start) * (total - done) / done
 
     def _since_atom(self, now: float) -> float:
         return now - self._atom_start

@@ -198,12 +198,11 @@ def run_plans(plans: "list[Request]", st: Store, device: str, force: bool,
     """Compute and judge the planned atoms with progress on stderr; Ctrl-C or SIGTERM ends the
     command with what was kept (interrupts.py). Returns an AtomResult per plan."""
     from .render import RichProgress
-    from ..execution.estimates import RunClock
     from . import interrupts
     err = stderr()
     tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
     try:
-        with RichProgress(err, RunClock([plan_estimate(p) for p in plans])) as bar:
+        with RichProgress(err, run_clock(plans, st, force, device, execution)) as bar:
             _prefetch(plans, bar, device, st, force, seeds_per_batch, execution)
             return [_run_one(plan, bar, device, st, force, seeds_per_batch, execution)
                     for plan in plans]
@@ -299,11 +298,16 @@ def _run_one(plan: "Request", bar: Any, device: str, store: Store, force: bool,
     return result
 
 
-def plan_estimate(plan: "Request") -> float:
-    """Estimated seconds of one planned atom (its starting seeds under --seeds auto)."""
-    from ..execution.estimates import estimate_s
-    n = plan.atom.default_seeds if plan.seeds == "auto" else len(plan.seeds)
-    return estimate_s(plan.atom, plan.params, n)
+def run_clock(plans: "list[Request]", st: Store, force: bool, device: str,
+              execution: dict[str, Any]) -> Any:
+    """The run's clock: each atom's estimate for the seeds it still has to compute, and the
+    dry run's total (atoms side by side on the workers), which `run --dry-run` prints too."""
+    from ..execution.estimates import RunClock
+    from ..execution.executors import ExecOptions
+    from ..execution.planning import plan_row, plan_total
+    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force, device) for p in plans]
+    timing = plan_total(rows, [p.atom for p in plans], ExecOptions(**execution))
+    return RunClock([r["estimate_s"] for r in rows], total_s=timing["total_s"])
 
 
 @app.command(cls=Command)

@@ -68,6 +68,7 @@ class RunClock:
     estimates: list[float]
     done: int = 0
     elapsed_s: float = 0.0
+    total_s: float | None = None  # the dry run's figure: atoms side by side on the workers
     _measured: float = 0.0
     _expected: float = 0.0
 
