@@ -64,10 +64,10 @@ def test_shrinking_a_scale_parameter_below_the_default_is_reduced():
 
 
 def test_adaptive_seeds_through_the_api_and_the_cli(cli, tmp_path):
-    out = deepatoms.run(ATOM, "quick", "auto", max_seeds=10, device="cpu", store=tmp_path, steps=60)
-    assert len(out.seeds) in (5, 10) and out.seeds == tuple(range(len(out.seeds)))
+    out = deepatoms.run(ATOM, "quick", "auto", max_seeds=24, device="cpu", store=tmp_path, steps=60)
+    assert len(out.seeds) in (12, 24) and out.seeds == tuple(range(len(out.seeds)))
     assert "seeds" in out.verdict.seeds_note and "--seeds auto" in out.verdict.seeds_note
-    result = cli.invoke(app, ["run", ATOM, *TINY, "--seeds", "auto", "--max-seeds", "10",
+    result = cli.invoke(app, ["run", ATOM, *TINY, "--seeds", "auto", "--max-seeds", "24",
                               "--store", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["seeds_note"] == out.verdict.seeds_note  # all cached

@@ -36,7 +36,7 @@ EXAMPLES = """Examples:
 
   deepatoms run --family failures --set steps=2000 --device cuda
 
-  deepatoms run universal-approximation --seeds auto --max-seeds 40
+  deepatoms run universal-approximation --seeds auto --max-seeds 120
 
   deepatoms probe parity --vary steps=2000,5000,20000
 
