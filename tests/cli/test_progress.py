@@ -58,6 +58,7 @@ def test_the_prefetch_starts_from_the_dry_runs_total_not_the_sum_of_atoms():
 def test_the_run_clock_takes_the_dry_runs_total(tmp_path):
     from deepatoms import registry
     from deepatoms.api import Request
+    from deepatoms.cli.interrupts import tally_for
     from deepatoms.cli.run import run_clock
     from deepatoms.execution.planning import plan_row, plan_total
     from deepatoms.execution.executors import ExecOptions
@@ -67,7 +68,7 @@ def test_the_run_clock_takes_the_dry_runs_total(tmp_path):
              for a in atoms]
     st = Store(tmp_path)
     execution = dict(backend="local", workers=2, threads=None, address=None, precision="fp32")
-    clock = run_clock(plans, st, False, "cpu", execution)
+    clock = run_clock(tally_for(plans, st, False, "cpu", None), execution)
     rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, False, "cpu") for p in plans]
     assert clock.estimates == [r["estimate_s"] for r in rows]
     assert clock.total_s == plan_total(rows, atoms, ExecOptions(**execution))["total_s"]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import registry
 from ..errors import DeepatomsError
+from ..store.json_safe import jsonable
 from .catalog_summary import FORMAT
 from .flops import TRIAL_THREADS
 
@@ -119,22 +120,11 @@ def reusable(row: dict[str, Any] | None, task: Task) -> bool:
             and all(row.get(k) == v for k, v in task.key().items()))
 
 
-def _finite(obj: Any) -> Any:
-    """`obj` with NaN and infinities as None (valid JSON), tuples as lists."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def save(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` whole or not at all (a temporary file renamed over `path`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(payload), indent=1, allow_nan=False) + "\n",
+    tmp.write_text(json.dumps(jsonable(payload), indent=1, allow_nan=False) + "\n",
                    encoding="utf-8")
     os.replace(tmp, path)
 

@@ -48,8 +48,7 @@ def compute(tasks: Sequence["Task"], workers: int,
     The bar's total is the tasks' stored compute seconds, so its estimate weighs atoms by cost."""
     if not tasks:
         return
-    from ..execution.executors import spawn_pool, spawning
-    from ..execution.worker_life import stop_processes
+    from ..execution.executors import kill_workers, spawn_pool, spawning
     order = sorted(tasks, key=lambda t: -(t.computed_s or 0.0))
     if progress is not None:
         progress.begin(f"FLOP bound of {len(order)} atoms on {workers} workers (computed s)",
@@ -64,7 +63,7 @@ def compute(tasks: Sequence["Task"], workers: int,
             if progress is not None:
                 progress.advance(_weight(task))
     except BaseException:  # Ctrl-C, SIGTERM, a dead worker: stop the others now
-        stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
+        kill_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -199,7 +199,7 @@ def import_optional(module: str, what: str) -> Any:
 
 
 def print_json(payload: Any) -> None:
-    from .render import jsonable
+    from ..store.json_safe import jsonable
     typer.echo(json.dumps(jsonable(payload), indent=2, allow_nan=False))
 
 

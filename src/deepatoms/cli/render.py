@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ..params import describe_type, field_types
 from ..execution.estimates import RunClock
+from ..store.json_safe import jsonable
 
 if TYPE_CHECKING:
     from ..api import Outcome
@@ -184,19 +185,6 @@ class RichProgress:
         cost = f"computed {fmt_seconds(computed_s)}" if computed_s > 0 else "cached"
         self._line(f"{counter}{escape(name)}: {escape(label)}, {cost} · elapsed "
                    f"{fmt_seconds(self.clock.elapsed_s)}{tail}")
-
-
-def jsonable(obj: Any) -> Any:
-    """`obj` with tuples as lists, non-finite floats as None: `json.dumps` gives valid JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return jsonable(obj.item())
-    return obj
 
 
 def fmt_seconds(seconds: float | None) -> str:

@@ -202,7 +202,7 @@ def run_plans(plans: "list[Request]", st: Store, device: str, force: bool,
     err = stderr()
     tally = interrupts.tally_for(plans, st, force, device, seeds_per_batch)
     try:
-        with RichProgress(err, run_clock(plans, st, force, device, execution)) as bar:
+        with RichProgress(err, run_clock(tally, execution)) as bar:
             _prefetch(plans, bar, device, st, force, seeds_per_batch, execution)
             return [_run_one(plan, bar, device, st, force, seeds_per_batch, execution)
                     for plan in plans]
@@ -298,15 +298,15 @@ def _run_one(plan: "Request", bar: Any, device: str, store: Store, force: bool,
     return result
 
 
-def run_clock(plans: "list[Request]", st: Store, force: bool, device: str,
-              execution: dict[str, Any]) -> Any:
-    """The run's clock: each atom's estimate for the seeds it still has to compute, and the
-    dry run's total (atoms side by side on the workers), which `run --dry-run` prints too."""
+def run_clock(tally: Any, execution: dict[str, Any]) -> Any:
+    """The run's clock: each atom's estimate for the seeds it still has to compute (the tally's,
+    so the store is read once), and the dry run's total (atoms side by side on the workers),
+    which `run --dry-run` prints too."""
     from ..execution.estimates import RunClock
     from ..execution.executors import ExecOptions
-    from ..execution.planning import plan_row, plan_total
-    rows = [plan_row(p.atom, p.preset, p.params, p.seeds, st, force, device) for p in plans]
-    timing = plan_total(rows, [p.atom for p in plans], ExecOptions(**execution))
+    from ..execution.planning import plan_total, todo_row
+    rows = [todo_row(p.atom, p.params, len(todo)) for p, todo in tally.todo]
+    timing = plan_total(rows, [p.atom for p, _ in tally.todo], ExecOptions(**execution))
     return RunClock([r["estimate_s"] for r in rows], total_s=timing["total_s"])
 
 

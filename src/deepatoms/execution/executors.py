@@ -186,6 +186,12 @@ def spawn_pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
                                   initializer=_init_worker, initargs=(int(threads), os.getpid()))
 
 
+def kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop every worker process of `pool` now (SIGTERM, then SIGKILL): their unfinished work is
+    lost."""
+    stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
+
+
 @contextlib.contextmanager
 def spawning() -> Iterator[None]:
     """While workers spawn: hide the main module's file and spec, so they do not run the
@@ -255,7 +261,7 @@ class LocalPool:
         stored) and release the pool's queues."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            stop_processes(list((getattr(pool, "_processes", None) or {}).values()))
+            kill_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             del pool
             gc.collect()  # the queues' semaphores unlinked now, not reported as leaked later

@@ -37,8 +37,12 @@ def plan_row(atom: "Atom", preset: str, params: "Params", seeds: Any, store: "St
     todo = len(planned) - len(cached)
     return {"atom": atom.name, "preset": preset, "params": params.to_dict(),
             "changed": _changed(atom, params), "seeds": list(planned), "auto": seeds == "auto",
-            "cached_seeds": list(cached), "to_compute": todo,
-            "estimate_s": round(estimate_s(atom, params, todo), 1)}
+            "cached_seeds": list(cached), **todo_row(atom, params, todo)}
+
+
+def todo_row(atom: "Atom", params: "Params", todo: int) -> dict[str, Any]:
+    """What `plan_total` reads of a planned atom: the seeds to compute and their estimate."""
+    return {"to_compute": todo, "estimate_s": round(estimate_s(atom, params, todo), 1)}
 
 
 def _changed(atom: "Atom", params: "Params") -> dict[str, Any]:

@@ -216,12 +216,9 @@ def _stability_rows(table, d) -> list:
                       STABLE_RHO, setting=setting_label(dataset=d))
     if d != "digits" or "noisy" not in set(table.dataset):
         return [row]
-    share = stats.above(f"{d}: share of examples forgotten at least once", (wide > 0).mean(axis=1),
-                        FORGETTABLE_MIN, n_points=wide.shape[1], setting=setting_label(dataset=d))
     return [dataclasses.replace(row, part=STABLE_DIGITS_PART),
-            dataclasses.replace(share, control=True, part=STABLE_DIGITS_PART,
-                                note="a rank correlation of counts needs examples that are "
-                                "forgotten; the noisy set's row (central) has them")]
+            forgotten_share(table, d, STABLE_DIGITS_PART, "a rank correlation of counts needs "
+                            "examples that are forgotten; the noisy set's row (central) has them")]
 
 
 def _data_rows(table) -> list:
@@ -241,20 +238,22 @@ def _data_rows(table) -> list:
     return out
 
 
+def forgotten_share(table, d, part: str, note: str) -> Evidence:
+    """Control of `part`: at least FORGETTABLE_MIN of set `d` forgotten at least once (per seed,
+    judged on its examples)."""
+    wide = counts_wide(table, d)
+    row = stats.above(f"{d}: share of examples forgotten at least once", (wide > 0).mean(axis=1),
+                      FORGETTABLE_MIN, n_points=wide.shape[1], setting=setting_label(dataset=d))
+    return dataclasses.replace(row, control=True, part=part, note=note)
 
 
 def _control(table) -> Evidence:
     """Enough examples of the removal set are ever forgotten for a removal order to matter:
     with almost all of them never forgotten, "least forgotten first" is a random draw of
     unforgettable examples."""
-    d = removal_set(table)
-    wide = counts_wide(table, d)
-    share = (wide > 0).mean(axis=1)
-    row = stats.above(f"{d}: share of examples forgotten at least once", share, FORGETTABLE_MIN,
-                      n_points=wide.shape[1], setting=setting_label(dataset=d))
-    return dataclasses.replace(row, control=True, part=REMOVAL_PART,
-                               note="the removal set needs label noise or a harder task "
-                               "(digits: ≈ 2 % forgotten)")
+    return forgotten_share(table, removal_set(table), REMOVAL_PART,
+                           "the removal set needs label noise or a harder task (digits: ≈ 2 % "
+                           "forgotten)")
 
 
 def _removal_rows(table) -> list:
