@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,17 +24,13 @@ from ...data.images import CLASSES, DATASETS, image_data
 from ...engine import Adam, MLPPop, Sampler, gather, train
 from ...engine.derivatives import top_eigenvalue
 from ...errors import ParamError
-from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
 from . import _sharp_minima_sharpness as sh
 from ._ratio_evidence import factor_row
+from ._sharp_minima_figures import REGIMES, figures, per_seed
 from ._stacked_mlp import forward, loss_and_accuracy
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 
 @dataclass(frozen=True)
 class SharpMinimaParams(Params):
@@ -179,17 +174,10 @@ def run(p: SharpMinimaParams, lab: Lab) -> pd.DataFrame:
     return pd.DataFrame(rows)[["seed", "regime", "batch", "alpha", "metric", "value"]]
 
 
-# The judge and the figures (thresholds of the claim next to it)
-REGIMES = ("small", "large")
+# The judge (thresholds of the claim next to it; the figures are in _sharp_minima_figures)
 FIT_LEVEL = 0.99       # both regimes are trained to ≥ 99 % train accuracy (the protocol)
 LOW_LOSS = 1e-3        # control: both regimes end at a low training loss (minima, not slopes)
 SHARPER = 10.0         # "one to two orders of magnitude": at least 10× larger φ
-SHARPNESS = (("sharpness_identity", "A = I"), ("sharpness_random", "random n×100 A"))
-
-
-def per_seed(table: pd.DataFrame, regime: str, metric: str) -> np.ndarray:
-    sel = table[(table.regime == regime) & (table.metric == metric)].sort_values("seed")
-    return sel.value.to_numpy(float)
 
 
 def _control_rows(table: pd.DataFrame) -> list:
@@ -253,47 +241,6 @@ def finding(table: pd.DataFrame) -> str:
                  f"{m('large', 'test_accuracy'):.2%}")
     return ("Means over seeds: " + "; ".join(parts) + " (Keskar et al. 2017, MNIST FC: φ 1.23 "
             "vs 205.14, test 98.03 vs 97.81 %).")
-
-
-def _line_figure(table: pd.DataFrame, axes):
-    line = table[table.regime == "line"]
-    fig, ax = new_figure(width=5.0, height=3.4, name="small-to-large-line", axes=axes)
-    twin = ax.twinx()
-    for part, ls in (("train", "-"), ("test", "--")):
-        loss = line[line.metric == f"line_{part}_loss"].groupby("alpha").value.mean()
-        acc = line[line.metric == f"line_{part}_accuracy"].groupby("alpha").value.mean()
-        ax.semilogy(loss.index, loss, color="C0", ls=ls, label=f"{part} loss")
-        twin.plot(acc.index, 100 * acc, color="C3", ls=ls, label=f"{part} accuracy")
-    for a in (0, 1):
-        ax.axvline(a, color="k", lw=0.6, ls=":")
-    ax.set(xlabel="α  (0: small-batch solution, 1: large-batch solution)",
-           ylabel="cross-entropy (mean over seeds)", title="θ(α) = (1 − α)θ_small + αθ_large")
-    twin.set_ylabel("accuracy (%)")
-    ax.legend(loc="upper left", fontsize=7)
-    twin.legend(loc="upper right", fontsize=7)
-    return fig
-
-
-def _bars(table: pd.DataFrame, axes):
-    metrics = [(m, f"φ, {label}") for m, label in SHARPNESS if m in set(table.metric)]
-    metrics += [("top_eigenvalue", "top Hessian eigenvalue"), ("test_accuracy", "test accuracy")]
-    fig, panels = new_figure(1, len(metrics), width=2.8, height=2.9, squeeze=False,
-                             name="sharpness", axes=axes)
-    for ax, (metric, label) in zip(panels[0], metrics):
-        for k, regime in enumerate(REGIMES):
-            v = per_seed(table, regime, metric)
-            ax.scatter(np.full(v.size, k) + np.linspace(-0.1, 0.1, v.size), v, s=14,
-                       color=f"C{k}")
-            ax.hlines(v.mean(), k - 0.25, k + 0.25, color="k")
-        ax.set_xticks([0, 1], ["small batch", "large batch"])
-        if metric != "test_accuracy":
-            ax.set_yscale("log")
-        ax.set_title(label, fontsize=9)
-    return fig
-
-
-def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
-    return {"small-to-large-line": _line_figure(table, axes), "sharpness": _bars(table, axes)}
 
 
 ATOM = Atom(
