@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -9,6 +10,7 @@ import deepatoms
 from deepatoms import registry
 from deepatoms.atoms.generalization import _stacked_mlp as gdata
 from deepatoms.atoms.generalization import _sharp_minima_sharpness as sh
+from deepatoms.atoms.generalization import sharp_minima
 from deepatoms.errors import ParamError
 
 
@@ -113,7 +115,7 @@ def test_each_run_stops_at_the_target_loss_or_the_cap():
     quick = dict(preset="quick", seeds=1, device="cpu", random_dims=0, line_points=3)
     early = deepatoms.run("sharp-minima", target_loss=10.0, window_steps=7, **quick).table
     steps = early[early.metric == "train_steps"].value
-    assert (steps == 7).all() and len(steps) == 2
+    assert (steps == 7).all() and len(steps) == 3  # small, the sweep (100), large
     capped = deepatoms.run("sharp-minima", target_loss=1e-12, min_fall=1e-9, max_epochs=2,
                            **quick).table
     sel = capped[capped.metric.isin(["train_epochs", "hit_step_cap"])]
@@ -121,6 +123,58 @@ def test_each_run_stops_at_the_target_loss_or_the_cap():
     assert (sel[sel.metric == "hit_step_cap"].value == 1).all()
     nit = capped[capped.metric == "lbfgs_iterations_identity"].value
     assert (nit > 0).all()                              # the search moved in every run
+
+
+# --- sharp-minima: sharpness against the batch size (Keskar's Fig. 4) ------------------------
+def _sweep_table(phi: np.ndarray, sizes=(32, 64, 128, 314)) -> pd.DataFrame:
+    """A table with φ(A = I) per seed (rows of phi) and batch size: the ends as the regimes,
+    the sizes between as the sweep."""
+    regime = lambda k: "small" if k == 0 else ("large" if k == len(sizes) - 1 else "sweep")
+    return pd.DataFrame([dict(seed=i, regime=regime(k), batch=b, alpha=np.nan,
+                              metric="sharpness_identity", value=float(phi[i, k]))
+                         for i in range(phi.shape[0]) for k, b in enumerate(sizes)])
+
+
+def test_sweep_trend_reads_the_sign_of_the_rise_of_sharpness_with_the_batch_size():
+    """φ rising with the batch size in every seed supports the Fig. 4 part, falling in every
+    seed contradicts it, a flat-on-average shuffle leaves it undecided; the ends are included."""
+    rng = np.random.default_rng(0)
+    rising = np.sort(rng.uniform(0.1, 1.0, (8, 4)), axis=1)
+    row = sharp_minima.sweep_trend(_sweep_table(rising), "sharpness_identity", "φ")
+    assert row.supports is True and row.estimate == pytest.approx(1.0)
+    assert row.part == sharp_minima.SWEEP_PART and "(32, 64, 128, 314)" in row.metric
+    row = sharp_minima.sweep_trend(_sweep_table(rising[:, ::-1]), "sharpness_identity", "φ")
+    assert row.supports is False and row.estimate == pytest.approx(-1.0)
+    mixed = np.vstack([rising[:4], rising[4:, ::-1]])
+    assert sharp_minima.sweep_trend(_sweep_table(mixed), "sharpness_identity",
+                                    "φ").supports is None
+
+
+def test_sweep_sizes_lie_strictly_between_the_two_regimes():
+    registry.get("sharp-minima").params(sweep=(33, 313))
+    for bad in ((32, 64), (64, 314), (500,)):
+        with pytest.raises(ParamError, match="sweep"):
+            registry.get("sharp-minima").params(sweep=bad)
+
+
+def test_the_sweep_runs_both_ends_and_the_sizes_between_and_judges_its_own_part():
+    """At the quick preset (the default sweep, batch 100): φ(A = I) and test accuracy at batch 32, 100 and 314; the
+    sweep's runs skip the random A and the eigenvalue; the verdict has the Fig. 4 part, guarded
+    by the sweep's fit controls, and the figure."""
+    out = deepatoms.run("sharp-minima", preset="quick", seeds=1, device="cpu", random_dims=3,
+                        line_points=3)
+    t = out.table
+    for metric in ("sharpness_identity", "test_accuracy", "train_loss"):
+        assert sorted(t[t.metric == metric].batch) == [32, 100, 314]
+    assert sorted(t[t.metric == "sharpness_random"].batch) == [32, 314]
+    assert sorted(t[t.metric == "top_eigenvalue"].batch) == [32, 314]
+    assert (t[t.metric == "lbfgs_iterations_identity"].value > 0).all()
+    parts = {p.name for p in out.verdict.parts}
+    assert parts == {"", sharp_minima.SWEEP_PART}
+    guards = {e.metric for e in out.verdict.controls if e.part == sharp_minima.SWEEP_PART}
+    assert guards == {"batch 100: train accuracy ≥ 99%", "batch 100: training loss"}
+    assert "over batch 32/100/314" in out.verdict.finding
+    assert "sharpness-vs-batch-size" in out.figures()
 
 
 @pytest.mark.claim

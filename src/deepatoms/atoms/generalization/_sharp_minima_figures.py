@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from ...figures import new_figure
 
@@ -20,6 +21,40 @@ SHARPNESS = (("sharpness_identity", "A = I"), ("sharpness_random", "random n×10
 def per_seed(table: pd.DataFrame, regime: str, metric: str) -> np.ndarray:
     sel = table[(table.regime == regime) & (table.metric == metric)].sort_values("seed")
     return sel.value.to_numpy(float)
+
+
+def by_batch(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The metric per seed (rows) and batch size (columns, ascending) over the small batch, the
+    sweep and the large batch (Keskar's Fig. 4)."""
+    sel = table[table.regime.isin((*REGIMES, "sweep")) & (table.metric == metric)]
+    return sel.pivot_table(index="seed", columns="batch", values="value").sort_index(axis=1)
+
+
+def _against_batch(ax, grid: pd.DataFrame, scale: float, label: str, log_y: bool):
+    for k, (_, row) in enumerate(grid.iterrows()):
+        ax.plot(grid.columns, scale * row.to_numpy(), color="0.6", lw=0.8, marker=".",
+                label="one seed" if k == 0 else None)
+    ax.plot(grid.columns, scale * grid.mean().to_numpy(), color="k", lw=2, marker="o",
+            label="mean over seeds")
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xticks(list(grid.columns), [str(int(b)) for b in grid.columns])
+    ax.xaxis.set_minor_locator(NullLocator())  # the batch sizes themselves label the axis
+    ax.set(xlabel="batch size (log scale)", ylabel=label)
+    ax.legend(fontsize=7)
+
+
+def _batch_figure(table: pd.DataFrame, axes):
+    fig, panels = new_figure(1, 2, width=4.2, height=3.2, squeeze=False,
+                             name="sharpness-vs-batch-size", axes=axes)
+    _against_batch(panels[0][0], by_batch(table, "sharpness_identity"), 1.0,
+                   "sharpness φ (A = I, ε = 1e-3)", True)
+    panels[0][0].set_title("sharpness vs batch size (Keskar Fig. 4)", fontsize=9)
+    _against_batch(panels[0][1], by_batch(table, "test_accuracy"), 100.0, "test accuracy (%)",
+                   False)
+    panels[0][1].set_title("test accuracy vs batch size", fontsize=9)
+    return fig
 
 
 def _line_figure(table: pd.DataFrame, axes):
@@ -60,4 +95,7 @@ def _bars(table: pd.DataFrame, axes):
 
 
 def figures(table: pd.DataFrame, axes=None) -> dict[str, Figure]:
-    return {"small-to-large-line": _line_figure(table, axes), "sharpness": _bars(table, axes)}
+    out = {"small-to-large-line": _line_figure(table, axes), "sharpness": _bars(table, axes)}
+    if (table.regime == "sweep").any():
+        out["sharpness-vs-batch-size"] = _batch_figure(table, axes)
+    return out
