@@ -57,25 +57,22 @@ class SharpMinimaParams(Params):
     random_dims: int = param(100, "columns p of the random A (0: A = I only)", ge=0)
     power_iterations: int = param(20, "power iterations for the top Hessian eigenvalue", ge=1)
     line_points: int = param(31, "points on the small→large-batch line, α ∈ [−1, 2]", ge=3)
-    sweep: tuple[int, ...] = param((100,), "batch sizes strictly between the small and the "
-                                   "large batch, trained and measured alike (Keskar's Fig. 4: "
-                                   "φ(A = I) and test accuracy against the batch size; default "
-                                   "the geometric mean of 32 and 314)", ge=1, nonempty=False)
+    sweep_points: int = param(1, "batch sizes between the small and the large batch, evenly "
+                              "spaced on a log scale, trained and measured alike (Keskar's "
+                              "Fig. 4: φ(A = I) and test accuracy against the batch size; "
+                              "0: none)", ge=0)
 
     def check(self) -> None:
-        if self.data != "digits":
-            return
-        large = int(0.7 * 1797 * self.large_fraction)
-        if self.small_batch >= large:
+        if self.data == "digits" and self.small_batch >= int(0.7 * 1797 * self.large_fraction):
             raise ParamError(f"parameter 'small_batch' ({self.small_batch}) must be below the "
                              "large batch (large_fraction × training set)")
-        _check_sweep(self.sweep, self.small_batch, large)
 
 
-def _check_sweep(sweep: tuple[int, ...], small: int, large: int) -> None:
-    if any(not small < b < large for b in sweep):
-        raise ParamError(f"parameter 'sweep' {sweep} must lie strictly between the small "
-                         f"({small}) and the large batch ({large})")
+def sweep_sizes(small: int, large: int, points: int) -> list[int]:
+    """`points` batch sizes evenly spaced on a log scale strictly between small and large
+    (rounded; sizes that round onto an end or onto each other are dropped)."""
+    sizes = np.rint(small * (large / small) ** (np.arange(1, points + 1) / (points + 1)))
+    return sorted({int(b) for b in sizes if small < b < large})
 
 
 def _large_batch(p: SharpMinimaParams, n: int) -> int:
@@ -195,9 +192,9 @@ def run(p: SharpMinimaParams, lab: Lab) -> pd.DataFrame:
     data = image_data(p.data)
     x, y = lab.tensor(data.x_train), lab.tensor(data.y_train)
     large = _large_batch(p, x.shape[0])
-    _check_sweep(p.sweep, p.small_batch, large)
+    sweep = sweep_sizes(p.small_batch, large, p.sweep_points)
     rows, pops = [], {}
-    for regime, batch in (("small", p.small_batch), *(("sweep", b) for b in p.sweep),
+    for regime, batch in (("small", p.small_batch), *(("sweep", b) for b in sweep),
                           ("large", large)):
         pop, steps, capped = _train(p, lab, data, x, y, regime, batch)
         rows += _measure(p, lab, pop, data, x, y, regime, batch, steps, capped)
@@ -365,12 +362,17 @@ ATOM = Atom(
            "stopping rule, and its φ(A = I) is measured alike (10 L-BFGS-B iterations, 3 "
            "starts; no random A or eigenvalue); the seeds train together as one population "
            "per batch size. Cost at 5 seeds: +22 s (≈ 8 s training, 14 s φ) on ≈ 84 s; two "
-           "sizes (64, 128) cost +45 s, over the catalog's budget; `--set sweep=64,128` gives "
-           "the finer grid. Judge: Page's L trend test of φ rising with the batch size across "
-           "the seeds, its decision kept only where the interval of the seeds' mean Spearman "
-           "ρ agrees; test accuracy against the batch size is reported (its mean ρ in the "
+           "sizes (measured with 64 and 128) cost +45 s, over the catalog's budget; "
+           "`--set sweep_points=2` gives a finer grid (69, 147). Judge: Page's L trend test "
+           "of φ rising with the batch size across the seeds, its decision kept only where "
+           "the interval of the seeds' mean Spearman ρ agrees; test accuracy against the batch size is reported (its mean ρ in the "
            "finding and the figure), not judged. Control of this part: the batch-100 runs "
-           "also reach ≥ 99 % train accuracy and a training loss < 1e-3. Caveat "
+           "also reach ≥ 99 % train accuracy and a training loss < 1e-3. Seeds (issue 16 §3): "
+           "on seeds 0–4, 100–104 and 200–204 the part is inconclusive each time (per-set "
+           "mean ρ −0.40 / +0.10 / −0.40); pooled, the 15 seeds' ρ averages −0.23, spread "
+           ".65, an interval [−0.59, +0.13] that leaves out Fig. 4's rise (ρ ≈ +1); telling "
+           "the sign of a ρ this small at the 95 % level with 80 % power would take ≈ 63 "
+           "seeds, so the default stays at 5 and the part reads inconclusive. Caveat "
            "(Dinh et al. 2017): sharpness is not reparameterisation-invariant.",
     Params=SharpMinimaParams,
     run=run,
