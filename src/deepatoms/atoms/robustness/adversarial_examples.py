@@ -7,7 +7,7 @@ for a maxout network (97.6 %); adversarial training cuts the network's adversari
 another. Szegedy et al.: a box-constrained L-BFGS search finds, for every image, a small
 perturbation to any chosen label. Here on scikit-learn's digits with pixels divided by 16 (so
 ε = 0.25 is a quarter of the pixel range, as on MNIST); the `paper` preset runs on MNIST.
-Budget: ~90 s default (5 seeds; the 512-512 adversarially trained MLP, early-stopped
+Budget: ~70 s default (5 seeds; the 512-512 adversarially trained MLP, early-stopped
 within 800 steps), ~2 s quick.
 """
 from __future__ import annotations
