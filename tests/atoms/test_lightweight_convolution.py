@@ -96,6 +96,62 @@ def test_lightweight_convolution_params_checked():
         atom.params(width=30, heads=4)
 
 
+def _timing_table(slope_of, rounds_per_seed=1, n_seeds=10, machine=None):
+    """Fabricated seconds per step t = c·n^slope per mixer, seed and round; `machine` scales
+    a whole round (load that changes between rounds, never inside one)."""
+    import pandas as pd
+    rows, k = [], 0
+    for seed in range(n_seeds):
+        for r in range(rounds_per_seed):
+            c = 1.0 if machine is None else machine[k % len(machine)]
+            k += 1
+            for m in MIXERS:
+                for n in (128, 256, 512, 1024, 2048):
+                    rows.append(dict(seed=seed, task="local", model=m, length=n, round=r,
+                                     metric="seconds_per_step", value=c * 1e-6 * n ** slope_of[m]))
+    return pd.DataFrame(rows)
+
+
+def test_timing_rows_are_rounds_with_every_mixer_at_every_length():
+    from deepatoms.atoms.architecture import lightweight_convolution as lc
+    from deepatoms.lab import Lab
+    atom = registry.get("lightweight-convolution")
+    p = atom.params("quick", timing_rounds=2, timing_repeats=1)
+    rows = lc._timing(p, Lab((3,), stream=atom.stream), 3)
+    assert len(rows) == 2 * len(MIXERS) * len(p.lengths)
+    assert {(r["round"], r["model"]) for r in rows} == {(i, m) for i in (0, 1) for m in MIXERS}
+    first = [r["model"] for r in rows if r["round"] == 0][::len(p.lengths)]
+    second = [r["model"] for r in rows if r["round"] == 1][::len(p.lengths)]
+    assert first != second and sorted(first) == sorted(second)  # the mixers' order rotates
+    assert all(r["value"] > 0 for r in rows)
+
+
+def test_slopes_are_per_round_and_a_machine_factor_cancels():
+    from deepatoms.atoms.architecture import lightweight_convolution as lc
+    truth = {"attention": 2.0, "light": 1.0, "dynamic": 1.1}
+    table = _timing_table(truth, machine=[1, 30, .1, 7, 2])
+    for m, slope in truth.items():
+        got = lc.slopes(table, m)
+        assert len(got) == 10 and np.allclose(got, slope)
+        assert lc._slope_row(table, m).supports is True
+
+
+def test_slope_rows_contradict_growth_on_the_wrong_side():
+    from deepatoms.atoms.architecture import lightweight_convolution as lc
+    table = _timing_table({"attention": 1.0, "light": 2.0, "dynamic": 1.0})
+    assert lc._slope_row(table, "attention").supports is False
+    assert lc._slope_row(table, "light").supports is False
+    assert lc._slope_row(table, "dynamic").supports is True
+
+
+def test_too_few_timing_rounds_cannot_decide_the_slopes():
+    from deepatoms.atoms.architecture import lightweight_convolution as lc
+    table = _timing_table({"attention": 2.0, "light": 1.0, "dynamic": 1.0}, n_seeds=5)
+    assert lc._slope_row(table, "attention").supports is None  # 5 rounds: p = 1/32 > .025
+    assert _timing_table({"attention": 2.0, "light": 1.0, "dynamic": 1.0}, 2, 3).pipe(
+        lc._slope_row, "attention").supports is True  # 3 seeds × 2 rounds = 6
+
+
 @pytest.mark.claim
 def test_claim_lightweight_convolution():
     """Measured at the default 10 seeds: excess loss over the source entropy attention 0.219,
@@ -107,10 +163,12 @@ def test_claim_lightweight_convolution():
     calculation gave 10. CI once measured one seed's attention slope at 4.6 from two lengths
     timed under load (inconclusive); with interleaved timing rounds and a fit over three
     lengths, two runs beside two busy processes gave 2.03–2.11 (attention), 0.84–0.98 (light),
-    0.85–0.95 (dynamic) per seed."""
+    0.85–0.95 (dynamic) per seed. Timing in rounds (issue 16 §1.5; one round per seed, the
+    judge's replicates): mean slopes 2.12 / 0.84 / 0.85, each row decided by 10 of 10 rounds;
+    5 consecutive timing passes at load 1.4–2.8 gave every round on the claimed side."""
     out = deepatoms.run("lightweight-convolution", device="cpu")
     assert out.seeds == tuple(range(10))
     assert out.verdict.status == "reproduced"
-    assert [c.supports for c in out.verdict.controls] == [True]
+    assert [c.supports for c in out.verdict.controls] == [True, True]  # rounds, long-range
     by = {e.metric: e for e in out.verdict.evidence}
     assert by["excess loss: attention − light (nats)"].estimate > 0.05

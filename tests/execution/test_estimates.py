@@ -38,12 +38,12 @@ def test_a_measured_cost_is_preferred_to_the_declared_runtime(tmp_path, monkeypa
         measured_costs._read.cache_clear()
 
 
-def test_the_total_runs_prefetched_atoms_side_by_side_and_timed_atoms_after():
-    names = ["parity", "fixup", "lightweight-convolution"]  # the last times itself: in process
+def test_the_total_runs_prefetched_atoms_side_by_side_timing_atoms_included():
+    names = ["parity", "fixup", "lightweight-convolution"]  # the last times itself: prefetched too
     atoms = [registry.get(n) for n in names]
     rows = [{"estimate_s": e, "to_compute": 1} for e in (100.0, 60.0, 30.0)]
     two = plan_total(rows, atoms, ExecOptions(workers=2))
-    assert two == {"total_s": 130.0, "serial_s": 190.0, "workers": 2}
+    assert two == {"total_s": 100.0, "serial_s": 190.0, "workers": 2}  # 100 | 60 + 30
     assert plan_total(rows, atoms, ExecOptions(workers=1))["total_s"] == 190.0
     cached = [dict(r, to_compute=0) for r in rows]
     assert plan_total(cached, atoms, ExecOptions(workers=2))["total_s"] == 0.0

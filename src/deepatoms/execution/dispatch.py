@@ -10,6 +10,12 @@ trial arrives the driver stores it (so an interrupted run resumes) and keeps it 
 (ledger.py); the per-atom run that follows takes it from there: it counts as computed by this run, not
 as cached. A trial that fails in a worker is left out: that atom computes again in its own run,
 which reports the error as it always does.
+
+Atoms that time themselves (`timing_metrics`) are prefetched like the others: they time CPU
+seconds of their own thread and judge per-round ratios or slopes (atoms/architecture/_rounds.py),
+which a busy neighbour on the other core scales alike within a round. Until issue 16 they ran
+alone in the driver after the prefetch, with the other core idle (225 of make run's 1,353 s).
+A run of one such atom still computes in this process (ExecOptions.slots).
 """
 from __future__ import annotations
 
@@ -64,8 +70,8 @@ def plan(jobs: Sequence[Job], key: tuple[str, str], store: "Store | None", force
     timed: list[tuple[float, int, Trial]] = []
     for job in jobs:
         atom, canonical = job.atom, job.params.canonical()
-        if not executors.registered(atom) or atom.timing_metrics:
-            continue  # workers find atoms by name; an atom that measures time runs alone later
+        if not executors.registered(atom):
+            continue  # workers find atoms by name
         missing = job.seeds
         if store is not None and not force:
             found = store.load_trials(atom.name, canonical, atom.code_version, job.seeds, *key)

@@ -55,7 +55,7 @@ def _changed(atom: "Atom", params: "Params") -> dict[str, Any]:
 def plan_total(rows: Sequence[dict[str, Any]], atoms: Sequence["Atom"],
                options: "ExecOptions | None" = None) -> dict[str, Any]:
     """The whole run's estimate: with two or more atoms to compute and several workers, the
-    atoms a prefetch takes (dispatch.py: catalog atoms that do not time themselves) run side by
+    atoms a prefetch takes (dispatch.py: the catalog's atoms) run side by
     side, longest first (`schedule_s`), and the rest one after another in this process.
     Returns total_s, serial_s (one after another) and workers. The load of other processes
     is not foreseen (a busy machine computes in this process: serial_s)."""
@@ -64,8 +64,7 @@ def plan_total(rows: Sequence[dict[str, Any]], atoms: Sequence["Atom"],
     options = options or ExecOptions()
     costs = [(r["estimate_s"] if r["to_compute"] else 0.0) for r in rows]
     serial = sum(costs)
-    parallel = [c for c, a in zip(costs, atoms) if c > 0 and executors.registered(a)
-                and not a.timing_metrics]
+    parallel = [c for c, a in zip(costs, atoms) if c > 0 and executors.registered(a)]
     workers = options.workers or executors.default_workers()
     if options.backend == "local" and options.workers is None and serial < executors.PARALLEL_MIN_S:
         workers = 1

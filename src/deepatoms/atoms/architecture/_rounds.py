@@ -8,6 +8,8 @@ times alike and cancels in the round's ratio. The replicate is the round, not th
 - `faster_in_rounds`: "method A is faster than B" by the exact sign test over the rounds'
   ratios against 1; the factor is the median ratio with its distribution-free interval
   (order statistics), reported, not gated;
+- `beyond_in_rounds`: a per-round quantity (lightweight-convolution's time-vs-length slope)
+  above or below a threshold, by the same sign test;
 - `grows_with_n`: "the speed-up grows with n" by the sign test over the rounds' slopes of
   log speed-up against log n (a factor of the machine, constant over n, cancels in the slope);
 - `enough_rounds`: a positive control — a sign test over fewer rounds than `rounds_needed()`
@@ -47,13 +49,14 @@ def median_interval(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _sign_row(metric: str, values: Sequence[float], threshold: float, claim: str,
-              setting: str, what: str) -> Evidence:
+              setting: str, what: str, greater: bool = True) -> Evidence:
     x = np.asarray(values, dtype=float)
     med, lo, hi = median_interval(x)
-    p_for, p_against = stats.sign_test(x, threshold), stats.sign_test(x, threshold, False)
+    p_for, p_against = (stats.sign_test(x, threshold, greater),
+                        stats.sign_test(x, threshold, not greater))
     decision = True if p_for < one_sided_alpha() else False if p_against < one_sided_alpha() else None
-    above = int((x > threshold).sum())
-    note = (f"{what} in {above} of {x.size} rounds (range {x.min():.3g} – {x.max():.3g}); "
+    agree = int((x > threshold).sum()) if greater else int((x < threshold).sum())
+    note = (f"{what} in {agree} of {x.size} rounds (range {x.min():.3g} – {x.max():.3g}); "
             f"a unanimous sign test needs ≥ {rounds_needed()} rounds")
     return Evidence(metric, med, lo, hi, int(x.size),
                     f"exact sign test over rounds (one-sided p {p_for:.2g}); median with its "
@@ -66,6 +69,13 @@ def faster_in_rounds(metric: str, ratios: Sequence[float], *, setting: str = "",
                      ) -> Evidence:
     """Claim: the per-round ratio slow method's time / fast method's time exceeds 1."""
     return _sign_row(metric, ratios, 1.0, claim, setting, "faster")
+
+
+def beyond_in_rounds(metric: str, values: Sequence[float], threshold: float, *,
+                     greater: bool, claim: str, what: str, setting: str = "") -> Evidence:
+    """Claim: the per-round values lie above (`greater`) or below `threshold`, by the exact sign
+    test over rounds."""
+    return _sign_row(metric, values, threshold, claim, setting, what, greater)
 
 
 def log_slopes(ns: Sequence[float], speedups: np.ndarray) -> np.ndarray:
