@@ -10,6 +10,8 @@ Layout of the site (self-contained: CSS inlined, figures as PNG files beside the
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from .format import duration, unique_slug, when
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURE_DPI = 100
+PAGE_WORKERS = 2     # processes drawing atom pages (at most the cores, DEEPATOMS_WORKERS)
+PARALLEL_PAGES = 8   # fewer pages are drawn in this process (workers take seconds to start)
 
 
 def build_report(store: Store, out: Path | None = None) -> Path:
@@ -47,14 +51,12 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     threads = {name: _guard(lambda: trial_threads(store.trial_records(run)), None, [])
                for name, run in runs.items()}
     taken: set[str] = set()
-    pages: dict[str, AtomPage] = {}
     env = _environment()
     common = {"version": __version__, "built": _now(), "store": str(store.path)}
-    for name in sorted(runs):
-        slug = unique_slug(name, taken)
-        pages[name] = _guarded_page(store, runs[name], catalog.get(name), slug, atoms_dir,
-                                    probes.get(name), env, common, threads[name],
-                                    _brief(beside[name]) if name in beside else None)
+    jobs = [PageJob(name, runs[name], unique_slug(name, taken), atoms_dir, probes.get(name),
+                    common, threads[name], _brief(beside[name]) if name in beside else None)
+            for name in sorted(runs)]
+    pages = _build_pages(store, jobs, catalog)
     index = out / "index.html"
     try:
         html = env.get_template("index.html").render(
@@ -68,6 +70,75 @@ def build_report(store: Store, out: Path | None = None) -> Path:
                            f"{_one_line(exc)}"], {p.name: p.href for p in pages.values()})
     index.write_text(html, encoding="utf-8")
     return index
+
+
+@dataclasses.dataclass(frozen=True)
+class PageJob:
+    """What one atom page is built from (plain data: it crosses to a worker process)."""
+    name: str
+    run: dict[str, Any]
+    slug: str
+    atoms_dir: Path
+    probe: dict[str, Any] | None
+    common: dict[str, Any]
+    threads: str | None
+    later: dict[str, Any] | None
+
+
+def _build_pages(store: Store, jobs: list[PageJob], catalog: dict[str, Atom]
+                 ) -> dict[str, AtomPage]:
+    """Every job's page, on PAGE_WORKERS spawned processes when there are enough pages and
+    idle cores (drawing the figures is most of a report's time: 40 s for the catalog on one
+    core), else in this process. A page a worker could not return is built here."""
+    from ..execution.executors import busy, default_workers
+    workers = min(PAGE_WORKERS, default_workers())
+    pages: dict[str, AtomPage] = {}
+    if workers > 1 and len(jobs) >= PARALLEL_PAGES and not busy():
+        pages = _pages_on_workers(store, jobs, workers)
+    env = _environment()
+    for job in jobs:
+        if job.name in pages:
+            pages[job.name].atom = catalog.get(job.name)
+        else:
+            pages[job.name] = _job_page(store, job, catalog.get(job.name), env)
+    return {job.name: pages[job.name] for job in jobs}
+
+
+def _pages_on_workers(store: Store, jobs: list[PageJob], workers: int) -> dict[str, AtomPage]:
+    """The pages built by worker processes, longest tables first; those lost to a failed
+    worker are left out (the caller builds them)."""
+    from ..execution.executors import kill_workers, spawn_pool, spawning
+    pool, pages = spawn_pool(workers, 1), {}
+    try:
+        with spawning():
+            futures = {pool.submit(page_in_worker, str(store.root), job): job.name
+                       for job in jobs}
+        for future in cf.as_completed(futures):
+            try:
+                pages[futures[future]] = future.result()
+            except Exception:  # a broken worker: this page is built in the driver
+                continue
+    except BaseException:  # Ctrl-C, SIGTERM: stop the workers now
+        kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return pages
+
+
+def page_in_worker(root: str, job: PageJob) -> AtomPage:
+    """A worker's page: its own read-only store and templates; the atom is looked up again by
+    name and dropped from the result (the driver puts its own back)."""
+    page = _job_page(Store(root, readonly=True), job, registry.all_atoms().get(job.name),
+                     _environment())
+    page.atom = None
+    return page
+
+
+def _job_page(store: Store, job: PageJob, atom: Atom | None, env: jinja2.Environment
+              ) -> AtomPage:
+    return _guarded_page(store, job.run, atom, job.slug, job.atoms_dir, job.probe, env,
+                         job.common, job.threads, job.later)
 
 
 def _newer_reduced(store: Store, runs: dict[str, dict[str, Any]], problems: list[str]

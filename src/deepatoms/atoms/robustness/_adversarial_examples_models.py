@@ -17,7 +17,8 @@ from ...engine import MLPPop
 from ...lab import Lab
 from ._adversarial_examples_attacks import (fgsm, minimal_perturbation, mlp_loss_grad, pgd,
                                             random_sign)
-from ._stacked_nets import cross_entropy, fit, mlp_logits
+from ._adversarial_examples_stopping import BestKeeper, fit_early_stopped, split_rows
+from ._stacked_nets import cross_entropy, mlp_logits
 
 MODELS = ("softmax", "mlp", "mlp_adv")
 
@@ -28,6 +29,7 @@ class Models:
     the logits (S, B, 10) of model `name` of each of the S seeds, `forward(name, i)` maps
     (1, B, d) to seed i's."""
     pops: dict[str, MLPPop]
+    keepers: dict[str, BestKeeper | None] = dataclasses.field(default_factory=dict)
 
     def forward(self, name: str, i: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         pop, rows = self.pops[name], slice(None) if i is None else slice(i, i + 1)
@@ -42,9 +44,37 @@ class Models:
                 for w, b in zip(pop.weights, pop.biases)]
 
 
-def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPPop:
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Per seed: its training rows (S, n − k) and validation rows (S, k) of the training set x
+    (N, d), y (N,) (the same for the three models of a seed; k = 0: no early stopping)."""
+    x: torch.Tensor
+    y: torch.Tensor
+    train_rows: torch.Tensor
+    val_rows: torch.Tensor
+
+
+def _criterion(p, name: str, net: Callable[[torch.Tensor], torch.Tensor], split: Split):
+    """Goodfellow's early-stopping criterion: the clean validation error, and for the
+    adversarially trained net the error on FGSM (ε = eps_train) examples of the validation set
+    made against each member's current weights; with the mean cross-entropy on the same
+    examples (for ties). None when nothing is held out."""
+    if split.val_rows.shape[1] == 0:
+        return None
+    xv, yv = split.x[split.val_rows], split.y[split.val_rows]
+
+    def criterion() -> tuple[torch.Tensor, torch.Tensor]:
+        xe = fgsm(net, xv, yv, p.eps_train) if name == "mlp_adv" else xv
+        with torch.no_grad():
+            logits = net(xe)
+            return ((logits.argmax(-1) != yv).double().mean(1),
+                    cross_entropy(logits, yv).double().mean(1))
+    return criterion
+
+
+def _train_one(p, lab: Lab, name: str, split: Split) -> tuple[MLPPop, BestKeeper | None]:
     hidden = {"softmax": (), "mlp": p.hidden, "mlp_adv": p.adv_hidden}[name]
-    sizes = (x.shape[1], *hidden, 10)
+    sizes = (split.x.shape[1], *hidden, 10)
     pop = MLPPop([sizes] * len(lab.seeds), [lab.torch_generator(s, "init", name) for s in lab.seeds],
                  activation="relu", init="torch_default", device=lab.device)
 
@@ -56,15 +86,45 @@ def _train_one(p, lab: Lab, name: str, x: torch.Tensor, y: torch.Tensor) -> MLPP
             return clean
         x_adv = fgsm(net, xb, yb, p.eps_train)  # each member's own current gradient, no graph
         return p.adv_alpha * clean + (1 - p.adv_alpha) * cross_entropy(net(x_adv), yb)
-    fit(pop.params, loss, x, y, [lab.torch_generator(s, "batches", name) for s in lab.seeds], lab,
-        steps=p.steps, batch=p.batch_size, lr=p.linear_lr if name == "softmax" else p.lr,
+    keeper = fit_early_stopped(
+        pop.params, loss, split.x, split.y, split.train_rows,
+        [lab.torch_generator(s, "batches", name) for s in lab.seeds], lab, steps=p.steps,
+        batch=p.batch_size, lr=p.linear_lr if name == "softmax" else p.lr,
+        criterion=_criterion(p, name, net, split), eval_every=p.eval_every,
         description=f"adversarial-examples {name}")
-    return pop
+    return pop, keeper
 
 
-def train_models(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> Models:
-    """The three populations, trained with Adam on minibatches (see the atom's method text)."""
-    return Models({name: _train_one(p, lab, name, x, y) for name in MODELS})
+def split_training_set(p, lab: Lab, x: torch.Tensor, y: torch.Tensor) -> Split:
+    """Hold out `val_fraction` of the training rows per seed (seeded, one split per seed)."""
+    train_rows, val_rows = split_rows(len(y), p.val_fraction,
+                                      [lab.numpy_rng(s, "validation") for s in lab.seeds])
+    as_rows = lambda r: torch.as_tensor(r, dtype=torch.long, device=x.device)
+    return Split(x, y, as_rows(train_rows), as_rows(val_rows))
+
+
+def train_models(p, lab: Lab, split: Split) -> Models:
+    """The three populations, trained with Adam on minibatches of each seed's training rows and
+    early-stopped on its validation rows (see the atom's method text)."""
+    trained = {name: _train_one(p, lab, name, split) for name in MODELS}
+    return Models({n: pop for n, (pop, _) in trained.items()},
+                  {n: keeper for n, (_, keeper) in trained.items()})
+
+
+def stopping_rows(models: Models, lab: Lab, eps_train: float) -> tuple[list[dict], list[dict]]:
+    """Per model and seed: the step kept (`best_step`) as a measurement, and the validation
+    curve (`val_error` at each recorded step) as figure data."""
+    best, curve = [], []
+    for name, keeper in models.keepers.items():
+        if keeper is None:
+            continue
+        eps = eps_train if name == "mlp_adv" else 0.0
+        for i, s in enumerate(lab.seeds):
+            best.append(dict(_row(s, name, "early_stop", eps, "best_step", keeper.step[i]),
+                             step=float("nan")))
+            curve += [dict(_row(s, name, "validation", eps, "val_error", err[i]), step=float(t))
+                      for t, err, _ in keeper.history]
+    return best, curve
 
 
 def error_and_confidence(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ for a maxout network (97.6 %); adversarial training cuts the network's adversari
 another. Szegedy et al.: a box-constrained L-BFGS search finds, for every image, a small
 perturbation to any chosen label. Here on scikit-learn's digits with pixels divided by 16 (so
 ε = 0.25 is a quarter of the pixel range, as on MNIST); the `paper` preset runs on MNIST.
-Budget: ~70 s default (5 seeds; the 512-512 adversarially trained MLP), ~2 s quick.
+Budget: ~70 s default (5 seeds; the 512-512 adversarially trained MLP, early-stopped
+within 800 steps), ~2 s quick.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from ...figures import new_figure
 from ...lab import Lab
 from ...params import Params, param
 from ...verdict import Verdict, decide, setting_label
-from ._adversarial_examples_models import MODELS, attack_rows, lbfgs_rows, train_models
+from ._adversarial_examples_models import (MODELS, attack_rows, lbfgs_rows, split_training_set,
+                                           stopping_rows, train_models)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -55,7 +57,13 @@ class AdversarialParams(Params):
                                         "layer)", ge=1, le=4096, distinct=False)
     pgd_steps: int = param(20, "PGD iterations (step 2.5·ε/steps, random start) on the two "
                            "MLPs at claim_eps", ge=1)
-    steps: int = param(600, "Adam steps for every model (~60 epochs of digits)", ge=1)
+    steps: int = param(800, "Adam steps for every model: the cap of early stopping (~102 "
+                       "epochs of the training part)", ge=1)
+    val_fraction: float = param(0.2, "part of the training split held out per seed for early "
+                                "stopping (0: none, every model trains all steps on all rows)",
+                                ge=0, lt=0.5)
+    eval_every: int = param(50, "steps between validation checks (each model is kept at its "
+                            "best check)", ge=1)
     batch_size: int = param(128, "minibatch size", ge=1)
     lr: float = param(1e-3, "Adam learning rate of the networks", gt=0)
     linear_lr: float = param(1e-2, "Adam learning rate of softmax regression (convex: fit it; "
@@ -80,9 +88,10 @@ def run(p: AdversarialParams, lab: Lab) -> pd.DataFrame:
     data = unit_images(p.dataset, p.max_train, p.max_test)
     x, y = lab.tensor(data.x_train), lab.tensor(data.y_train)
     xt, yt = lab.tensor(data.x_test), lab.tensor(data.y_test)
-    models = train_models(p, lab, x, y)
-    rows = attack_rows(models, p, lab, xt, yt) + lbfgs_rows(models, p, lab, xt, yt)
-    return pd.DataFrame(rows)[["seed", "model", "attack", "eps", "metric", "value"]]
+    models = train_models(p, lab, split_training_set(p, lab, x, y))
+    best, curve = stopping_rows(models, lab, p.eps_train)
+    rows = attack_rows(models, p, lab, xt, yt) + lbfgs_rows(models, p, lab, xt, yt) + best + curve
+    return pd.DataFrame(rows)[["seed", "model", "attack", "eps", "step", "metric", "value"]]
 
 
 def _values(table: pd.DataFrame, model: str, attack: str, metric: str = "error",
@@ -191,7 +200,19 @@ def _finding(table: pd.DataFrame, e: float) -> str:
             f"{m('mlp', 'lbfgs', 'rms_distortion'):.3f} (Szegedy, MNIST: 0.06–0.14) and "
             f"{m('mlp_adv', 'lbfgs', 'rms_distortion'):.3f} for the adversarially trained MLP; "
             f"PGD error {m('mlp', 'pgd', 'error', e):.1%} (standard) vs "
-            f"{m('mlp_adv', 'pgd', 'error', e):.1%} (adversarially trained).")
+            f"{m('mlp_adv', 'pgd', 'error', e):.1%} (adversarially trained)"
+            f"{_stopping_text(table)}.")
+
+
+def _stopping_text(table: pd.DataFrame) -> str:
+    """The steps early stopping kept, per network (empty without early stopping)."""
+    parts = []
+    for name, what in (("mlp_adv", "adversarially trained MLP"), ("mlp", "standard MLP")):
+        kept = _values(table, name, "early_stop", "best_step")
+        if len(kept):
+            parts.append(f"{what} at step {np.median(kept):.0f} (median; {kept.min():.0f}–"
+                         f"{kept.max():.0f})")
+    return "; early stopping kept the " + " and the ".join(parts) if parts else ""
 
 
 COLORS = {"softmax": "C0", "mlp": "C3", "mlp_adv": "C2"}
@@ -273,11 +294,33 @@ ATOM = Atom(
            "trained model to 1,600 units per layer, as the paper preset does; 512 is as wide as "
            "the default's runtime allows) with Goodfellow's objective "
            "0.5·J(x) + 0.5·J(x + 0.25·sign ∇ₓJ) with the example recomputed at every step; all "
-           "Adam batch 128, 600 steps, lr 1e-3 (softmax regression: 1e-2; at 1e-3 its clean error "
+           "Adam batch 128, lr 1e-3 (softmax regression: 1e-2; at 1e-3 its clean error "
            "is 8.7 % against 4.1 % — under-fit — and, since its weights grow with training, its "
            "confidence on adversarial examples depends on this choice: 29 % at 1e-3, 77 % at "
-           "1e-2, 90 % at 3e-2), no early stopping (the paper early-stops on "
-           "adversarial validation error). FGSM x + ε·sign ∇ₓJ(x, y) on the test set, clipped "
+           "1e-2, 90 % at 3e-2). Early stopping as Goodfellow et al. (§6; changed from 600 steps "
+           "on all training rows without it): per seed a seeded 20 % of the training split "
+           "(252 of 1,258 digits) is held out, the same rows for the three models of the seed; "
+           "every model trains on the other 80 % for at most 800 steps (≈ 102 epochs of 1,006 "
+           "rows) and every 50 steps records its validation error — the adversarially trained "
+           "MLP its error on FGSM (ε = 0.25) examples of the validation rows made against its "
+           "current weights, the standard MLP and softmax regression their clean error, as the "
+           "paper early-stopped its standard nets — and keeps the weights of its lowest record "
+           "(ties: the lower validation cross-entropy, then the earlier step). The best "
+           "checkpoint is kept; the paper's retraining on all rows for the chosen number of "
+           "epochs is not done (it would double the training). The cap: with a 1,500-step "
+           "budget the adversarially trained MLP's validation FGSM error still falls slowly "
+           "(mean over seeds 0–4: .336 at 600 steps, .317 at 800, .286 at 1,500; best steps "
+           "1,100–1,500; test FGSM error .350 / .321 / .272) while its PGD error stays ≈ .96 at "
+           "every checkpoint (it rises from .84 at 100 steps, an FGSM-trained net's known "
+           "drift), so the cap is 800 steps: most of the gain within ≈ 1.3× the atom's earlier "
+           "CPU time (900 steps measured 1.4×). A full run early-stopped within 600 steps gave "
+           "the same verdict and parts as at 800 (FGSM ratio .36, PGD ratio .96); at 1,500 "
+           "the test errors above point the same way Seed sets: the clean-error row is borderline "
+           "(standard − adversarially trained clean error over seeds 0–4, 100–104, 200–204: "
+           "mean −.0027, SD .0060 against the −.01 margin), so at 5 seeds it decides with power "
+           "≈ .54 (seeds 100–104 leave it undecided and the headline inconclusive); 10 seeds "
+           "give power .92, 15 give .99 (one-sided t-test at .025) — the default stays at 5 "
+           "for the catalog's time budget; use --seeds 10 for a stable headline. FGSM x + ε·sign ∇ₓJ(x, y) on the test set, clipped "
            "to [0, 1]; control: random ±ε signs. Transfer: examples of one model (ε = 0.25) "
            "classified by the other model of the same seed. Confidence = mean probability of "
            "the predicted (wrong) label over misclassified examples. L-BFGS (Szegedy): for 20 "
@@ -300,8 +343,10 @@ ATOM = Atom(
                        "pgd_steps": 5,
                        "lbfgs_images": 4, "lbfgs_rounds": 3},
              "paper": {"dataset": "mnist", "steps": 20000, "lbfgs_images": 100,
+                       "val_fraction": 0.1667, "eval_every": 500,
                        "hidden": (240, 240), "adv_hidden": (1600, 1600)}},
     runtime_s=70.0,
     settings=("model", "eps"),
     index_columns=("attack",),
+    figure_metrics=("val_error",),
 )
