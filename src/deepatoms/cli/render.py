@@ -115,8 +115,9 @@ class RichProgress:
 
     def _prefetch_left(self, loops: list[list[Any]], now: float) -> float:
         """While the workers compute every atom's trials: the dry run's schedule less the time
-        spent, blended, as trials finish, into the trial loop's own extrapolation (trials differ
-        in cost and run longest first, so counting them alone says too much early on)."""
+        spent, blended, as trials finish, into the trial loop's own extrapolation (the loop counts
+        the trials' estimated seconds, dispatch.trial_weight: they run longest first, so a count
+        of trials says too much early on)."""
         planned = max(float(self.clock.total_s or 0.0) - (now - self._start), 0.0)
         if not loops or loops[0][1] <= 0:
             return planned

@@ -101,8 +101,10 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
             f"{'Ray workers' if options.backend == 'ray' else 'workers'}, longest first")
     if note is not None:
         note(f"computing {what}")
-    if progress is not None:
-        progress.begin(what, len(trials))
+    atoms = {job.atom.name: job.atom for job in jobs}
+    if progress is not None:  # the bar counts estimated seconds: trials run longest first
+        progress.begin(f"{what} (estimated s)",
+                       sum(trial_weight(atoms[t.atom], t) for t in trials))
     try:
         for result in executor.map(trials, settle=True):
             if isinstance(result, TrialFailure):
@@ -113,13 +115,19 @@ def prefetch(jobs: Sequence[Job], options: "ExecOptions", store: "Store | None",
                     note(f"  computed {result.trial.atom} (seeds "
                          f"{_seeds_text(result.trial.seeds)}) in {result.elapsed_s:.1f} s")
             if progress is not None:
-                progress.advance(1)
+                progress.advance(trial_weight(atoms[result.trial.atom], result.trial))
     except DeepatomsError as exc:  # a lost worker pool: the rest run atom by atom
         failures.append(" ".join(str(exc).split()))
     finally:
         if progress is not None:
             progress.end()
     return failures
+
+
+def trial_weight(atom: "Atom", trial: Trial) -> int:
+    """A trial's share of the prefetch's progress: its estimated seconds (at least 1). Counting
+    trials instead made the time left 3× too long for most of a run: the longest come first."""
+    return max(int(round(estimate_s(atom, trial.params, len(trial.seeds)))), 1)
 
 
 def places(options: "ExecOptions", slots: int) -> str:
