@@ -185,8 +185,10 @@ def test_the_adversarially_trained_nets_criterion_is_its_fgsm_validation_error()
 
 @pytest.mark.claim
 def test_claim_adversarial_examples():
-    out = deepatoms.run("adversarial-examples", seeds=5, device="cpu")
+    out = deepatoms.run("adversarial-examples", device="cpu")
     v = out.verdict
+    assert out.seeds == tuple(range(10))  # a power calculation: at 5 the clean-error row
+    # (standard − adversarially trained, > −.01; mean −.0027, SD .0060) decides with power .54
     assert out.verdict.status == "reproduced"
     # the 512-512 adversarially trained MLP, early-stopped on its FGSM validation error within
     # 800 steps: FGSM error ratio .31 [.30, .33] (600 steps without early stopping: .33; 100-100:
