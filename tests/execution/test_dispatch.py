@@ -166,8 +166,12 @@ def test_the_prefetch_bar_counts_estimated_seconds_not_trials(monkeypatch):
     costs = {A: 30.0, B: 4.0}  # seconds per seed
     monkeypatch.setattr(dispatch, "estimate_s", lambda atom, params, n: costs[atom.name] * n)
     monkeypatch.setattr(dispatch, "pool_executor", lambda options, slots: InProcess())
+    from deepatoms.execution import ledger
     bar = Bar()
     jobs = [_job(A, range(2)), _job(B, range(3))]
-    assert dispatch.prefetch(jobs, ExecOptions(workers=2), None, "cpu", progress=bar) == []
+    try:
+        assert dispatch.prefetch(jobs, ExecOptions(workers=2), None, "cpu", progress=bar) == []
+    finally:  # the prefetched tables were never stored: a later run must not take them
+        ledger.clear()
     assert bar.total == 60 + 12 and "estimated s" in bar.description
     assert bar.steps == [60, 12]  # longest first, each trial its estimate
