@@ -48,25 +48,21 @@ def compute(tasks: Sequence["Task"], workers: int,
     The bar's total is the tasks' stored compute seconds, so its estimate weighs atoms by cost."""
     if not tasks:
         return
-    from ..execution.executors import kill_workers, spawn_pool, spawning
+    from ..execution.executors import spawning, worker_pool
     order = sorted(tasks, key=lambda t: -(t.computed_s or 0.0))
     if progress is not None:
         progress.begin(f"FLOP bound of {len(order)} atoms on {workers} workers (computed s)",
                        sum(_weight(t) for t in order))
-    pool = spawn_pool(workers, TRIAL_THREADS)
-    try:
-        with spawning():
-            futures = {pool.submit(atom_bound, t): t for t in order}
-        for future in cf.as_completed(futures):
-            task = futures[future]
-            finished(task, _row(task, future.result()))
-            if progress is not None:
-                progress.advance(_weight(task))
-    except BaseException:  # Ctrl-C, SIGTERM, a dead worker: stop the others now
-        kill_workers(pool)
-        raise
+    try:  # Ctrl-C, SIGTERM, a dead worker: worker_pool stops the others at once
+        with worker_pool(workers, TRIAL_THREADS) as pool:
+            with spawning():
+                futures = {pool.submit(atom_bound, t): t for t in order}
+            for future in cf.as_completed(futures):
+                task = futures[future]
+                finished(task, _row(task, future.result()))
+                if progress is not None:
+                    progress.advance(_weight(task))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         if progress is not None:
             progress.end()
 

@@ -193,6 +193,21 @@ def kill_workers(pool: cf.ProcessPoolExecutor) -> None:
 
 
 @contextlib.contextmanager
+def worker_pool(workers: int, threads: int) -> Iterator[cf.ProcessPoolExecutor]:
+    """`spawn_pool` for a `with` block: on any exit its workers are waited for and its queues
+    released; on an exception (Ctrl-C, SIGTERM, a dead worker) they are stopped first, their
+    unfinished work lost."""
+    pool = spawn_pool(workers, threads)
+    try:
+        yield pool
+    except BaseException:
+        kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
 def spawning() -> Iterator[None]:
     """While workers spawn: hide the main module's file and spec, so they do not run the
     caller's script again (a script without an `if __name__ == "__main__":` guard would start

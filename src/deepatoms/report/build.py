@@ -56,7 +56,7 @@ def build_report(store: Store, out: Path | None = None) -> Path:
     jobs = [PageJob(name, runs[name], unique_slug(name, taken), atoms_dir, probes.get(name),
                     common, threads[name], _brief(beside[name]) if name in beside else None)
             for name in sorted(runs)]
-    pages = _build_pages(store, jobs, catalog)
+    pages = _build_pages(store, jobs, catalog, env)
     index = out / "index.html"
     try:
         html = env.get_template("index.html").render(
@@ -85,8 +85,8 @@ class PageJob:
     later: dict[str, Any] | None
 
 
-def _build_pages(store: Store, jobs: list[PageJob], catalog: dict[str, Atom]
-                 ) -> dict[str, AtomPage]:
+def _build_pages(store: Store, jobs: list[PageJob], catalog: dict[str, Atom],
+                 env: jinja2.Environment) -> dict[str, AtomPage]:
     """Every job's page, on PAGE_WORKERS spawned processes when there are enough pages and
     idle cores (drawing the figures is most of a report's time: 40 s for the catalog on one
     core), else in this process. A page a worker could not return is built here."""
@@ -95,7 +95,6 @@ def _build_pages(store: Store, jobs: list[PageJob], catalog: dict[str, Atom]
     pages: dict[str, AtomPage] = {}
     if workers > 1 and len(jobs) >= PARALLEL_PAGES and not busy():
         pages = _pages_on_workers(store, jobs, workers)
-    env = _environment()
     for job in jobs:
         if job.name in pages:
             pages[job.name].atom = catalog.get(job.name)
@@ -105,11 +104,11 @@ def _build_pages(store: Store, jobs: list[PageJob], catalog: dict[str, Atom]
 
 
 def _pages_on_workers(store: Store, jobs: list[PageJob], workers: int) -> dict[str, AtomPage]:
-    """The pages built by worker processes, longest tables first; those lost to a failed
-    worker are left out (the caller builds them)."""
-    from ..execution.executors import kill_workers, spawn_pool, spawning
-    pool, pages = spawn_pool(workers, 1), {}
-    try:
+    """The pages built by worker processes, in the jobs' order; those lost to a failed worker
+    are left out (the caller builds them). Ctrl-C or SIGTERM stops the workers at once."""
+    from ..execution.executors import spawning, worker_pool
+    pages: dict[str, AtomPage] = {}
+    with worker_pool(workers, 1) as pool:
         with spawning():
             futures = {pool.submit(page_in_worker, str(store.root), job): job.name
                        for job in jobs}
@@ -118,11 +117,6 @@ def _pages_on_workers(store: Store, jobs: list[PageJob], workers: int) -> dict[s
                 pages[futures[future]] = future.result()
             except Exception:  # a broken worker: this page is built in the driver
                 continue
-    except BaseException:  # Ctrl-C, SIGTERM: stop the workers now
-        kill_workers(pool)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
     return pages
 
 

@@ -141,8 +141,8 @@ def _timing(p: LightConvParams, lab: Lab, seed: int) -> list[dict]:
     rows = []
     for r in range(p.timing_rounds):
         turn = seed * p.timing_rounds + r
+        order = range(len(inputs)) if turn % 2 == 0 else range(len(inputs) - 1, -1, -1)
         for mixer in MIXERS[turn % len(MIXERS):] + MIXERS[:turn % len(MIXERS)]:
-            order = range(len(inputs)) if turn % 2 == 0 else range(len(inputs) - 1, -1, -1)
             for i in order:
                 t = timed(lambda: _step(p, pops[mixer], mixer, inputs[i]), lab.device,
                           p.timing_repeats, float("inf"))[0]
@@ -174,8 +174,8 @@ def slopes(table: pd.DataFrame, mixer: str) -> pd.Series:
     largest lengths (the three largest, or all when fewer are timed): the growth rate once fixed
     costs stop dominating."""
     sel = table[(table.metric == "seconds_per_step") & (table.model == mixer)]
-    rounds = sel["round"].fillna(0) if "round" in sel.columns else 0
-    wide = sel.assign(round=rounds).pivot_table(index=["seed", "round"], columns="length",
+    round_ids = sel["round"].fillna(0) if "round" in sel.columns else 0
+    wide = sel.assign(round=round_ids).pivot_table(index=["seed", "round"], columns="length",
                                                 values="value")
     top = sorted(wide.columns)[-SLOPE_POINTS:]
     x = np.log(np.asarray(top, dtype=float))
