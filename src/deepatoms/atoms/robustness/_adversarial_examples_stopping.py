@@ -16,9 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ...engine import Sampler, gather, train
-from ...engine.fused_adam import FusedAdam
 from ...lab import Lab
+from ._stacked_nets import fit
 
 # criterion() -> (validation error (M,), mean validation loss (M,)) of the current parameters
 Criterion = Callable[[], tuple[torch.Tensor, torch.Tensor]]
@@ -79,22 +78,14 @@ def fit_early_stopped(params: Sequence[torch.Tensor],
     of the shared set x (N, ...), y (N,) ("epoch" order from the member's generator). With a
     `criterion`, it is recorded after every `eval_every` steps and after the last, and the
     members end at their best record (returned keeper); without one, at the last step."""
-    sampler = Sampler(gens, rows.shape[1], min(batch, rows.shape[1]), "epoch", device=x.device)
-
-    def step_loss(idx: torch.Tensor, _step: int) -> torch.Tensor:
-        picked = rows.gather(1, idx)
-        return loss(gather(x, picked, shared=True), gather(y, picked, shared=True))
-
     keeper = BestKeeper(list(params)) if criterion is not None else None
 
     def record(step: int) -> None:
         with torch.enable_grad():  # an adversarial criterion differentiates the inputs
             keeper.offer(step, *criterion())
 
-    train(params, step_loss, FusedAdam(params, lr=lr, per_model=True), steps, sampler=sampler,
-          record=record if keeper is not None else None,
-          record_at=range(eval_every, steps + 1, eval_every),
-          iterate=lambda n: lab.steps(n, description))
+    fit(params, loss, x, y, gens, lab, steps=steps, batch=batch, lr=lr, description=description,
+        rows=rows, record=record if keeper is not None else None, record_every=eval_every)
     if keeper is not None:
         keeper.restore()
     return keeper

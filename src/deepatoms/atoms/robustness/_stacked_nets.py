@@ -48,16 +48,22 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fit(params: Sequence[torch.Tensor], loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         x: torch.Tensor, y: torch.Tensor, gens: Sequence[torch.Generator], lab: Lab, *,
-        steps: int, batch: int, lr: float, description: str) -> None:
+        steps: int, batch: int, lr: float, description: str, rows: torch.Tensor | None = None,
+        record: Callable[[int], None] | None = None, record_every: int = 0) -> None:
     """Adam (per-model fused kernel) on minibatches of the shared training set x (N, ...),
     y (N,): `loss(xb (M, B, ...), yb (M, B))` → per-example losses (M, B). One generator per
-    model draws its batches ("epoch" mode: a permutation per epoch)."""
-    sampler = Sampler(gens, len(y), min(batch, len(y)), "epoch", device=x.device)
+    model draws its batches ("epoch" mode: a permutation per epoch) — of all N rows, or of each
+    model's own training rows `rows` (M, n). `record(step)` runs after every `record_every`
+    steps."""
+    n = len(y) if rows is None else rows.shape[1]
+    sampler = Sampler(gens, n, min(batch, n), "epoch", device=x.device)
 
     def step_loss(idx: torch.Tensor, _step: int) -> torch.Tensor:
-        return loss(gather(x, idx, shared=True), gather(y, idx, shared=True))
+        picked = idx if rows is None else rows.gather(1, idx)
+        return loss(gather(x, picked, shared=True), gather(y, picked, shared=True))
 
     train(params, step_loss, FusedAdam(params, lr=lr, per_model=True), steps, sampler=sampler,
+          record=record, record_at=range(record_every, steps + 1, record_every) if record else (),
           iterate=lambda n: lab.steps(n, description))
 
 
