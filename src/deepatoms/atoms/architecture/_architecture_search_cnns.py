@@ -2,10 +2,12 @@
 
 A CNN on the 8×8 digit images: L conv layers ('same' padding, odd kernel k_l, c_l channels), each
 followed by the activation and a 2×2 average pool, then a linear read-out of the flattened
-(c_L · (8/2^L)²) features. A population stacks members with the same kernel sizes; channels are
-padded to a fixed width (padded channels are masked to zero, so they neither contribute nor
-learn). A convolution is an `unfold` then one batched matmul per layer, as in `engine.MLPPop`, so
-a member's numbers never depend on its companions.
+(c_L · (8/2^L)²) features. A population stacks members of one shape (the same channels and
+kernels per layer; activations may differ) as the groups of a grouped convolution: member m's
+images are input channel m, its maps are channels m·c … (m + 1)·c − 1 of every layer, so no member
+sees another's numbers. Grouped `conv2d` is 2–5× faster forward and backward on a CPU than an
+`unfold` and a batched matmul per layer (the earlier layout, which padded every member to 32
+channels).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 from ...engine import Adam, Sampler, gather, train
 from ...engine.init import init_bias, init_tensor
-from ...engine.population import ACTIVATIONS, activate_groups, runs
+from ...engine.population import ACTIVATIONS, runs
 from ...errors import ParamError
 
 CHANNELS = (8, 16, 32)
@@ -25,106 +27,89 @@ KERNELS = (1, 3, 5)
 IMAGE = 8  # digits are 8×8
 
 
-def _check(layers: Sequence[Sequence[tuple[int, int]]], width: int, image: int) -> None:
-    if len({len(a) for a in layers}) != 1 or not layers[0]:
-        raise ParamError("all CNNs of a population need the same number (>= 1) of conv layers")
-    if len({tuple(k for _, k in a) for a in layers}) != 1:
-        raise ParamError("all CNNs of a population need the same kernel sizes")
-    for a in layers:
-        for c, k in a:
-            if k < 1 or k % 2 == 0:
-                raise ParamError(f"kernel sizes must be odd and >= 1 ('same' padding), got {k}")
-            if not 1 <= c <= width:
-                raise ParamError(f"channels must be in [1, {width}], got {c}")
+def _check(layers: Sequence[Sequence[tuple[int, int]]], image: int) -> None:
+    if len({tuple(a) for a in layers}) != 1 or not layers[0]:
+        raise ParamError("all CNNs of a population need the same (>= 1) conv layers: the same "
+                         "number, channels and kernel sizes")
+    for c, k in layers[0]:
+        if k < 1 or k % 2 == 0:
+            raise ParamError(f"kernel sizes must be odd and >= 1 ('same' padding), got {k}")
+        if c < 1:
+            raise ParamError(f"channels must be >= 1, got {c}")
     if image % 2 ** len(layers[0]):
         raise ParamError(f"image size {image} is not divisible by 2^{len(layers[0])} (pools)")
 
 
 class CNNPop:
-    """M CNNs; `layers[m]` = ((channels, kernel), ...) of member m; input (M, B, image²) or
-    (B, image²) shared; output (M, B, 10)."""
+    """M CNNs of one shape `layers[m]` = ((channels, kernel), ...); input (M, B, image²) or
+    (B, image²) shared; output (M, B, 10). Every parameter leads with the member dimension (as
+    the engine's optimisers expect): conv weights (M, c_l, c_{l−1}, k, k) and biases (M, c_l),
+    used as one grouped convolution; read-out (M, c_L·s², 10) and (M, 1, 10) on each member's
+    (channel, row, column)-flattened maps."""
 
     def __init__(self, layers, gens: Sequence[torch.Generator], activation: Sequence[str],
-                 width: int = max(CHANNELS), image: int = IMAGE, device="cpu"):
-        _check(layers, width, image)
+                 image: int = IMAGE, device="cpu"):
+        _check(layers, image)
         if len(gens) != len(layers) or len(activation) != len(layers):
             raise ValueError("one generator and one activation per member")
         for a in activation:
             if a not in ACTIVATIONS:
                 raise ParamError(f"unknown activation '{a}'; allowed: {', '.join(ACTIVATIONS)}")
-        self.m, self.layers, self.width, self.image = len(layers), [tuple(a) for a in layers], width, image
-        self.kernels = [k for _, k in self.layers[0]]
+        self.m, self.shape, self.image = len(layers), tuple(layers[0]), image
+        self.kernels = [k for _, k in self.shape]
         self.activations = list(activation)
         self._groups = runs(self.activations)
-        self.weights, self.biases = self._build(gens)
-        self.weights = [w.to(device).requires_grad_() for w in self.weights]
-        self.biases = [b.to(device).requires_grad_() for b in self.biases]
-        self.masks = [torch.tensor([[[float(j < a[l][0]) for j in range(width)]] for a in self.layers],
-                                   device=device) for l in range(len(self.kernels))]
+        ws, bs = zip(*(self._member(g) for g in gens))
+        self.weights = [torch.stack(w).to(device).requires_grad_() for w in zip(*ws)]
+        self.biases = [torch.stack(b).to(device).requires_grad_() for b in zip(*bs)]
 
-    def _build(self, gens):
-        n, w = len(self.kernels), self.width
-        ins = [1] + [w] * (n - 1)
-        last = (self.image // 2 ** n) ** 2
-        ws = [torch.zeros(self.m, ins[l] * k * k, w) for l, k in enumerate(self.kernels)]
-        ws.append(torch.zeros(self.m, last * w, 10))
-        bs = [torch.zeros(self.m, 1, w) for _ in self.kernels] + [torch.zeros(self.m, 1, 10)]
-        for i, (arch, gen) in enumerate(zip(self.layers, gens)):
-            c_in = 1
-            for l, (c, k) in enumerate(arch):
-                view = ws[l][i].view(ins[l], k * k, w)
-                view[:c_in, :, :c] = init_tensor("xavier_uniform", (c_in, k * k, c), c_in * k * k,
-                                                 c * k * k, gen)
-                bs[l][i, 0, :c] = init_bias("xavier_uniform", c, c_in * k * k, gen)
-                c_in = c
-            ws[n][i].view(last, w, 10)[:, :c_in] = init_tensor("xavier_uniform", (last, c_in, 10),
-                                                               last * c_in, 10, gen)
-            bs[n][i, 0] = init_bias("xavier_uniform", 10, last * c_in, gen)
+    def _member(self, gen: torch.Generator):
+        """One member's Xavier-uniform weights and biases (fans c_in·k², c·k²)."""
+        ws, bs, c_in = [], [], 1
+        for c, k in self.shape:
+            w = init_tensor("xavier_uniform", (c_in, k * k, c), c_in * k * k, c * k * k, gen)
+            ws.append(w.permute(2, 0, 1).reshape(c, c_in, k, k))
+            bs.append(init_bias("xavier_uniform", c, c_in * k * k, gen))
+            c_in = c
+        last = (self.image // 2 ** len(self.shape)) ** 2 * c_in
+        ws.append(init_tensor("xavier_uniform", (last, 10), last, 10, gen))
+        bs.append(init_bias("xavier_uniform", 10, last, gen).view(1, 10))
         return ws, bs
 
-    def n_params(self, i: int) -> int:
-        """Member i's number of (unpadded) parameters."""
+    def n_params(self, i: int = 0) -> int:
+        """A member's number of parameters (all members have the same)."""
         c_in, n = 1, 0
-        for c, k in self.layers[i]:
+        for c, k in self.shape:
             n, c_in = n + c_in * k * k * c + c, c
-        return n + (self.image // 2 ** len(self.kernels)) ** 2 * c_in * 10 + 10
+        return n + (self.image // 2 ** len(self.shape)) ** 2 * c_in * 10 + 10
 
     @property
     def params(self) -> list[torch.Tensor]:
         return [*self.weights, *self.biases]
 
     def activate(self, h: torch.Tensor) -> torch.Tensor:
-        return activate_groups(h, self._groups)
+        """Each member's activation on its channels of h (B, M·c, s, s)."""
+        if len(self._groups) == 1:
+            return ACTIVATIONS[self._groups[0][2]](h)
+        c = h.shape[1] // self.m
+        parts = h.split([(b - a) * c for a, b, _ in self._groups], 1)  # a split's backward is a
+        return torch.cat([ACTIVATIONS[g[2]](part) for g, part in zip(self._groups, parts)], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.expand(self.m, *x.shape) if x.dim() == 2 else x
-        m, b, s = self.m, h.shape[1], self.image
-        h = h.reshape(m * b, 1, s, s)
+        b, s = h.shape[1], self.image
+        h = h.reshape(self.m, b, s, s).transpose(0, 1)               # (B, M, s, s)
         for l, k in enumerate(self.kernels):
-            c_in = h.shape[1]
-            cols = F.unfold(h, k, padding=k // 2).view(m, b, c_in * k * k, s * s)
-            z = torch.baddbmm(self.biases[l], cols.transpose(2, 3).reshape(m, b * s * s, -1),
-                              self.weights[l])                          # (M, B·s², width)
-            z = self.activate(z) * self.masks[l]
-            z = _pool(z, m, b, s, self.width)
-            s //= 2
-            h = z.permute(0, 1, 4, 2, 3).reshape(m * b, self.width, s, s)
-        feats = z.reshape(m, b, s * s * self.width)
+            h = F.conv2d(h, self.weights[l].flatten(0, 1), self.biases[l].flatten(),
+                         padding=k // 2, groups=self.m)
+            h = F.avg_pool2d(self.activate(h), 2)
+        feats = h.reshape(b, self.m, -1).transpose(0, 1)             # (M, B, c_L·s²)
         return torch.baddbmm(self.biases[-1], feats, self.weights[-1])
 
     __call__ = forward
 
 
-def _pool(z: torch.Tensor, m: int, b: int, s: int, width: int) -> torch.Tensor:
-    """2×2 average pooling of channels-last maps (M, B·s², width) → (M, B, s/2, s/2, width):
-    row pairs summed first (a contiguous reduction), then column pairs. The same numbers as
-    `.view(m, b, s/2, 2, s/2, 2, width).mean((3, 5))` to float rounding, 2.5–3× faster forward
-    and backward (that strided mean was 16 % of the atom's time)."""
-    rows = z.view(m, b * s // 2, 2, s // 2, 2 * width).sum(2)
-    return rows.view(m, b, s // 2, s // 2, 2, width).sum(4).mul(0.25)
-
-
-def accuracy(pop, x: torch.Tensor, y: torch.Tensor, chunk: int = 128) -> np.ndarray:
+def accuracy(pop, x: torch.Tensor, y: torch.Tensor, chunk: int = 256) -> np.ndarray:
     """(M,) accuracy on shared (x, y), evaluated `chunk` examples at a time."""
     with torch.no_grad():
         hits = sum((pop(x[a:a + chunk]).argmax(-1) == y[a:a + chunk]).double().sum(1)
@@ -147,11 +132,13 @@ def fit(pop, gens_batch, data, steps: int, batch: int, lr: float, iterate=range)
 
 def train_cnns(archs, gens_init, gens_batch, data, steps: int, batch: int, lr: float,
                iterate=range) -> tuple[np.ndarray, np.ndarray]:
-    """One population per tuple of kernel sizes, channels padded to max(CHANNELS)."""
+    """One population per shape (channels and kernels per layer), its members sorted by
+    activation so each activation is one run of channels."""
     val, test = np.zeros(len(archs)), np.zeros(len(archs))
-    for kernels in sorted({tuple(k for _, k in a.layers) for a in archs}):
-        idx = [i for i, a in enumerate(archs) if tuple(k for _, k in a.layers) == kernels]
-        pop = CNNPop([archs[i].layers for i in idx], [gens_init[i] for i in idx],
+    for shape in sorted({a.layers for a in archs}):
+        idx = sorted((i for i, a in enumerate(archs) if a.layers == shape),
+                     key=lambda i: archs[i].activation)
+        pop = CNNPop([shape] * len(idx), [gens_init[i] for i in idx],
                      [archs[i].activation for i in idx], device=data[0].device)
         val[idx], test[idx] = fit(pop, [gens_batch[i] for i in idx], data, steps, batch, lr,
                                   iterate)

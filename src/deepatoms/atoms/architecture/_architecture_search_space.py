@@ -14,7 +14,6 @@ import dataclasses
 from typing import NamedTuple, Sequence
 
 import numpy as np
-import torch
 
 from ...engine import MLPPop
 from ._architecture_search_cnns import CHANNELS, KERNELS, fit, train_cnns
@@ -145,19 +144,18 @@ class Controller:
 
 
 def _train_mlps(archs, gens_init, gens_batch, data, steps, batch, lr, iterate):
-    """One population per depth, padded to the space's widest layers by a throw-away member of
-    maximal widths, so a candidate's numbers never depend on its companions."""
+    """One population per tuple of hidden widths (members sorted by activation), so a
+    population has no padding and a candidate's numbers never depend on its companions."""
     d_in = data[0].shape[1]
     val, test = np.zeros(len(archs)), np.zeros(len(archs))
-    for depth in sorted({len(a.layers) for a in archs}):
-        idx = [i for i, a in enumerate(archs) if len(a.layers) == depth]
-        sizes = [(d_in, *archs[i].layers, 10) for i in idx] + [(d_in, *([max(WIDTHS)] * depth), 10)]
-        acts = [archs[i].activation for i in idx] + ["relu"]
-        gi = [gens_init[i] for i in idx] + [torch.Generator().manual_seed(0)]
-        gb = [gens_batch[i] for i in idx] + [torch.Generator().manual_seed(1)]
-        pop = MLPPop(sizes, gi, activation=acts, init="xavier_uniform", device=data[0].device)
-        va, te = fit(pop, gb, data, steps, batch, lr, iterate)
-        val[idx], test[idx] = va[:-1], te[:-1]
+    for widths in sorted({a.layers for a in archs}):
+        idx = sorted((i for i, a in enumerate(archs) if a.layers == widths),
+                     key=lambda i: archs[i].activation)
+        pop = MLPPop([(d_in, *widths, 10)] * len(idx), [gens_init[i] for i in idx],
+                     activation=[archs[i].activation for i in idx], init="xavier_uniform",
+                     device=data[0].device)
+        val[idx], test[idx] = fit(pop, [gens_batch[i] for i in idx], data, steps, batch, lr,
+                                  iterate)
     return val, test
 
 
@@ -166,10 +164,10 @@ def train_candidates(archs: Sequence[Arch], gens_init, gens_batch, data, steps: 
     """Train each candidate briefly (Adam, cross-entropy); returns (validation, test) accuracy,
     each (n,). MLPs and CNNs train in separate populations (see `_train_mlps`, `train_cnns`)."""
     val, test = np.zeros(len(archs)), np.zeros(len(archs))
-    for family, fit in (("mlp", _train_mlps), ("cnn", train_cnns)):
+    for family, train_family in (("mlp", _train_mlps), ("cnn", train_cnns)):
         idx = [i for i, a in enumerate(archs) if a.family == family]
         if idx:
-            val[idx], test[idx] = fit([archs[i] for i in idx], [gens_init[i] for i in idx],
+            val[idx], test[idx] = train_family([archs[i] for i in idx], [gens_init[i] for i in idx],
                                       [gens_batch[i] for i in idx], data, steps, batch, lr,
                                       iterate)
     return val, test
