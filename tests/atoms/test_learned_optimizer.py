@@ -105,8 +105,9 @@ def test_quadratics_are_the_reference_codes_uniform_ones():
 
 
 def _table(meta_fall: float, learned_q: float = -0.7, learned_t: float = -1.8) -> "pd.DataFrame":
-    """A learned-optimizer table: a meta-loss falling linearly by `meta_fall` over the last
-    quarter of 400 epochs (plus noise), and final losses per task and optimiser."""
+    """A learned-optimizer table: a meta-loss (and a held-out meta-loss at 8 checkpoints)
+    falling linearly by `meta_fall` per 100 of 400 epochs (plus noise), and final losses per
+    task and optimiser."""
     import pandas as pd
     rng, rows = np.random.default_rng(0), []
     finals = {"quadratic": dict(learned=learned_q, sgd=0.0, momentum=-0.5, rmsprop=-0.2, adam=-0.4),
@@ -116,6 +117,10 @@ def _table(meta_fall: float, learned_q: float = -0.7, learned_t: float = -1.8) -
             v = -0.3 - meta_fall * e / 100 + 0.01 * rng.standard_normal()
             rows.append(dict(seed=s, task="quadratic", optimizer="learned", step=e + 1,
                              metric="meta_log10_loss", value=v))
+        rows += [dict(seed=s, task="quadratic", optimizer="learned", step=e,
+                      metric="heldout_meta_log10_loss",
+                      value=-0.3 - meta_fall * e / 100 + 0.002 * rng.standard_normal())
+                 for e in range(50, 401, 50)]
         for task, by in finals.items():
             rows += [dict(seed=s, task=task, optimizer=o, step=100, metric="final_log10_loss",
                           value=v + 0.01 * rng.standard_normal()) for o, v in by.items()]
@@ -130,8 +135,25 @@ def test_meta_loss_plateau_is_a_control_of_every_part():
     assert control.supports is True and abs(control.estimate) < 0.02
     v = lo.judge(_table(meta_fall=0.2))      # still falling: 0.2 log10 over the last quarter
     assert {p.status for p in v.parts} == {"inconclusive"}
-    assert v.controls[0].estimate == pytest.approx(0.2 * 99 / 100, abs=0.02)
+    assert v.controls[0].estimate == pytest.approx(0.2, abs=0.01)  # checkpoints 300…400
     assert "not shown to have stopped falling" in v.parts[0].reason
+
+
+def test_heldout_checkpoints_watch_meta_training_without_changing_it():
+    seen = []
+    args = lambda: (gens(1, 2), gens(3, 4), 6, 3, 4, 5, 10, 1e-3)   # fresh generators
+    params, curve = quad.meta_train(*args(), after_epoch=lambda e, p: seen.append(
+        (e, [t.clone() for t in p])))
+    plain, plain_curve = quad.meta_train(*args())
+    assert [e for e, _ in seen] == list(range(6))
+    np.testing.assert_array_equal(curve, plain_curve)
+    for a, b, c in zip(params, plain, seen[-1][1]):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    out = deepatoms.run("learned-optimizer", seeds=2, preset="quick", device="cpu",
+                        checkpoints=4)
+    held = out.table[out.table.metric == "heldout_meta_log10_loss"]
+    assert sorted(held.step.unique()) == [2, 3, 4, 6]   # round(k · 6 / 4), k = 1…4
+    assert held.value.notna().all() and len(held) == 2 * 4
 
 
 def test_transfer_part_is_non_inferiority_to_adam():
@@ -149,8 +171,10 @@ def test_claim_learned_optimizer():
     learned optimiser beats SGD, RMSprop and Adam (Adam by 0.07 [0.03, 0.12]) but momentum beats
     it (−0.095 [−0.15, −0.04], Holm-adjusted p .023: a contradiction). Transfer to the digits
     MLP: learned −1.54 vs Adam −1.77 (−0.24 [−0.41, −0.06] against a −0.1 margin: undecided).
-    The control does not hold — the meta-loss's fall over the last quarter is 0.050 [−0.03,
-    0.13], not shown below 0.05 — so both parts are inconclusive (not 'not reproduced')."""
+    The control does not hold — the held-out meta-loss (64 fixed quadratics, 8 checkpoints)
+    falls by 0.026 [−0.010, 0.063] over the last quarter, not shown below 0.05 — so both parts
+    are inconclusive (not 'not reproduced'). At the `paper` preset (2,000 × 128) the learned
+    optimiser ends below every tuned baseline in 5 of 5 seeds (−1.21 vs momentum −1.15)."""
     out = deepatoms.run("learned-optimizer", seeds=5, device="cpu")
     v = out.verdict
     assert out.verdict.status == "inconclusive" and {p.status for p in v.parts} == {"inconclusive"}

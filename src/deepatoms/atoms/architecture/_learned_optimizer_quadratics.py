@@ -42,12 +42,13 @@ def grad(w: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 
 def meta_train(gens_init, gens_data, epochs: int, q: int, d: int, unroll: int, horizon: int,
-               meta_lr: float, hidden: int = 20, device="cpu", iterate=range):
+               meta_lr: float, hidden: int = 20, device="cpu", iterate=range, after_epoch=None):
     """Meta-train S LSTM optimisers (one per seed). Each epoch draws q fresh functions per seed
     and runs `horizon` steps as horizon/unroll truncated unrolls, one Adam step on the LSTM
     after each. The optimisee's gradient enters the LSTM detached (the paper's ∂∇/∂φ = 0).
     Returns the LSTM parameters and the meta-loss per epoch (S, epochs): the mean over the
-    horizon and the functions of log10 f."""
+    horizon and the functions of log10 f. `after_epoch(e, params)` (optional) sees the
+    parameters after each epoch e (0-based); it must not change them."""
     params = init_lstm(gens_init, hidden, device=device)
     opt = Adam(params, lr=meta_lr)
     s = len(gens_init)
@@ -77,6 +78,8 @@ def meta_train(gens_init, gens_data, epochs: int, q: int, d: int, unroll: int, h
             theta = final[0].detach()
             state = tuple(x.detach() for x in holder["state"])
         curve[:, e] = torch.stack(logs, 1).mean(1).cpu().numpy()
+        if after_epoch is not None:
+            after_epoch(e, [p.detach() for p in params])
     return [p.detach() for p in params], curve
 
 
