@@ -6,8 +6,10 @@ A coordinatewise two-layer LSTM (20 units, log-and-sign gradient preprocessing p
 each at its best learning rate of a grid (chosen on separate tuning quadratics), and transferred to
 a sigmoid MLP on digits. Claim: on quadratics the learned optimiser ends lower than every tuned
 baseline (the reference code's reproduction: log10 error −0.70 vs Adam −0.06); secondary part:
-on the transfer task it is no worse than tuned Adam. Control: the meta-loss has plateaued.
-Budget: ~60 s CPU default (meta-training dominates: 450 epochs of 4 functions), ~3 s quick.
+on the transfer task it is no worse than tuned Adam. Controls: a fifth of the reference's
+meta-training, and a plateaued held-out meta-loss. Budget: ~60 s CPU default (meta-training
+dominates: 450 epochs of 4 functions; below the first control, so inconclusive by design),
+~40 min paper (2,000 × 128), ~3 s quick.
 """
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ TRANSFER_MARGIN = 0.1  # transfer part: at most 0.1 log10 (26 %) above tuned Ada
 TRANSFER_PART = "transfer to the digits MLP (non-inferior to tuned Adam)"
 PLATEAU_FALL = 0.05  # control: the meta-loss falls less than this (log10) over the last quarter
 FUNCTIONS_NOTE = "default: 4 quadratics each; reference code: 10,000 epochs × 128"
+# Control: meta-training sees at least a fifth of the reference code's function-horizons
+# (10,000 epochs × 128 quadratics): the `paper` preset's 2,000 × 128.
+REFERENCE_HORIZONS = 10_000 * 128
+MIN_HORIZONS = REFERENCE_HORIZONS // 5
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,9 @@ def run(p: LearnedOptimizerParams, lab: Lab) -> pd.DataFrame:
     rows = [dict(seed=s, task="quadratic", optimizer="learned", step=e + 1,
                  metric="meta_log10_loss", value=float(meta[i, e]))
             for i, s in enumerate(lab.seeds) for e in range(p.meta_epochs)]
+    rows += [dict(seed=s, task="quadratic", optimizer="learned", step=p.meta_epochs,
+                  metric="meta_function_horizons", value=float(p.meta_epochs * p.functions))
+             for s in lab.seeds]
     rows += heldout + _quadratic_rows(p, lab, lstm) + _transfer_rows(p, lab, lstm)
     return pd.DataFrame(rows)[["seed", "task", "optimizer", "step", "metric", "value"]]
 
@@ -186,6 +195,21 @@ def _plateau_control(table: pd.DataFrame):
     return replace(row, control=True, part="*", note="; ".join(filter(None, (row.note, note))))
 
 
+def _budget_control(table: pd.DataFrame):
+    """Control: the LSTM is meta-trained on the source's order of functions — at least
+    MIN_HORIZONS function-horizons (epochs × functions per epoch; exact). A plateau of a
+    4-function meta-loss is not the reference's optimum: at the default budget the LSTM loses to
+    tuned momentum, at 2,000 × 128 it beats every tuned baseline in 5 of 5 seeds."""
+    n = table[table.metric == "meta_function_horizons"].sort_values("seed").value.to_numpy(float)
+    row = stats.above("meta-training function-horizons (epochs × functions)", n, MIN_HORIZONS,
+                      f"≥ {MIN_HORIZONS:,} (a fifth of the reference code's 10,000 × 128)",
+                      setting="task=quadratic; optimizer=learned", exact=True)
+    row = replace(row, supports=True) if bool(np.all(n >= MIN_HORIZONS)) else row
+    note = ("" if row.supports else f"{int(n[0]):,} function-horizons; the scale needed is the "
+            "`paper` preset (2,000 epochs × 128 quadratics, ≈ 40 min on one core at 5 seeds)")
+    return replace(row, control=True, part="*", note="; ".join(filter(None, (row.note, note))))
+
+
 def judge(table: pd.DataFrame) -> Verdict:
     evidence = []
     for b in BASELINES:
@@ -200,7 +224,7 @@ def judge(table: pd.DataFrame) -> Verdict:
         f"> −{TRANSFER_MARGIN:g} (learned no worse than tuned Adam)",
         setting=_label("digits-mlp", "adam"))
     evidence.append(replace(row, part=TRANSFER_PART))
-    return decide(evidence + [_plateau_control(table)], _finding(table))
+    return decide(evidence + [_budget_control(table), _plateau_control(table)], _finding(table))
 
 
 def _wins(table: pd.DataFrame, task: str) -> tuple[int, int]:
@@ -282,13 +306,18 @@ ATOM = Atom(
            "(issue 16): central part = the learned optimiser ends below each tuned baseline on "
            "the quadratics; secondary part = transfer, non-inferiority to tuned Adam by 0.1 log10 "
            "(the earlier 'transfer is weaker' rows came from neither source and are gone). "
-           "Positive control (all parts): the meta-loss has plateaued — its least-squares fall "
-           "over the last quarter of the meta-training epochs is < 0.05 log10 per seed; where it "
-           "is still falling the LSTM is under-trained and nothing is decided. The default budget "
-           "stays at 450 epochs (the catalog's make run has no room for more): at 1,350 epochs "
-           "(3 seeds, W, y uniform) the control is still undecided (fall 0.027 [−0.051, 0.105]) "
-           "and the LSTM beats every tuned baseline in 1 of 3 seeds (−1.11 vs momentum −1.17); "
-           "the audit's 3 of 3 at 1,350 epochs was measured with W, y standard normal.",
+           "Positive controls (all parts, issue 16): (1) meta-training sees at least a fifth of "
+           "the reference code's function-horizons (10,000 epochs × 128 quadratics; the `paper` "
+           "preset's 2,000 × 128 = 256,000); (2) the meta-loss has plateaued — the LSTMs are "
+           "evaluated on 64 fixed held-out quadratics at 8 checkpoints of meta-training, and "
+           "the least-squares fall of that held-out meta-loss over the last quarter's "
+           "checkpoints is < 0.05 log10. The default (450 × 4 = 1,800, to fit the catalog's "
+           "make run) fails (1), and its held-out fall is 0.026 [−0.010, 0.063] (5 seeds): "
+           "inconclusive, whatever the rows say. Why (1) is needed: at the default the LSTM "
+           "loses to tuned momentum (−1.06 vs −1.15), while at the `paper` preset (5 seeds, "
+           "≈ 40 min on one core) it ends below every tuned baseline in 5 of 5 seeds (−1.21 vs "
+           "momentum −1.15, Adam −0.99) and its transfer to the digits MLP fails (−0.23 vs Adam "
+           "−1.77, as the reference reproduction found on MNIST).",
     Params=LearnedOptimizerParams,
     run=run,
     judge=judge,
