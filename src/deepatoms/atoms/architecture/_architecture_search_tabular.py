@@ -65,5 +65,6 @@ def best_so_far(draws: np.ndarray, val: np.ndarray, test: np.ndarray) -> dict[st
     prev = np.concatenate([np.full((v.shape[0], 1), -np.inf), best[:, :-1]], axis=1)
     first = np.where(v > prev, np.arange(v.shape[1]), 0)  # a tie keeps the incumbent
     pick = np.take_along_axis(draws, np.maximum.accumulate(first, axis=1), axis=1)
-    rank = (test[None, None, :] > test[pick][..., None]).mean(-1)
+    above = len(test) - np.searchsorted(np.sort(test), test[pick], side="right")
+    rank = above / len(test)
     return {"best_val_so_far": best, "test_of_best_so_far": test[pick], "rank_of_best_so_far": rank}

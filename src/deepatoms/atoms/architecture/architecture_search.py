@@ -124,11 +124,10 @@ def _space(table: pd.DataFrame, metric: str) -> np.ndarray:
     return sel.pivot(index="seed", columns="candidate", values="value").sort_index().to_numpy(float)
 
 
-def _at(table: pd.DataFrame, method: str, metric: str, budget: int | None = None) -> np.ndarray:
-    """Per seed, `metric` of `method`'s searches at `budget` candidates (default: the last)."""
-    sel = table[(table.method == method) & (table.metric == metric)]
-    k = sel.candidate.max() if budget is None else budget
-    return sel[sel.candidate == k].sort_values("seed").value.to_numpy(float)
+def _at(table: pd.DataFrame, method: str, metric: str, budget: int) -> np.ndarray:
+    """Per seed, `metric` of `method`'s searches at `budget` candidates."""
+    sel = table[(table.method == method) & (table.metric == metric) & (table.candidate == budget)]
+    return sel.sort_values("seed").value.to_numpy(float)
 
 
 def _curve_mean(table: pd.DataFrame, method: str, metric: str, budget: int,
@@ -160,6 +159,11 @@ def n_validation() -> int:
 def _budget(table: pd.DataFrame) -> int:
     """The candidate count at which the searches are compared (the `budget` parameter)."""
     return int(table[table.metric == "judged_budget"].value.iloc[0])
+
+
+def _length(table: pd.DataFrame) -> int:
+    """Candidates per simulated search (rounds × per_round)."""
+    return int(table[table.method == "rl"].candidate.max())
 
 
 def _searches(table: pd.DataFrame) -> int:
@@ -196,19 +200,17 @@ def _late(table, method, metric, budget):
 
 
 def judge(table: pd.DataFrame) -> Verdict:
-    b, n, label = _budget(table), int(table[table.method == "rl"].candidate.max()), \
-        "method=rl; method=random"
-    rows = (("test_of_best_so_far", _at, f"expected test accuracy of the best of {b}",
+    b, n, label = _budget(table), _length(table), "method=rl; method=random"
+    rows = (("test_of_best_so_far", _at, b, f"expected test accuracy of the best of {b}",
              "> 0 (RL finds better at an equal budget)"),
-            ("best_val_so_far", _at, f"expected best validation accuracy of {b}", "> 0"),
-            ("test_of_best_so_far", _curve_mean, "expected test accuracy of the best, mean over "
-             f"budgets 1…{n}", "> 0 (RL ahead along the budget curve)"),
-            ("val_accuracy", _late, f"mean validation accuracy of candidates {3 * b // 4 + 1}…{b}",
-             "> 0 (the controller learns where good architectures are)"))
-    evidence = [stats.difference(f"{text}: RL − random", f(table, "rl", metric, n if f is
-                                                           _curve_mean else b),
-                                 f(table, "random", metric, n if f is _curve_mean else b), 0.0,
-                                 claim, setting=label) for metric, f, text, claim in rows]
+            ("best_val_so_far", _at, b, f"expected best validation accuracy of {b}", "> 0"),
+            ("test_of_best_so_far", _curve_mean, n, "expected test accuracy of the best, mean "
+             f"over budgets 1…{n}", "> 0 (RL ahead along the budget curve)"),
+            ("val_accuracy", _late, b, f"mean validation accuracy of candidates "
+             f"{3 * b // 4 + 1}…{b}", "> 0 (the controller learns where good architectures are)"))
+    evidence = [stats.difference(f"{text}: RL − random", f(table, "rl", metric, k),
+                                 f(table, "random", metric, k), 0.0, claim, setting=label)
+                for metric, f, k, text, claim in rows]
     evidence.append(replace(stats.difference(
         f"test accuracy: RL's best of {b} − hand-designed", _at(table, "rl", "test_of_best_so_far",
                                                                b), hand_designed(table), 0.0,
@@ -218,8 +220,7 @@ def judge(table: pd.DataFrame) -> Verdict:
 
 
 def _finding(table: pd.DataFrame) -> str:
-    b = _budget(table)
-    n = int(table[table.method == "rl"].candidate.max())
+    b, n = _budget(table), _length(table)
     m = lambda meth, metric, k=b: float(_at(table, meth, metric, k).mean())
     rl_te, rand_te = (_at(table, "rl", "test_of_best_so_far", b),
                       _at(table, "random", "test_of_best_so_far", b))
