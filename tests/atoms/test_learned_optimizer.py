@@ -97,6 +97,11 @@ def test_learned_optimizer_rejects_horizon_not_multiple_of_unroll():
         registry.get("learned-optimizer").params(horizon=30, unroll=20)
 
 
+def test_fewer_than_four_checkpoints_are_refused():
+    with pytest.raises(ParamError, match="checkpoints"):   # a last quarter needs two of them
+        registry.get("learned-optimizer").params(checkpoints=3)
+
+
 def test_quadratics_are_the_reference_codes_uniform_ones():
     w, y, th = quad.sample(gens(7), 200, 10)
     for t in (w, y):
